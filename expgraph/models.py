@@ -249,6 +249,11 @@ class GraphNode(BaseModel):
         return cls.model_validate({**rec.props, "id": rec.id})
 
 
+def episode_node_id(episode_id: str) -> str:
+    """The node id of an episode, from the episode's own (given or derived) id."""
+    return stable_id(Label.EPISODE.value, episode_id)
+
+
 class EpisodeNode(GraphNode):
     label: ClassVar[Label] = Label.EPISODE
     identity: ClassVar[tuple[str, ...]] = ("episode_id",)

@@ -1,0 +1,161 @@
+"""Abstract states: observations canonicalised into structural signatures, then merged.
+
+Two observations are the same abstract state when their signatures match (values masked,
+free text folded) or, failing that, when their signature embeddings have cosine >= the merge
+threshold (see `STATE_MERGE_THRESHOLD`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from expgraph.models import stable_id
+
+# Measured on the WebShop corpus (bench/state_threshold.py): signatures of the same page kind
+# (results page, item page, "you have clicked") sit at cosine >= 0.93 with each other, while
+# the nearest signatures of different page kinds stay below 0.90. 0.92 merges the first
+# without merging the second.
+STATE_MERGE_THRESHOLD = 0.92
+MAX_SIGNATURE = 400
+REPRESENTATIVE_CHARS = 600
+
+_MASKS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"https?://\S+|www\.\S+"), "<url>"),
+    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+"), "<email>"),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<id>"),
+    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,}\b"), "<hash>"),
+    (re.compile(r"(?:(?<=\s)|^)(?:\.{0,2}/)?(?:[\w.\-]+/)+[\w.\-]+"), "<path>"),
+    (re.compile(r"\b[\w-]+\.(?:py|js|ts|json|txt|md|cfg|toml|yaml|yml|c|h|rs|go|java)\b"),
+     "<file>"),
+    (re.compile(r"\b(?=\w*\d)(?=\w*[a-z])\w{6,}\b"), "<id>"),
+    (re.compile(r"\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'"), "<str>"),
+    (re.compile(r"[-+]?\$?\d+(?:[.,:]\d+)*%?"), "<num>"),
+]
+_TOKEN = re.compile(r"\[[^\]\n]{0,120}\]|<\w+>|[a-z][a-z'\-]*:|[a-z][a-z'\-]*|\S")
+_WORD = re.compile(r"[a-z][a-z'\-]*$")
+_SPACE = re.compile(r"\s+")
+_UI_WORDS = 3  # a bracketed label of up to three words is interface text, kept as it is
+
+
+def _fold(tokens: list[str]) -> list[str]:
+    """Replace runs holding four or more plain words (with the values and punctuation between
+    them) by one `<text>`; labels (`price:`) and bracketed elements end a run. A bracketed
+    element right after a plain word (`color [black] [blue]`) is an option value: `[<opt>]`."""
+    out: list[str] = []
+    run: list[str] = []
+    prev_option = False
+
+    def flush() -> None:
+        if sum(1 for t in run if _WORD.match(t)) > _UI_WORDS:
+            out.append("<text>")
+        else:
+            out.extend(run)
+        run.clear()
+
+    for tok in tokens:
+        if tok.startswith("[") and len(tok) > 1:
+            after_word = bool(run) and bool(_WORD.match(run[-1]))
+            flush()
+            inner = tok[1:-1].strip()
+            if after_word or prev_option:
+                out.append("[<opt>]")
+                prev_option = True
+                continue
+            keep = inner.startswith("<") or (len(inner.split()) <= _UI_WORDS and "<" not in inner)
+            out.append(tok if keep else "[<text>]")
+        elif tok.endswith(":") and len(tok) > 1:
+            flush()
+            out.append(tok)
+        else:
+            run.append(tok)
+        prev_option = False
+    flush()
+    return out
+
+
+def _collapse_repeats(tokens: list[str]) -> list[str]:
+    """`[a] <text> [a] <text> [a] <text>` -> `[a] <text> +`: lists of any length look alike."""
+    for n in (1, 2, 3):
+        out: list[str] = []
+        i = 0
+        while i < len(tokens):
+            gram = tokens[i:i + n]
+            j, reps = i + n, 0
+            if len(gram) == n:
+                while tokens[j:j + n] == gram:
+                    j += n
+                    reps += 1
+            if reps:
+                out.extend([*gram, "+"])
+                i = j
+            else:
+                out.append(tokens[i])
+                i += 1
+        tokens = out
+    return tokens
+
+
+def canonicalize(text: str) -> str:
+    """Mask values (urls, ids, hashes, paths, quoted strings, numbers), fold free text into
+    `<text>`, collapse repeated elements, fold white space."""
+    s = (text or "").lower()
+    for pat, repl in _MASKS:
+        s = pat.sub(repl, s)
+    tokens = _collapse_repeats(_fold(_TOKEN.findall(s)))
+    return " ".join(tokens)[:MAX_SIGNATURE] or "<empty>"
+
+
+def state_id(signature: str) -> str:
+    return stable_id("State", signature)
+
+
+def representative(text: str) -> str:
+    return _SPACE.sub(" ", text or "").strip()[:REPRESENTATIVE_CHARS]
+
+
+class StateIndex:
+    """In-memory signature -> state resolution used while ingesting or rebuilding.
+
+    Keeps the known states' signature embeddings as one matrix so the similarity fallback is
+    one matrix-vector product, and new states join it at once (later episodes of the same
+    batch can merge into them).
+    """
+
+    def __init__(self, threshold: float = STATE_MERGE_THRESHOLD, dim: int = 384) -> None:
+        self.threshold = threshold
+        self.by_signature: dict[str, str] = {}
+        self.ids: list[str] = []
+        self._rows: list[np.ndarray] = []
+        self._mat = np.zeros((0, dim), dtype=np.float32)
+        self._dirty = False
+
+    def add(self, sid: str, signature: str, vec: np.ndarray | None) -> None:
+        self.by_signature[signature] = sid
+        if vec is not None:
+            self.ids.append(sid)
+            self._rows.append(np.asarray(vec, dtype=np.float32))
+            self._dirty = True
+
+    def _matrix(self) -> np.ndarray:
+        if self._dirty:
+            self._mat = np.vstack(self._rows) if self._rows else self._mat
+            self._dirty = False
+        return self._mat
+
+    def resolve(self, signature: str, vec: np.ndarray) -> tuple[str, bool]:
+        """(state id, is_new). Exact signature first, then the nearest state above threshold."""
+        known = self.by_signature.get(signature)
+        if known is not None:
+            return known, False
+        mat = self._matrix()
+        if len(self.ids):
+            sims = mat @ vec
+            best = int(np.argmax(sims))
+            if sims[best] >= self.threshold:
+                self.by_signature[signature] = self.ids[best]
+                return self.ids[best], False
+        sid = state_id(signature)
+        self.add(sid, signature, vec)
+        return sid, True

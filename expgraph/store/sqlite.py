@@ -1,0 +1,435 @@
+"""The embedded default: one SQLite file holding nodes, edges, embeddings and metadata.
+
+WAL mode, explicit transactions (an episode lands whole or not at all), float32 blobs for
+embeddings, FTS5 for text search, and an in-memory matrix per label for vector top-k.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from expgraph.models import EdgeRecord, Label, NodeRecord, Rel
+from expgraph.store.base import Direction, StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS nodes (
+    ns TEXT NOT NULL, id TEXT NOT NULL, label TEXT NOT NULL, text TEXT NOT NULL DEFAULT '',
+    props TEXT NOT NULL DEFAULT '{}', emb BLOB,
+    PRIMARY KEY (ns, id)
+);
+CREATE INDEX IF NOT EXISTS nodes_label ON nodes (ns, label);
+CREATE TABLE IF NOT EXISTS edges (
+    ns TEXT NOT NULL, src TEXT NOT NULL, type TEXT NOT NULL, dst TEXT NOT NULL,
+    key TEXT NOT NULL DEFAULT '', props TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (ns, src, type, dst, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS edges_dst ON edges (ns, dst, type);
+CREATE INDEX IF NOT EXISTS edges_type ON edges (ns, type);
+CREATE TABLE IF NOT EXISTS emb_cache (
+    model TEXT NOT NULL, hash TEXT NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (model, hash)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+    ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (ns, key)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS nodes_fts USING fts5(
+    text, content='nodes', content_rowid='rowid', tokenize='porter unicode61'
+);
+CREATE TRIGGER IF NOT EXISTS nodes_ai AFTER INSERT ON nodes BEGIN
+    INSERT INTO nodes_fts(rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS nodes_ad AFTER DELETE ON nodes BEGIN
+    INSERT INTO nodes_fts(nodes_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END;
+CREATE TRIGGER IF NOT EXISTS nodes_au AFTER UPDATE OF text ON nodes
+WHEN old.text IS NOT new.text BEGIN
+    INSERT INTO nodes_fts(nodes_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO nodes_fts(rowid, text) VALUES (new.rowid, new.text);
+END;
+"""
+
+_CHUNK = 500  # bound on SQL variables per statement
+
+
+def _blob(vec: Sequence[float] | np.ndarray | None) -> bytes | None:
+    if vec is None:
+        return None
+    return np.asarray(vec, dtype=np.float32).tobytes()
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), default=str)
+
+
+class SQLiteStore:
+    """`GraphStore` on one SQLite file. Thread-safe for one process via a lock."""
+
+    def __init__(self, path: str | Path = "expgraph.db", namespace: str = "default") -> None:
+        self.path = str(path)
+        self.namespace = namespace
+        p = Path(self.path)
+        if self.path != ":memory:":
+            if p.is_dir():
+                raise StoreError(f"{self.path} is a directory; give a file path for the store")
+            if not p.parent.exists():
+                raise StoreError(f"folder {p.parent} does not exist; create it or choose --db")
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=OFF")
+            self._conn.execute("PRAGMA busy_timeout=10000")
+            self._conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not an expgraph SQLite store ({exc})") from exc
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._writes = 0
+        self._matrix_cache: dict[tuple[str, tuple], tuple[int, list[str], np.ndarray]] = {}
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+                self._writes += 1
+
+    # ------------------------------------------------------------------ writes
+    def upsert_nodes(self, nodes: Sequence[NodeRecord], accumulate: Sequence[str] = ()) -> None:
+        if not nodes:
+            return
+        ns = self.namespace
+        with self.transaction():
+            merged = _merge_dupes(nodes, lambda n: n.id, accumulate)
+            if accumulate:
+                existing = {r.id: r for r in self.get_nodes([n.id for n in merged])}
+                for n in merged:
+                    old = existing.get(n.id)
+                    if old is not None:
+                        for k in accumulate:
+                            n.props[k] = (old.props.get(k) or 0) + (n.props.get(k) or 0)
+            self._conn.executemany(
+                """INSERT INTO nodes (ns, id, label, text, props, emb) VALUES (?,?,?,?,?,?)
+                ON CONFLICT (ns, id) DO UPDATE SET label=excluded.label, text=excluded.text,
+                  props=json_set(excluded.props, '$.created_at',
+                        COALESCE(json_extract(nodes.props, '$.created_at'),
+                                 json_extract(excluded.props, '$.created_at'))),
+                  emb=COALESCE(excluded.emb, nodes.emb)""",
+                [(ns, n.id, n.label.value, n.text, _dumps(n.props), _blob(n.embedding))
+                 for n in merged],
+            )
+
+    def upsert_edges(self, edges: Sequence[EdgeRecord], accumulate: Sequence[str] = ()) -> None:
+        if not edges:
+            return
+        ns = self.namespace
+        with self.transaction():
+            merged = _merge_dupes(edges, lambda e: e.ident, accumulate)
+            if accumulate:
+                for chunk in _chunks(merged, _CHUNK // 4):
+                    cond = " OR ".join(["(src=? AND type=? AND dst=? AND key=?)"] * len(chunk))
+                    params = [x for e in chunk for x in e.ident]
+                    rows = self._conn.execute(
+                        f"SELECT src, type, dst, key, props FROM edges WHERE ns=? AND ({cond})",
+                        [ns, *params],
+                    ).fetchall()
+                    old = {(r[0], r[1], r[2], r[3]): json.loads(r[4]) for r in rows}
+                    for e in chunk:
+                        prev = old.get(e.ident)
+                        if prev:
+                            for k in accumulate:
+                                e.props[k] = (prev.get(k) or 0) + (e.props.get(k) or 0)
+            self._conn.executemany(
+                """INSERT INTO edges (ns, src, type, dst, key, props) VALUES (?,?,?,?,?,?)
+                ON CONFLICT (ns, src, type, dst, key) DO UPDATE SET props=excluded.props""",
+                [(ns, e.src, e.type.value, e.dst, e.key, _dumps(e.props)) for e in merged],
+            )
+
+    def delete_nodes(self, ids: Sequence[str]) -> int:
+        ns, n = self.namespace, 0
+        with self.transaction():
+            for chunk in _chunks(list(ids), _CHUNK):
+                q = ",".join("?" * len(chunk))
+                self._conn.execute(f"DELETE FROM edges WHERE ns=? AND src IN ({q})", [ns, *chunk])
+                self._conn.execute(f"DELETE FROM edges WHERE ns=? AND dst IN ({q})", [ns, *chunk])
+                n += self._conn.execute(
+                    f"DELETE FROM nodes WHERE ns=? AND id IN ({q})", [ns, *chunk]).rowcount
+        return n
+
+    def delete_edges(self, rel_type: Rel | None = None, src: str | None = None,
+                     dst: str | None = None) -> int:
+        sql, params = self._edge_filter(rel_type, src, dst)
+        with self.transaction():
+            return self._conn.execute(f"DELETE FROM edges WHERE {sql}", params).rowcount
+
+    def clear_derived(self, labels: Sequence[Label], rel_types: Sequence[Rel]) -> None:
+        ns = self.namespace
+        with self.transaction():
+            for rel in rel_types:
+                self._conn.execute("DELETE FROM edges WHERE ns=? AND type=?", (ns, rel.value))
+            for label in labels:
+                ids = [r[0] for r in self._conn.execute(
+                    "SELECT id FROM nodes WHERE ns=? AND label=?", (ns, label.value))]
+                self.delete_nodes(ids)
+
+    # ------------------------------------------------------------------ reads
+    def _row_to_node(self, row: tuple, with_embedding: bool = True) -> NodeRecord:
+        id_, label, text, props, emb = row
+        vec = np.frombuffer(emb, dtype=np.float32).tolist() if (emb and with_embedding) else None
+        return NodeRecord(id=id_, label=Label(label), text=text, props=json.loads(props),
+                          embedding=vec, namespace=self.namespace)
+
+    def get_node(self, id: str) -> NodeRecord | None:
+        row = self._conn.execute(
+            "SELECT id, label, text, props, emb FROM nodes WHERE ns=? AND id=?",
+            (self.namespace, id)).fetchone()
+        return self._row_to_node(row) if row else None
+
+    def get_nodes(self, ids: Sequence[str]) -> list[NodeRecord]:
+        out: list[NodeRecord] = []
+        for chunk in _chunks(list(dict.fromkeys(ids)), _CHUNK):
+            q = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT id, label, text, props, emb FROM nodes WHERE ns=? AND id IN ({q})",
+                [self.namespace, *chunk]).fetchall()
+            out.extend(self._row_to_node(r, with_embedding=False) for r in rows)
+        return out
+
+    def has_nodes(self, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(ids), _CHUNK):
+            q = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self._conn.execute(
+                f"SELECT id FROM nodes WHERE ns=? AND id IN ({q})", [self.namespace, *chunk]))
+        return found
+
+    def find_nodes(self, label: Label | None = None, where: dict[str, Any] | None = None,
+                   limit: int | None = None, with_embedding: bool = False) -> list[NodeRecord]:
+        sql = "SELECT id, label, text, props, emb FROM nodes WHERE ns=?"
+        params: list[Any] = [self.namespace]
+        if label is not None:
+            sql += " AND label=?"
+            params.append(Label(label).value)
+        for k, v in (where or {}).items():
+            sql += f" AND json_extract(props, '$.{k}') = ?"
+            params.append(_sql_value(v))
+        sql += " ORDER BY rowid"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._row_to_node(r, with_embedding) for r in self._conn.execute(sql, params)]
+
+    def _edge_filter(self, rel_type: Rel | None, src: str | None,
+                     dst: str | None) -> tuple[str, list[Any]]:
+        sql, params = "ns=?", [self.namespace]
+        for col, val in (("type", Rel(rel_type).value if rel_type else None), ("src", src),
+                         ("dst", dst)):
+            if val is not None:
+                sql += f" AND {col}=?"
+                params.append(val)
+        return sql, params
+
+    def edges(self, rel_type: Rel | None = None, src: str | None = None,
+              dst: str | None = None) -> list[EdgeRecord]:
+        sql, params = self._edge_filter(rel_type, src, dst)
+        rows = self._conn.execute(
+            f"SELECT src, type, dst, key, props FROM edges WHERE {sql}", params).fetchall()
+        return [EdgeRecord(src=r[0], type=Rel(r[1]), dst=r[2], key=r[3], props=json.loads(r[4]),
+                           namespace=self.namespace) for r in rows]
+
+    def neighbors(self, id: str, rel_type: Rel | None = None,
+                  direction: Direction = "out") -> list[tuple[EdgeRecord, NodeRecord]]:
+        es: list[EdgeRecord] = []
+        if direction in ("out", "both"):
+            es += self.edges(rel_type, src=id)
+        if direction in ("in", "both"):
+            es += self.edges(rel_type, dst=id)
+        other = {e.dst if e.src == id else e.src for e in es}
+        nodes = {n.id: n for n in self.get_nodes(list(other))}
+        return [(e, nodes[o]) for e in es if (o := e.dst if e.src == id else e.src) in nodes]
+
+    def expand(self, seeds: dict[str, float], rel_types: Sequence[Rel], hops: int,
+               decay: float) -> dict[str, float]:
+        types = [Rel(t).value for t in rel_types]
+        tq = ",".join("?" * len(types))
+        total: dict[str, float] = dict(seeds)
+        frontier = dict(seeds)
+        for _ in range(hops):
+            adj: dict[str, list[str]] = defaultdict(list)
+            for chunk in _chunks(list(frontier), _CHUNK // 2):
+                q = ",".join("?" * len(chunk))
+                for a, b in self._conn.execute(
+                    f"SELECT src, dst FROM edges WHERE ns=? AND type IN ({tq}) AND src IN ({q}) "
+                    f"UNION ALL SELECT dst, src FROM edges WHERE ns=? AND type IN ({tq}) "
+                    f"AND dst IN ({q})",
+                    [self.namespace, *types, *chunk, self.namespace, *types, *chunk],
+                ):
+                    adj[a].append(b)
+            nxt: dict[str, float] = defaultdict(float)
+            for node, w in frontier.items():
+                nbrs = adj.get(node)
+                if not nbrs:
+                    continue
+                share = w * decay / len(nbrs)
+                for b in nbrs:
+                    nxt[b] += share
+            for node, w in nxt.items():
+                total[node] = total.get(node, 0.0) + w
+            frontier = dict(nxt)
+            if not frontier:
+                break
+        return total
+
+    def _matrix(self, label: Label, where: dict[str, Any] | None) -> tuple[list[str], np.ndarray]:
+        key = (label.value, tuple(sorted((where or {}).items())))
+        gen = self.generation()
+        hit = self._matrix_cache.get(key)
+        if hit and hit[0] == gen:
+            return hit[1], hit[2]
+        sql = "SELECT id, emb FROM nodes WHERE ns=? AND label=? AND emb IS NOT NULL"
+        params: list[Any] = [self.namespace, label.value]
+        for k, v in (where or {}).items():
+            sql += f" AND json_extract(props, '$.{k}') = ?"
+            params.append(_sql_value(v))
+        rows = self._conn.execute(sql, params).fetchall()
+        ids = [r[0] for r in rows]
+        if rows:
+            mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            norms = np.linalg.norm(mat, axis=1, keepdims=True)
+            mat = mat / np.where(norms == 0, 1.0, norms)
+        else:
+            mat = np.zeros((0, 0), dtype=np.float32)
+        self._matrix_cache[key] = (gen, ids, mat)
+        return ids, mat
+
+    def vector_top_k(self, label: Label, vector: np.ndarray, k: int,
+                     where: dict[str, Any] | None = None) -> list[tuple[NodeRecord, float]]:
+        ids, mat = self._matrix(Label(label), where)
+        if not ids or k <= 0:
+            return []
+        v = np.asarray(vector, dtype=np.float32).ravel()
+        v = v / (np.linalg.norm(v) or 1.0)
+        sims = mat @ v
+        k = min(k, len(ids))
+        top = np.argpartition(-sims, k - 1)[:k]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        nodes = {n.id: n for n in self.get_nodes([ids[i] for i in top])}
+        return [(nodes[ids[i]], float(sims[i])) for i in top if ids[i] in nodes]
+
+    def text_search(self, query: str, label: Label | None = None,
+                    k: int = 10) -> list[tuple[NodeRecord, float]]:
+        terms = [t for t in "".join(c if c.isalnum() else " " for c in query).split() if t]
+        if not terms:
+            return []
+        match = " OR ".join(f'"{t}"' for t in terms)
+        sql = ("SELECT n.id, n.label, n.text, n.props, n.emb, bm25(nodes_fts) AS s "
+               "FROM nodes_fts JOIN nodes n ON n.rowid = nodes_fts.rowid "
+               "WHERE nodes_fts MATCH ? AND n.ns=?")
+        params: list[Any] = [match, self.namespace]
+        if label is not None:
+            sql += " AND n.label=?"
+            params.append(Label(label).value)
+        sql += " ORDER BY s LIMIT ?"
+        params.append(k)
+        return [(self._row_to_node(r[:5], False), -float(r[5]))
+                for r in self._conn.execute(sql, params)]
+
+    def count_by_label(self) -> dict[str, int]:
+        return dict(self._conn.execute(
+            "SELECT label, count(*) FROM nodes WHERE ns=? GROUP BY label ORDER BY label",
+            (self.namespace,)).fetchall())
+
+    def count_by_type(self) -> dict[str, int]:
+        return dict(self._conn.execute(
+            "SELECT type, count(*) FROM edges WHERE ns=? GROUP BY type ORDER BY type",
+            (self.namespace,)).fetchall())
+
+    # ------------------------------------------------------------------ cache + meta
+    def cached_embeddings(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for chunk in _chunks(list(hashes), _CHUNK):
+            q = ",".join("?" * len(chunk))
+            for h, vec in self._conn.execute(
+                f"SELECT hash, vec FROM emb_cache WHERE model=? AND hash IN ({q})",
+                [model, *chunk]):
+                out[h] = np.frombuffer(vec, dtype=np.float32)
+        return out
+
+    def cache_embeddings(self, model: str, items: dict[str, np.ndarray]) -> None:
+        if not items:
+            return
+        with self.transaction():
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO emb_cache (model, hash, vec) VALUES (?,?,?)",
+                [(model, h, _blob(v)) for h, v in items.items()])
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self._conn.execute("SELECT value FROM meta WHERE ns=? AND key=?",
+                                 (self.namespace, key)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.transaction():
+            self._conn.execute("INSERT OR REPLACE INTO meta (ns, key, value) VALUES (?,?,?)",
+                               (self.namespace, key, _dumps(value)))
+
+    def generation(self) -> int:
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        return version * 1_000_003 + self._writes
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r}, namespace={self.namespace!r})"
+
+
+def _sql_value(v: Any) -> Any:
+    if isinstance(v, bool):
+        return int(v)
+    if hasattr(v, "value"):
+        return v.value
+    return v
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _merge_dupes(items: Sequence[Any], key: Any, accumulate: Sequence[str]) -> list[Any]:
+    """Collapse repeated ids inside one batch: later wins, accumulated props add up."""
+    out: dict[Any, Any] = {}
+    for it in items:
+        k = key(it)
+        prev = out.get(k)
+        it = it.model_copy(update={"props": dict(it.props)})  # never mutate the caller's
+        if prev is not None and accumulate:
+            for a in accumulate:
+                it.props[a] = (prev.props.get(a) or 0) + (it.props.get(a) or 0)
+        out[k] = it
+    return list(out.values())

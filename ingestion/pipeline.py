@@ -1,0 +1,289 @@
+"""The ingest pipeline: episodes in, Episode/Task/State/Action nodes and their edges out.
+
+Episodes are embedded in batches (each distinct text once) and written one transaction per
+episode, so a crash or a kill leaves every episode in whole or not at all. An episode already
+in the store (same deterministic id) is skipped: re-ingesting is idempotent.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from expgraph.distill.states import StateIndex, canonicalize, representative
+from expgraph.embedder import CachedEmbedder
+from expgraph.models import (
+    ActionNode,
+    EdgeRecord,
+    Episode,
+    EpisodeNode,
+    Label,
+    NodeRecord,
+    Rel,
+    StateNode,
+    TaskNode,
+    episode_node_id,
+    utcnow,
+)
+from expgraph.store.base import GraphStore
+from expgraph.templates import action_key
+from ingestion.errors import ParseError
+
+MAX_TEXT = 2000  # chars of an observation/result kept in the episode's raw steps
+PROVENANCE_SAMPLE = 20
+
+
+@dataclass
+class IngestReport:
+    ingested: int = 0
+    steps: int = 0
+    skipped: int = 0  # already in the store
+    rejected: list[ParseError] = field(default_factory=list)
+    episode_ids: list[str] = field(default_factory=list)
+    embed_seconds: float = 0.0
+    total_seconds: float = 0.0
+
+    def summary(self) -> str:
+        s = f"ingested {self.ingested} episodes ({self.steps} steps), rejected {len(self.rejected)}"
+        return s + (f", already present {self.skipped}" if self.skipped else "")
+
+    def merge(self, other: IngestReport) -> None:
+        self.ingested += other.ingested
+        self.steps += other.steps
+        self.skipped += other.skipped
+        self.rejected += other.rejected
+        self.episode_ids += other.episode_ids
+        self.embed_seconds += other.embed_seconds
+        self.total_seconds += other.total_seconds
+
+
+class StrictModeError(RuntimeError):
+    def __init__(self, error: ParseError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _type_name(v: object) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "object"}.get(type(v), "null" if v is None else "string")
+
+
+class Ingestor:
+    """Writes episodes into a store. One instance keeps the state index warm across calls."""
+
+    def __init__(self, store: GraphStore, embedder: CachedEmbedder, batch_size: int = 64) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.batch_size = batch_size
+        self._states: StateIndex | None = None
+
+    def state_index(self) -> StateIndex:
+        if self._states is None:
+            idx = StateIndex(dim=self.embedder.dim)
+            for rec in self.store.find_nodes(Label.STATE, with_embedding=True):
+                vec = np.asarray(rec.embedding, dtype=np.float32) if rec.embedding else None
+                idx.add(rec.id, rec.props.get("signature", rec.text), vec)
+            self._states = idx
+        return self._states
+
+    def reset(self) -> None:
+        self._states = None
+
+    def ingest(self, items: Iterable[Episode | ParseError], strict: bool = False,
+               progress: Callable[[int], None] | None = None) -> IngestReport:
+        report = IngestReport()
+        t0 = time.perf_counter()
+        batch: list[Episode] = []
+        for item in items:
+            if isinstance(item, ParseError):
+                if strict:
+                    raise StrictModeError(item)
+                report.rejected.append(item)
+                continue
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                self._ingest_batch(batch, report, progress)
+                batch = []
+        if batch:
+            self._ingest_batch(batch, report, progress)
+        report.total_seconds = time.perf_counter() - t0
+        return report
+
+    # ------------------------------------------------------------------ internals
+    def _ingest_batch(self, batch: list[Episode], report: IngestReport,
+                      progress: Callable[[int], None] | None) -> None:
+        present = self.store.has_nodes([episode_node_id(e.id or '') for e in batch])
+        fresh: list[Episode] = []
+        seen: set[str] = set()
+        for ep in batch:
+            nid = episode_node_id(ep.id or '')
+            if nid in present or nid in seen:
+                report.skipped += 1
+                continue
+            seen.add(nid)
+            fresh.append(ep)
+        if not fresh:
+            if progress:
+                progress(len(batch))
+            return
+        # Embed every distinct task text and observation signature of the batch at once.
+        sigs = {ep.id: _signatures(ep) for ep in fresh}
+        texts = list(dict.fromkeys([e.task for e in fresh] + [s for v in sigs.values() for s in v]))
+        t0 = time.perf_counter()
+        vecs = dict(zip(texts, self.embedder.embed(texts), strict=True))
+        report.embed_seconds += time.perf_counter() - t0
+        index = self.state_index()
+        seq = int(self.store.get_meta("episode_seq", 0))
+        for ep in fresh:
+            seq += 1
+            try:
+                self._write_episode(ep, sigs[ep.id], vecs, index, seq)
+            except BaseException:
+                self._states = None  # the index may name states that were rolled back
+                self.store.set_meta("episode_seq", seq - 1)
+                raise
+            report.ingested += 1
+            report.steps += len(ep.steps)
+            report.episode_ids.append(episode_node_id(ep.id or ''))
+        self.store.set_meta("episode_seq", seq)
+        if progress:
+            progress(len(batch))
+
+    def _write_episode(self, ep: Episode, sigs: list[str], vecs: dict[str, np.ndarray],
+                       index: StateIndex, seq: int) -> None:
+        ns = self.store.namespace
+        success = ep.succeeded
+        ok = 1 if success else 0
+        now = utcnow().isoformat()
+        # States of the observations before each step, plus the state after the last step.
+        state_ids: list[str] = []
+        new_states: dict[str, StateNode] = {}
+        raw_for_sig = [s.observation for s in ep.steps] + [ep.steps[-1].result or ""] if ep.steps else []
+        for sig, raw in zip(sigs, raw_for_sig, strict=False):
+            sid, is_new = index.resolve(sig, vecs[sig])
+            state_ids.append(sid)
+            if is_new:
+                new_states[sid] = StateNode(id=sid, signature=sig, representative=representative(raw))
+        task = TaskNode(text=ep.task)
+        node = EpisodeNode(
+            **_ep_stub(ep), agent=ep.agent, task=ep.task, success=success,
+            reward=ep.outcome.reward, n_steps=len(ep.steps), source_format=ep.source_format,
+            metadata=ep.metadata, provenance=ep.provenance.model_dump() if ep.provenance else None,
+            seq=seq, created_at=now, updated_at=now,
+            steps=[_compact_step(s, state_ids, i) for i, s in enumerate(ep.steps)],
+        )
+        nodes: list[NodeRecord] = [node.to_record(ns)]
+        task_rec = task.to_record(ns)
+        task_rec.embedding = vecs[ep.task].tolist()
+        task_rec.props.update(attempts=1, successes=ok)
+        # States: new ones whole; known ones only count one more member.
+        member = Counter(state_ids)
+        state_recs: list[NodeRecord] = []
+        known = {r.id: r for r in self.store.get_nodes([s for s in member if s not in new_states])}
+        for sid, n in member.items():
+            if sid in new_states:
+                rec = new_states[sid].to_record(ns)
+                rec.embedding = vecs[new_states[sid].signature].tolist()
+            elif sid in known:
+                rec = known[sid]
+                rec.props = {**rec.props, "updated_at": now}
+                rec.embedding = None
+            else:  # merged into a state created earlier in this process but not found
+                continue
+            sample = rec.props.get("episodes", [])
+            if len(sample) < PROVENANCE_SAMPLE and node.id not in sample:
+                rec.props["episodes"] = [*sample, node.id]
+            rec.props["member_count"] = n
+            state_recs.append(rec)
+        action_recs = self._action_records(ep, ns)
+        edges = [EdgeRecord(src=node.id, dst=task.id, type=Rel.ATTEMPTS, namespace=ns)]
+        for i, sid in enumerate(state_ids):
+            edges.append(EdgeRecord(src=node.id, dst=sid, type=Rel.VISITS, key=str(i),
+                                    props={"step": i}, namespace=ns))
+        transitions: list[EdgeRecord] = []
+        for i, step in enumerate(ep.steps):
+            if i + 1 >= len(state_ids):
+                break
+            key = action_key(step.action)
+            transitions.append(EdgeRecord(
+                src=state_ids[i], dst=state_ids[i + 1], type=Rel.TRANSITION, key=key,
+                props={"action": key, "name": step.action.name, "count": 1, "successes": ok,
+                       "errors": int(step.error)}, namespace=ns))
+        performs = Counter(a.id for a in action_recs for _ in range(a.props["uses"]))
+        edges += [EdgeRecord(src=node.id, dst=aid, type=Rel.PERFORMS, props={"count": c},
+                             namespace=ns) for aid, c in performs.items()]
+        with self.store.transaction():
+            self.store.upsert_nodes(nodes)
+            self.store.upsert_nodes([task_rec], accumulate=("attempts", "successes"))
+            self.store.upsert_nodes(state_recs, accumulate=("member_count",))
+            self.store.upsert_nodes(action_recs, accumulate=("uses",))
+            self.store.upsert_edges(edges)
+            self.store.upsert_edges(transitions, accumulate=("count", "successes", "errors"))
+
+    def _action_records(self, ep: Episode, ns: str) -> list[NodeRecord]:
+        by_name: dict[str, ActionNode] = {}
+        for step in ep.steps:
+            a = by_name.setdefault(step.action.name, ActionNode(name=step.action.name))
+            a.uses += 1
+            for k, v in step.action.arguments.items():
+                a.argument_schema.setdefault(k, _type_name(v))
+        if not by_name:
+            return []
+        known = {r.id: r for r in self.store.get_nodes([a.id for a in by_name.values()])}
+        recs = []
+        for a in by_name.values():
+            old = known.get(a.id)
+            if old is not None:
+                a.argument_schema = {**old.props.get("argument_schema", {}), **a.argument_schema}
+                a.created_at = old.props.get("created_at", a.created_at)
+            recs.append(a.to_record(ns))
+        return recs
+
+
+def _ep_stub(ep: Episode) -> dict[str, str]:
+    return {"episode_id": ep.id or ""}
+
+
+def _signatures(ep: Episode) -> list[str]:
+    """Signatures of each step's observation, then of the last result when there is one."""
+    sigs = [canonicalize(s.observation) for s in ep.steps]
+    if ep.steps and ep.steps[-1].result is not None:
+        sigs.append(canonicalize(ep.steps[-1].result))
+    return sigs
+
+
+def _compact_step(step, state_ids: list[str], i: int) -> dict:  # noqa: ANN001
+    return {
+        "observation": (step.observation or "")[:MAX_TEXT],
+        "action": step.action.name,
+        "arguments": step.action.arguments,
+        "raw": step.action.raw,
+        "key": action_key(step.action),
+        "result": (step.result or "")[:MAX_TEXT] if step.result is not None else None,
+        "reward": step.reward,
+        "error": step.error,
+        "thought": step.thought,
+        "state": state_ids[i] if i < len(state_ids) else None,
+        "next_state": state_ids[i + 1] if i + 1 < len(state_ids) else None,
+    }
+
+
+def stderr_progress(total: int | None = None) -> Callable[[int], None] | None:
+    """A one-line progress counter on a terminal; nothing when output is piped."""
+    if not sys.stderr.isatty():
+        return None
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        suffix = f"/{total}" if total else ""
+        sys.stderr.write(f"\ringesting: {done}{suffix} episodes")
+        sys.stderr.flush()
+
+    return tick
