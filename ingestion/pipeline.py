@@ -81,6 +81,8 @@ class Ingestor:
         self.embedder = embedder
         self.batch_size = batch_size
         self._states: StateIndex | None = None
+        # Props of states and actions already written, so known ones are not read back.
+        self._props: dict[str, dict] = {}
 
     def state_index(self) -> StateIndex:
         if self._states is None:
@@ -93,6 +95,14 @@ class Ingestor:
 
     def reset(self) -> None:
         self._states = None
+        self._props = {}
+
+    def _known_props(self, ids: list[str]) -> dict[str, dict]:
+        missing = [i for i in ids if i not in self._props]
+        if missing:
+            for rec in self.store.get_nodes(missing):
+                self._props[rec.id] = rec.props
+        return {i: self._props[i] for i in ids if i in self._props}
 
     def ingest(self, items: Iterable[Episode | ParseError], strict: bool = False,
                progress: Callable[[int], None] | None = None) -> IngestReport:
@@ -144,7 +154,7 @@ class Ingestor:
             try:
                 self._write_episode(ep, sigs[ep.id], vecs, index, seq)
             except BaseException:
-                self._states = None  # the index may name states that were rolled back
+                self.reset()  # the caches may name nodes that were rolled back
                 self.store.set_meta("episode_seq", seq - 1)
                 raise
             report.ingested += 1
@@ -184,15 +194,15 @@ class Ingestor:
         # States: new ones whole; known ones only count one more member.
         member = Counter(state_ids)
         state_recs: list[NodeRecord] = []
-        known = {r.id: r for r in self.store.get_nodes([s for s in member if s not in new_states])}
+        known = self._known_props([s for s in member if s not in new_states])
         for sid, n in member.items():
             if sid in new_states:
                 rec = new_states[sid].to_record(ns)
                 rec.embedding = vecs[new_states[sid].signature].tolist()
             elif sid in known:
-                rec = known[sid]
-                rec.props = {**rec.props, "updated_at": now}
-                rec.embedding = None
+                props = known[sid]
+                rec = NodeRecord(id=sid, label=Label.STATE, text=props.get("signature", ""),
+                                 props={**props, "updated_at": now}, namespace=ns)
             else:  # merged into a state created earlier in this process but not found
                 continue
             sample = rec.props.get("episodes", [])
@@ -217,6 +227,9 @@ class Ingestor:
         performs = Counter(a.id for a in action_recs for _ in range(a.props["uses"]))
         edges += [EdgeRecord(src=node.id, dst=aid, type=Rel.PERFORMS, props={"count": c},
                              namespace=ns) for aid, c in performs.items()]
+        for rec in [*state_recs, *action_recs]:
+            self._props[rec.id] = {k: v for k, v in rec.props.items()
+                                   if k not in ("member_count", "uses")}
         with self.store.transaction():
             self.store.upsert_nodes(nodes)
             self.store.upsert_nodes([task_rec], accumulate=("attempts", "successes"))
@@ -234,13 +247,13 @@ class Ingestor:
                 a.argument_schema.setdefault(k, _type_name(v))
         if not by_name:
             return []
-        known = {r.id: r for r in self.store.get_nodes([a.id for a in by_name.values()])}
+        known = self._known_props([a.id for a in by_name.values()])
         recs = []
         for a in by_name.values():
             old = known.get(a.id)
             if old is not None:
-                a.argument_schema = {**old.props.get("argument_schema", {}), **a.argument_schema}
-                a.created_at = old.props.get("created_at", a.created_at)
+                a.argument_schema = {**old.get("argument_schema", {}), **a.argument_schema}
+                a.created_at = old.get("created_at", a.created_at)
             recs.append(a.to_record(ns))
         return recs
 

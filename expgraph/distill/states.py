@@ -8,6 +8,7 @@ threshold (see `STATE_MERGE_THRESHOLD`).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -97,6 +98,7 @@ def _collapse_repeats(tokens: list[str]) -> list[str]:
     return tokens
 
 
+@lru_cache(maxsize=65536)
 def canonicalize(text: str) -> str:
     """Mask values (urls, ids, hashes, paths, quoted strings, numbers), fold free text into
     `<text>`, collapse repeated elements, fold white space."""

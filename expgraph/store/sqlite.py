@@ -7,6 +7,7 @@ embeddings, FTS5 for text search, and an in-memory matrix per label for vector t
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections import defaultdict
@@ -124,22 +125,16 @@ class SQLiteStore:
         if not nodes:
             return
         ns = self.namespace
+        props_sql = _accumulate_sql(
+            "json_set(excluded.props, '$.created_at', COALESCE("
+            "json_extract(nodes.props, '$.created_at'), json_extract(excluded.props, '$.created_at')))",
+            "nodes", accumulate)
         with self.transaction():
             merged = _merge_dupes(nodes, lambda n: n.id, accumulate)
-            if accumulate:
-                existing = {r.id: r for r in self.get_nodes([n.id for n in merged])}
-                for n in merged:
-                    old = existing.get(n.id)
-                    if old is not None:
-                        for k in accumulate:
-                            n.props[k] = (old.props.get(k) or 0) + (n.props.get(k) or 0)
             self._conn.executemany(
-                """INSERT INTO nodes (ns, id, label, text, props, emb) VALUES (?,?,?,?,?,?)
+                f"""INSERT INTO nodes (ns, id, label, text, props, emb) VALUES (?,?,?,?,?,?)
                 ON CONFLICT (ns, id) DO UPDATE SET label=excluded.label, text=excluded.text,
-                  props=json_set(excluded.props, '$.created_at',
-                        COALESCE(json_extract(nodes.props, '$.created_at'),
-                                 json_extract(excluded.props, '$.created_at'))),
-                  emb=COALESCE(excluded.emb, nodes.emb)""",
+                  props={props_sql}, emb=COALESCE(excluded.emb, nodes.emb)""",
                 [(ns, n.id, n.label.value, n.text, _dumps(n.props), _blob(n.embedding))
                  for n in merged],
             )
@@ -148,25 +143,12 @@ class SQLiteStore:
         if not edges:
             return
         ns = self.namespace
+        props_sql = _accumulate_sql("excluded.props", "edges", accumulate)
         with self.transaction():
             merged = _merge_dupes(edges, lambda e: e.ident, accumulate)
-            if accumulate:
-                for chunk in _chunks(merged, _CHUNK // 4):
-                    cond = " OR ".join(["(src=? AND type=? AND dst=? AND key=?)"] * len(chunk))
-                    params = [x for e in chunk for x in e.ident]
-                    rows = self._conn.execute(
-                        f"SELECT src, type, dst, key, props FROM edges WHERE ns=? AND ({cond})",
-                        [ns, *params],
-                    ).fetchall()
-                    old = {(r[0], r[1], r[2], r[3]): json.loads(r[4]) for r in rows}
-                    for e in chunk:
-                        prev = old.get(e.ident)
-                        if prev:
-                            for k in accumulate:
-                                e.props[k] = (prev.get(k) or 0) + (e.props.get(k) or 0)
             self._conn.executemany(
-                """INSERT INTO edges (ns, src, type, dst, key, props) VALUES (?,?,?,?,?,?)
-                ON CONFLICT (ns, src, type, dst, key) DO UPDATE SET props=excluded.props""",
+                f"""INSERT INTO edges (ns, src, type, dst, key, props) VALUES (?,?,?,?,?,?)
+                ON CONFLICT (ns, src, type, dst, key) DO UPDATE SET props={props_sql}""",
                 [(ns, e.src, e.type.value, e.dst, e.key, _dumps(e.props)) for e in merged],
             )
 
@@ -406,6 +388,21 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r}, namespace={self.namespace!r})"
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _accumulate_sql(base: str, table: str, accumulate: Sequence[str]) -> str:
+    """SQL that adds the stored value of each accumulated prop to the incoming one, in place:
+    no read-modify-write round trip."""
+    expr = base
+    for k in accumulate:
+        if not _IDENT.match(k):
+            raise ValueError(f"bad property name {k!r}")
+        expr = (f"json_set({expr}, '$.{k}', COALESCE(json_extract({table}.props, '$.{k}'), 0)"
+                f" + COALESCE(json_extract(excluded.props, '$.{k}'), 0))")
+    return expr
 
 
 def _sql_value(v: Any) -> Any:

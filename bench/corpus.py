@@ -1,0 +1,116 @@
+"""A synthetic corpus for the benchmarks: shopping and support-desk agents, successes and
+failures, observations of realistic length (a few hundred characters).
+
+Deterministic for a seed, so every benchmark run measures the same input.
+"""
+
+from __future__ import annotations
+
+import random
+
+from expgraph.models import Episode
+
+ADJ = ["red", "blue", "waterproof", "wireless", "organic", "stainless", "compact", "vegan",
+       "leather", "bamboo", "ergonomic", "portable", "noise cancelling", "gluten free",
+       "long lasting", "lightweight", "heavy duty", "scented", "rechargeable", "foldable"]
+NOUN = ["hiking boots", "desk lamp", "coffee grinder", "yoga mat", "phone case", "face cream",
+        "water bottle", "backpack", "headphones", "throw pillow", "tea set", "dog bed",
+        "shampoo", "office chair", "rain jacket", "toothbrush", "jerky", "candle",
+        "keyboard", "hair extension"]
+BRAND = ["Acme", "Nordic", "Lumen", "Verde", "Oakly", "Pinnacle", "Solace", "Kestrel", "Tidal",
+         "Ember", "Quill", "Harbor"]
+COLORS = ["black", "white", "navy", "grey", "olive", "red", "beige", "pink"]
+SIZES = ["small", "medium", "large", "x-large", "8 oz", "16 oz", "pack of 2", "pack of 6"]
+TOOLS = ["get_order", "get_user_details", "search_flights", "update_address", "cancel_order",
+         "refund_payment", "list_reservations", "send_email"]
+
+
+def _asin(rng: random.Random) -> str:
+    return "B0" + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(8))
+
+
+def _title(rng: random.Random, noun: str) -> str:
+    extra = rng.sample(ADJ, 3)
+    return (f"{rng.choice(BRAND)} {' '.join(extra[:2]).title()} {noun.title()} with "
+            f"{extra[2]} design, premium quality, {rng.randint(1, 5)} year warranty")
+
+
+def _results_page(rng: random.Random, noun: str, items: list[str]) -> str:
+    lines = ["[Back to Search]", f"Page 1 (Total results: {rng.randint(20, 60)})", "[Next >]"]
+    for asin in items:
+        lines += [f"[{asin}]", _title(rng, noun), f"${rng.uniform(5, 80):.2f}"]
+    return "\n".join(lines)
+
+
+def _item_page(rng: random.Random, noun: str, color: str, size: str) -> str:
+    colors = " ".join(f"[{c}]" for c in rng.sample(COLORS, 4) + [color])
+    sizes = " ".join(f"[{s}]" for s in rng.sample(SIZES, 3) + [size])
+    return (f"[Back to Search]\n[< Prev]\ncolor {colors}\nsize {sizes}\n{_title(rng, noun)}\n"
+            f"Price: ${rng.uniform(5, 80):.2f}\nRating: N.A.\n[Description]\n[Features]\n"
+            "[Reviews]\n[Buy Now]")
+
+
+def shop_episode(rng: random.Random, i: int, steps: int) -> Episode:
+    noun, adj = rng.choice(NOUN), rng.choice(ADJ)
+    color, size = rng.choice(COLORS), rng.choice(SIZES)
+    price = rng.choice([20, 30, 40, 50, 100])
+    task = f"i need a {adj} {noun} in {color}, size {size}, and price lower than {price}.00 dollars"
+    obs = f"WebShop\nInstruction:\n{task}\n[Search]"
+    out = []
+    success = rng.random() < 0.55
+    items = [_asin(rng) for _ in range(3)]
+    plan = [("search", f"{adj} {noun}", _results_page(rng, noun, items)),
+            ("click", items[rng.randrange(3)], _item_page(rng, noun, color, size)),
+            ("click", color, f"You have clicked {color}."),
+            ("click", size, f"You have clicked {size}.")]
+    while len(plan) < steps - 1:  # pad long episodes with browsing and reasoning
+        kind = rng.random()
+        if kind < 0.4:
+            plan.insert(1, ("think", f"The first results do not match {adj}; look further.", "OK."))
+        elif kind < 0.7:
+            plan.insert(1, ("click", "Next >", _results_page(rng, noun, [_asin(rng) for _ in range(3)])))
+        else:
+            plan.insert(2, ("click", "< Prev", _results_page(rng, noun, items)))
+    final = ("click", "Buy Now", "Thank you for shopping with us!") if success else \
+        rng.choice([("click", "Buy Now", "Your score (min 0.0, max 1.0): 0.0"),
+                    ("click", "Add to cart", "Invalid action!"),
+                    ("search", f"{noun}", "Invalid action!")])
+    plan = plan[:steps - 1] + [final]
+    for verb, arg, result in plan:
+        out.append({"observation": obs, "action": {"name": verb, "arguments": {
+            {"search": "query", "click": "item", "think": "thought"}[verb]: arg},
+            "raw": f"{verb}[{arg}]"}, "result": result, "error": result == "Invalid action!"})
+        obs = result
+    return Episode(id=f"shop-{i}", agent="synthetic-shop", task=task, steps=out,
+                   outcome={"success": success, "reward": 1.0 if success else 0.0},
+                   source_format="synthetic")
+
+
+def support_episode(rng: random.Random, i: int, steps: int) -> Episode:
+    user = f"{rng.choice(['mia', 'liam', 'ava', 'noah', 'zoe'])}_{rng.randint(1000, 9999)}"
+    order = f"#W{rng.randint(1000000, 9999999)}"
+    task = (f"Customer {user} asks to {rng.choice(['cancel', 'return', 'exchange'])} order "
+            f"{order} because the {rng.choice(NOUN)} arrived {rng.choice(['late', 'damaged', 'wrong'])}")
+    success = rng.random() < 0.6
+    obs = f"user: Hi, I'm {user}. {task}."
+    out = []
+    for s in range(steps):
+        tool = TOOLS[(s + rng.randrange(2)) % len(TOOLS)]
+        args = {"user_id": user} if s == 0 else {"order_id": order, "reason": "customer request"}
+        err = (not success) and s == steps - 1
+        result = (f"Error: order {order} cannot be modified in status delivered" if err else
+                  '{"order_id": "%s", "status": "%s", "items": [{"name": "%s", "price": %.2f}]}'
+                  % (order, rng.choice(["pending", "processed", "delivered"]), rng.choice(NOUN),
+                     rng.uniform(5, 300)))
+        out.append({"observation": obs, "action": {"name": tool, "arguments": args},
+                    "result": result, "error": err})
+        obs = f"tool: {result}"
+    return Episode(id=f"support-{i}", agent="synthetic-support", task=task, steps=out,
+                   outcome={"success": success}, source_format="synthetic")
+
+
+def generate_corpus(n_episodes: int, steps_per_episode: int = 10, seed: int = 0) -> list[Episode]:
+    """`n_episodes` episodes of `steps_per_episode` steps: 70% shopping, 30% support desk."""
+    rng = random.Random(seed)
+    return [shop_episode(rng, i, steps_per_episode) if rng.random() < 0.7
+            else support_episode(rng, i, steps_per_episode) for i in range(n_episodes)]

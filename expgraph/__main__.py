@@ -1,0 +1,5 @@
+import sys
+
+from expgraph.cli import main
+
+sys.exit(main())

@@ -1,0 +1,227 @@
+"""A scene: the drawn subgraph with its layout, ready for either renderer.
+
+View builders (views.py, paths.py) return a networkx MultiDiGraph whose nodes carry display
+attributes; this module caps its size (top nodes by support, the rest aggregated into group
+nodes by label and tier), lays it out and flattens it to plain JSON-able records.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from expgraph.viz.style import edge_style, node_colour, node_radius, rate_colour
+
+DEFAULT_MAX_NODES = 1500
+WIDTH = 1200.0  # layout units; the HTML view box and the figure share them
+ROW_WRAP = 36  # nodes per row/column before a layer wraps onto another line
+
+
+@dataclass
+class Scene:
+    """Everything a renderer needs; `nodes`/`edges` are plain dicts (see `to_records`)."""
+
+    view: str
+    title: str
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+    total_nodes: int
+    note: str = ""
+    orientation: str = "LR"
+    layers: list[str] = field(default_factory=list)  # names of layers, in order
+
+    @property
+    def drawn_nodes(self) -> int:
+        return len(self.nodes)
+
+    def data(self) -> dict[str, Any]:
+        return {"view": self.view, "title": self.title, "note": self.note,
+                "total": self.total_nodes, "nodes": self.nodes, "edges": self.edges,
+                "layers": self.layers}
+
+
+def add_node(g: nx.MultiDiGraph, nid: str, label: str, name: str, text: str = "", *,
+             tier: str | None = None, status: str | None = None, evidence: list[str] | None = None,
+             weight: float = 1.0, clusters: list[int] | None = None, namespace: str = "default",
+             layer: int | None = None, highlight: bool = False) -> None:
+    """Add (or update) a display node; the one place node attributes are named."""
+    g.add_node(nid, label=label, name=_short(name), text=text[:700], tier=tier, status=status,
+               evidence=evidence or [], weight=float(weight or 0.0),
+               clusters=sorted(set(clusters or [])), namespace=namespace, layer=layer,
+               highlight=highlight)
+
+
+def add_edge(g: nx.MultiDiGraph, src: str, dst: str, rel: str, *, label: str = "",
+             title: str = "", weight: float = 1.0, rate: float | None = None,
+             highlight: bool = False) -> None:
+    g.add_edge(src, dst, key=rel + ":" + label, type=rel, label=label, title=title or label,
+               weight=float(weight), rate=rate, highlight=highlight)
+
+
+def _short(s: str, n: int = 42) -> str:
+    s = " ".join(str(s).split())
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+# --------------------------------------------------------------------------- size cap
+
+
+def cap(g: nx.MultiDiGraph, max_nodes: int) -> tuple[nx.MultiDiGraph, str]:
+    """Keep the `max_nodes` most supported nodes (highlighted ones always) and fold the rest
+    into one group node per (label, tier); returns the graph and the note to show."""
+    total = g.number_of_nodes()
+    if total <= max_nodes:
+        return g, ""
+    def group_of(n: str) -> tuple[str, str]:
+        d = g.nodes[n]
+        return d["label"], d.get("tier") or ""
+
+    rank = sorted(g.nodes, key=lambda n: (not g.nodes[n]["highlight"], -g.nodes[n]["weight"],
+                                          -g.degree(n), n))
+    n_groups = len({group_of(n) for n in rank[max(max_nodes - 8, 1):]})
+    keep_n = max(max_nodes - n_groups, 1)
+    keep = set(rank[:keep_n])
+    dropped = rank[keep_n:]
+    out = g.subgraph(keep).copy()
+    members: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for n in dropped:
+        members[group_of(n)].append(n)
+    gid_of: dict[str, str] = {}
+    for (label, tier), ns in members.items():
+        gid = f"group:{label}:{tier}"
+        layers = Counter(g.nodes[n]["layer"] for n in ns)
+        what = f"{tier} skills" if tier else f"{label} nodes"
+        add_node(out, gid, "Group", f"+{len(ns)} more {what}",
+                 f"{len(ns)} {what} with the least support, folded into one node.",
+                 tier=tier or None, weight=sum(g.nodes[n]["weight"] for n in ns),
+                 clusters=sorted({c for n in ns for c in g.nodes[n]["clusters"]}),
+                 namespace=g.nodes[ns[0]]["namespace"], layer=layers.most_common(1)[0][0],
+                 evidence=[f"members: {len(ns)}", f"label: {label}"])
+        out.nodes[gid]["group_label"] = label
+        for n in ns:
+            gid_of[n] = gid
+    agg: Counter[tuple[str, str]] = Counter()
+    for u, v in g.edges():
+        a, b = gid_of.get(u, u), gid_of.get(v, v)
+        if (u in gid_of or v in gid_of) and a != b:
+            agg[(a, b)] += 1
+    for (a, b), c in agg.items():
+        add_edge(out, a, b, "AGGREGATE", title=f"{c} edges", weight=c)
+    note = (f"showing {len(keep)} of {total} nodes (highest support); the other "
+            f"{len(dropped)} are aggregated into {len(members)} group nodes by label and tier")
+    return out, note
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def layered_positions(g: nx.MultiDiGraph, orientation: str = "LR",
+                      sweeps: int = 4) -> dict[str, tuple[float, float]]:
+    """Layers along one axis, order within a layer by the barycentre of neighbours in the
+    previous layer (a few down/up sweeps cut most crossings). Long layers wrap."""
+    layers: dict[int, list[str]] = defaultdict(list)
+    for n, d in g.nodes(data=True):
+        layers[int(d.get("layer") or 0)].append(n)
+    keys = sorted(layers)
+    for k in keys:
+        layers[k].sort(key=lambda n: (-g.nodes[n]["weight"], g.nodes[n]["name"]))
+    und = g.to_undirected(as_view=True)
+    pos_in: dict[str, float] = {n: i for k in keys for i, n in enumerate(layers[k])}
+    for s in range(sweeps):
+        order = keys if s % 2 == 0 else list(reversed(keys))
+        for i, k in enumerate(order[1:], 1):
+            prev = set(layers[order[i - 1]])
+            def bary(n: str, prev: set[str] = prev) -> float:
+                nb = [pos_in[m] for m in und.neighbors(n) if m in prev]
+                return sum(nb) / len(nb) if nb else pos_in[n]
+            layers[k].sort(key=bary)
+            pos_in.update({n: j for j, n in enumerate(layers[k])})
+    pos: dict[str, tuple[float, float]] = {}
+    major = 0.0
+    for k in keys:
+        row = layers[k]
+        lines = [row[i:i + ROW_WRAP] for i in range(0, len(row), ROW_WRAP)]
+        for line in lines:
+            for j, n in enumerate(line):
+                minor = j - (len(line) - 1) / 2
+                pos[n] = (major, minor) if orientation == "LR" else (minor, major)
+            major += 1.0
+        major += 0.6
+    return pos
+
+
+def spring_positions(g: nx.MultiDiGraph, fixed: dict[str, tuple[float, float]] | None = None,
+                     seed: int = 7) -> dict[str, tuple[float, float]]:
+    """Force-directed layout (deterministic seed); `fixed` nodes stay where they are."""
+    if g.number_of_nodes() == 0:
+        return {}
+    simple = nx.Graph(g.to_undirected(as_view=True))
+    k = 1.5 / max(simple.number_of_nodes(), 1) ** 0.5
+    iters = 60 if simple.number_of_nodes() < 800 else 30
+    pos = nx.spring_layout(simple, k=k, seed=seed, iterations=iters, pos=fixed or None,
+                           fixed=list(fixed) if fixed else None)
+    return {n: (float(p[0]), float(p[1])) for n, p in pos.items()}
+
+
+def _fit(pos: dict[str, tuple[float, float]], pad: float = 60.0) -> dict[str, tuple[float, float]]:
+    """Scale positions to WIDTH across, keeping the aspect ratio within 1:3 .. 3:1."""
+    if not pos:
+        return {}
+    xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
+    w, h = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    n = len(pos)
+    target_w = WIDTH - 2 * pad
+    unit = target_w / w
+    # keep nodes from piling up: at least ~26 units per node step on the minor axis
+    target_h = min(max(h * unit, 200.0 if n > 2 else 80.0), WIDTH * 2.2)
+    sx, sy = target_w / w, target_h / h
+    return {k: (pad + (x - min(xs)) * sx, pad + (y - min(ys)) * sy) for k, (x, y) in pos.items()}
+
+
+def build_scene(view: str, title: str, g: nx.MultiDiGraph, *, max_nodes: int,
+                layout: str = "layered", orientation: str = "LR",
+                fixed: dict[str, tuple[float, float]] | None = None,
+                layers: list[str] | None = None, note: str = "") -> Scene:
+    total = g.number_of_nodes()
+    g, cap_note = cap(g, max_nodes)
+    if layout == "layered":
+        pos = layered_positions(g, orientation)
+    else:
+        pos = spring_positions(g, fixed={n: p for n, p in (fixed or {}).items() if n in g})
+    pos = _fit(pos)
+    return Scene(view=view, title=title, nodes=_node_records(g, pos), edges=_edge_records(g),
+                 total_nodes=total, note="; ".join(x for x in (note, cap_note) if x),
+                 orientation=orientation, layers=layers or [])
+
+
+def _node_records(g: nx.MultiDiGraph, pos: dict[str, tuple[float, float]]) -> list[dict]:
+    wmax = max((d["weight"] for _, d in g.nodes(data=True)), default=1.0)
+    out = []
+    for n, d in g.nodes(data=True):
+        x, y = pos.get(n, (0.0, 0.0))
+        label = d["label"]
+        colour = node_colour(d.get("group_label", label) if label == "Group" else label,
+                             d.get("tier"))
+        out.append({"id": n, "label": label, "tier": d.get("tier"), "name": d["name"],
+                    "text": d["text"], "status": d.get("status"), "ev": d["evidence"],
+                    "w": round(d["weight"], 3), "r": round(node_radius(d["weight"], wmax), 1),
+                    "c": colour, "x": round(x, 1), "y": round(y, 1), "cl": d["clusters"],
+                    "ns": d["namespace"], "hl": bool(d["highlight"]),
+                    "group": label == "Group"})
+    return out
+
+
+def _edge_records(g: nx.MultiDiGraph) -> list[dict]:
+    index = {n: i for i, n in enumerate(g.nodes)}
+    out = []
+    for u, v, d in g.edges(data=True):
+        colour, dash, _ = edge_style(d["type"])
+        if d.get("rate") is not None:
+            colour = rate_colour(d["rate"])
+        out.append({"s": index[u], "t": index[v], "type": d["type"], "label": d["label"],
+                    "title": d["title"], "w": d["weight"], "rate": d.get("rate"),
+                    "c": colour, "dash": dash, "hl": bool(d.get("highlight"))})
+    return out

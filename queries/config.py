@@ -1,0 +1,120 @@
+"""Search configuration as data: which signals, how they are fused, how far the graph walk
+goes. Named presets in the manner of graphiti's `search_config_recipes.py`; a caller may pass
+a preset name or a whole `SearchConfig`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from expgraph.models import Rel
+
+SIGNALS = ("dense", "sparse", "graph", "utility")
+
+
+class UnknownPresetError(ValueError):
+    """A preset name that is not defined; the message lists the ones that are."""
+
+
+class Weights(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    dense: float = Field(default=0.0, ge=0)
+    sparse: float = Field(default=0.0, ge=0)
+    graph: float = Field(default=0.0, ge=0)
+    utility: float = Field(default=0.0, ge=0)
+
+    def active(self) -> dict[str, float]:
+        return {s: w for s in SIGNALS if (w := getattr(self, s)) > 0}
+
+
+class GraphConfig(BaseModel):
+    """The walk from the states nearest to the query.
+
+    Seeds are the State whose signature equals the query's and the `seed_states` nearest State
+    embeddings (cosine >= `seed_min_sim`), weighted by similarity. `store.expand` then spreads
+    each seed's weight over `rels` for `hops` hops, multiplying by `decay` per hop and splitting
+    it among a node's neighbours (a truncated personalised PageRank).
+
+    hops=2 is the smallest radius that reaches everything a state vouches for: hop 1 holds the
+    skills that apply in the state, the guardrails guarding it and the failures observed in it;
+    hop 2 holds the composite skills and plans built from those skills, the guardrails guarding
+    those skills and the guardrails that prevent those failures. A third hop walks back out to
+    the *other* states those items apply in and their items, which is neighbourhood noise.
+    decay=0.5 keeps hop-2 items below the direct ones without silencing them.
+    TRANSITION is left out by default: a hub state (the search page) has one parallel edge per
+    distinct query, so it would swallow nearly all of the walk's mass.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    hops: int = Field(default=2, ge=0, le=4)
+    decay: float = Field(default=0.5, gt=0, le=1)
+    rels: list[Rel] = Field(default_factory=lambda: [
+        Rel.APPLIES_IN, Rel.GUARDS, Rel.COMPOSED_OF, Rel.PREVENTS, Rel.OBSERVED_IN,
+        Rel.PLANS_FOR])
+    seed_states: int = Field(default=5, ge=0)
+    seed_min_sim: float = Field(default=0.6, ge=-1, le=1)
+    task_seeds: int = Field(default=3, ge=0, description="nearest Task nodes seeded (PLANS_FOR)")
+    task_seed_weight: float = Field(default=0.5, ge=0)
+
+
+class SuggestConfig(BaseModel):
+    """How `suggest` mixes what happened next from nearby states with what skills prescribe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transitions: float = Field(default=1.0, ge=0,
+                               description="weight of the next actions observed from nearby states")
+    skills: float = Field(default=0.5, ge=0,
+                          description="weight of the next actions the retrieved skills prescribe")
+    guardrails: float = Field(default=1.0, ge=0)
+    success_weight: float = Field(default=1.0, ge=0,
+                                  description="extra credit for transitions taken in successful "
+                                              "episodes (0 = plain frequency)")
+    skill_pool: int = Field(default=20, ge=0, description="skills consulted")
+    guardrail_pool: int = Field(default=10, ge=0)
+
+
+class SearchConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "custom"
+    weights: Weights = Field(default_factory=Weights)
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    normalization: Literal["minmax", "rank"] = "minmax"
+    rrf_k: int = Field(default=60, ge=1)
+    pool: int = Field(default=50, ge=1, description="candidates taken from each signal")
+    task_weight: float = Field(default=0.3, ge=0, le=1,
+                               description="share of the task embedding in the dense query")
+    graph: GraphConfig = Field(default_factory=GraphConfig)
+    suggest: SuggestConfig = Field(default_factory=SuggestConfig)
+
+    def uses(self, signal: str) -> bool:
+        return getattr(self.weights, signal) > 0
+
+
+def _single(name: str) -> SearchConfig:
+    return SearchConfig(name=name, weights=Weights(**{name: 1.0}), fusion="weighted")
+
+
+PRESETS: dict[str, SearchConfig] = {
+    "dense": _single("dense"),
+    "sparse": _single("sparse"),
+    "graph": _single("graph"),
+    "hybrid": SearchConfig(name="hybrid",
+                           weights=Weights(dense=1.0, sparse=0.5, graph=1.0, utility=0.3),
+                           fusion="rrf"),
+}
+
+
+def get_config(preset: str | SearchConfig) -> SearchConfig:
+    if isinstance(preset, SearchConfig):
+        return preset
+    try:
+        return PRESETS[preset]
+    except KeyError:
+        raise UnknownPresetError(
+            f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}") from None

@@ -1,0 +1,119 @@
+"""The one JSON shape of retrieval: Python results, `expgraph query --json` and the HTTP API
+all dump these models, so a client written against one works against the others.
+
+The request models double as HTTP request bodies and are echoed back under `"query"`, so every
+answer says exactly what was asked (defaults filled in).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Kind = Literal["skill", "guardrail"]
+TierName = Literal["strategic", "functional", "atomic"]
+
+
+class QueryRequest(BaseModel):
+    """Parameters of `query`, named as in the Python API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: str = Field(description="what the agent is looking at now (its latest observation)")
+    task: str | None = Field(default=None, description="the task the agent is working on")
+    k: int = Field(default=10, ge=1, le=200)
+    kinds: list[Kind] = Field(default_factory=lambda: ["skill", "guardrail"])
+    tiers: list[TierName] | None = None
+    explain: bool = False
+    preset: str = "hybrid"
+    include_deprecated: bool = False
+
+
+class SuggestRequest(BaseModel):
+    """Parameters of `suggest`, named as in the Python API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: str
+    task: str | None = None
+    history: list[str] | None = Field(
+        default=None, description="the recent actions that led here, oldest first")
+    k: int = Field(default=5, ge=1, le=100)
+    preset: str = "hybrid"
+
+
+class Signals(BaseModel):
+    """Each signal's raw value for one result (only with `explain`)."""
+
+    dense: float = 0.0
+    sparse: float = 0.0
+    graph: float = 0.0
+    utility: float = 0.0
+
+
+class Evidence(BaseModel):
+    episodes: int = 0
+    successes: int = 0
+    failures: int = 0
+
+
+class Result(BaseModel):
+    id: str
+    kind: Kind
+    tier: TierName | None = None
+    name: str
+    description: str = ""
+    actions: list[str] = Field(default_factory=list, description="action templates, in order")
+    avoid: list[str] = Field(default_factory=list, description="templates a guardrail forbids")
+    score: float
+    signals: Signals | None = Field(default=None, description="per-signal values; null "
+                                    "unless explain=true")
+    evidence: Evidence = Field(default_factory=Evidence)
+
+    def text(self) -> str:
+        """A readable paragraph: what a prompt or a LangChain Document shows."""
+        head = f"[{self.kind}{'/' + self.tier if self.tier else ''}] {self.name}"
+        parts = [head]
+        if self.description:
+            parts.append(self.description)
+        if self.actions:
+            parts.append("Actions: " + " -> ".join(self.actions))
+        if self.avoid:
+            parts.append("Avoid: " + ", ".join(self.avoid))
+        ev = self.evidence
+        parts.append(f"Evidence: {ev.successes} successes, {ev.failures} failures "
+                     f"over {ev.episodes} episodes.")
+        return "\n".join(parts)
+
+
+class QueryResult(BaseModel):
+    query: QueryRequest
+    results: list[Result]
+
+
+class NextAction(BaseModel):
+    action: str = Field(description="action template")
+    score: float
+    support: int = Field(description="times experience took this action from states like this")
+    skills: list[str] = Field(default_factory=list, description="ids of skills behind it")
+
+
+class AvoidAction(BaseModel):
+    action: str
+    score: float
+    guardrails: list[str] = Field(default_factory=list)
+
+
+class SuggestResult(BaseModel):
+    query: SuggestRequest
+    next: list[NextAction]
+    avoid: list[AvoidAction]
+
+    def text(self) -> str:
+        lines = ["Next actions experience supports:"]
+        lines += [f"  {n.action}  (score {n.score:.2f}, support {n.support})" for n in self.next]
+        if self.avoid:
+            lines.append("Avoid:")
+            lines += [f"  {a.action}  (score {a.score:.2f})" for a in self.avoid]
+        return "\n".join(lines)
