@@ -66,7 +66,12 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar on every CLI call
 
         self.model_path = model_path or _local_model_path()
         self.batch_size = batch_size
@@ -121,17 +126,18 @@ class CachedEmbedder:
             self._memo.update(self.store.cached_embeddings(self.name, missing))
             missing = [h for h in missing if h not in self._memo]
         if missing:
-            first = {h: t for h, t in zip(hashes, texts, strict=True) if h in set(missing)}
+            wanted = set(missing)
+            first = {h: t for h, t in zip(hashes, texts, strict=True) if h in wanted}
             vecs = self.inner.embed([first[h] for h in missing])
             self.embedded += len(missing)
             fresh = dict(zip(missing, vecs, strict=True))
             self._memo.update(fresh)
             if self.store is not None:
                 self.store.cache_embeddings(self.name, fresh)
-        if len(self._memo) > 200_000:
+        out = np.stack([self._memo[h] for h in hashes]).astype(np.float32)
+        if len(self._memo) > 200_000:  # bound memory on very long runs; the store keeps all
             self._memo.clear()
-            return self.embed(texts)
-        return np.stack([self._memo[h] for h in hashes]).astype(np.float32)
+        return out
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]

@@ -17,7 +17,7 @@ HEAD_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class Located:
-    """A raw record and where it came from: `error_pos` for ParseError, `prov_pos` for provenance."""
+    """A raw record and where it came from: `error_pos` (ParseError), `prov_pos` (provenance)."""
 
     value: Any
     error_pos: str

@@ -48,7 +48,8 @@ def read_head(path: Path | str) -> str:
     try:
         text = codecs.getincrementaldecoder("utf-8")().decode(data, final=len(data) < HEAD_BYTES)
     except UnicodeDecodeError as e:
-        raise FormatError(f"{path}: not UTF-8 text (undecodable byte at offset {e.start})") from None
+        where = f"undecodable byte at offset {e.start}"
+        raise FormatError(f"{path}: not UTF-8 text ({where})") from None
     return text.removeprefix("\ufeff")
 
 

@@ -71,7 +71,7 @@ class ExperienceCallbackHandler(BaseCallbackHandler):
         self.agent = agent
         self.metadata = dict(metadata or {})
         self.judge = judge
-        self.episodes: list[Episode] = []  # every episode handed to the sink
+        self.last_episode: Episode | None = None  # the latest episode handed to the sink
         self._lock = threading.RLock()
         self._reset()
 
@@ -97,18 +97,16 @@ class ExperienceCallbackHandler(BaseCallbackHandler):
                 self._pending.append(f"user: {self._task}")
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        with self._lock:
-            if run_id != self._root:
-                return
-            success = self.judge(outputs) if self.judge else True
-            final = outputs.content if hasattr(outputs, "content") else outputs
-            final_text = text_of(final) if not isinstance(final, Mapping) else text_of(dict(final))
-            self.flush(success=success, final_output=final_text[:MAX_FINAL])
+        if run_id != self._root:
+            return
+        success = self.judge(outputs) if self.judge else True
+        final = outputs.content if hasattr(outputs, "content") else outputs
+        final_text = text_of(dict(final) if isinstance(final, Mapping) else final)
+        self.flush(success=success, final_output=final_text[:MAX_FINAL])
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        with self._lock:
-            if run_id == self._root:
-                self.flush(success=False, reason=f"{type(error).__name__}: {error}")
+        if run_id == self._root:
+            self.flush(success=False, reason=f"{type(error).__name__}: {error}")
 
     # ------------------------------------------------------------------ model output
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -168,7 +166,7 @@ class ExperienceCallbackHandler(BaseCallbackHandler):
               reward: float | None = None, final_output: str | None = None) -> Episode | None:
         """Close the current episode and hand it to the sink (None when nothing was recorded)."""
         with self._lock:
-            if self._task is None and not self._steps:
+            if self._root is None and not self._steps:  # no run, no tool call: nothing
                 self._reset()
                 return None
             meta = dict(self.metadata)
@@ -182,6 +180,6 @@ class ExperienceCallbackHandler(BaseCallbackHandler):
                               source_format="langchain_callback", metadata=meta,
                               started_at=self._started, ended_at=utcnow())
             self._reset()
-        self.episodes.append(episode)
+        self.last_episode = episode
         self.sink(episode)
         return episode

@@ -27,7 +27,8 @@ _FUNC_DEF = re.compile(r"(?:async\s+)?function\s*\*?\s*([A-Za-z_$][\w$]*)\s*\(([
 _COMMENT = re.compile(r"^\s*(?://|/?\*+)\s?(.*?)\s*(?:\*/)?\s*$")
 
 
-def skill_calls(code: str, name: str, library: set[str] | frozenset[str] = frozenset()) -> list[str]:
+def skill_calls(code: str, name: str, library: frozenset[str] | set[str] = frozenset()
+                ) -> list[str]:
     """Functions a skill's code calls, ordered by first call, without its own local helpers."""
     local = {m[1] for m in _FUNC_DEF.finditer(code)}
     found: list[tuple[int, str]] = [(m.start(1), m[1]) for m in _AWAIT_CALL.finditer(code)]

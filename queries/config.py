@@ -57,6 +57,8 @@ class GraphConfig(BaseModel):
         Rel.PLANS_FOR])
     seed_states: int = Field(default=5, ge=0)
     seed_min_sim: float = Field(default=0.6, ge=-1, le=1)
+    seed_temperature: float = Field(default=0.05, ge=0,
+                                    description="sharpness of the seed weights (0 = flat)")
     task_seeds: int = Field(default=3, ge=0, description="nearest Task nodes seeded (PLANS_FOR)")
     task_seed_weight: float = Field(default=0.5, ge=0)
 

@@ -4,7 +4,8 @@ The server runs in a child Python process (its own JVM), so a JVM crash cannot t
 test session down, and it is stopped by PID. It binds to 127.0.0.1 on a free port and
 keeps its databases in a temporary folder. Labelled "Bolt-compatible (ArcadeDB)", never Neo4j.
 
-Run as a module to serve in the foreground: `python tests/bolt_server.py --serve PORT DIR PW`.
+Serve in the foreground:
+`python tests/bolt_server.py --serve PORT DIR PASSWORD HTTP_PORT watch|detach`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ class BoltServer:
     pid: int
     workdir: str
     startup_seconds: float
+    http_url: str = ""
+
+    def env(self) -> dict[str, str]:
+        """Environment for code that connects through `open_store` / the CLI."""
+        return {"BOLT_COMPAT_URI": self.uri, "BOLT_COMPAT_USER": self.user,
+                "BOLT_COMPAT_PASSWORD": self.password, "ARCADEDB_HTTP_URL": self.http_url}
 
 
 def arcadedb_available() -> bool:
@@ -56,15 +63,27 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def serve(port: int, workdir: str, password: str, http_port: int | None = None) -> None:
-    """Run ArcadeDB with the Bolt plugin in this process until SIGTERM/SIGINT."""
+def _ready(log_path: str) -> bool:
+    with contextlib.suppress(OSError), open(log_path, "rb") as f:
+        return b"\nready bolt://" in f.read()
+    return False
+
+
+def serve(port: int, workdir: str, password: str, http_port: int,
+          watch_parent: bool = True) -> None:
+    """Run ArcadeDB with the Bolt plugin in this process until SIGTERM/SIGINT.
+
+    With `watch_parent` it also stops when the process that started it dies (a killed test
+    run leaves no JVM behind).
+    """
+    parent = os.getppid()
     os.chdir(workdir)  # ArcadeDB writes ./log relative to the working directory
     import arcadedb_embedded as arcadedb
     from arcadedb_embedded.server import ArcadeDBServer
 
     config = {
         "host": "127.0.0.1",
-        "http_port": http_port or free_port(),
+        "http_port": http_port,
         "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",
         "bolt_port": port,
         "bolt_host": "127.0.0.1",
@@ -81,9 +100,9 @@ def serve(port: int, workdir: str, password: str, http_port: int | None = None) 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     server.start()
-    print(f"ready bolt://127.0.0.1:{port} arcadedb {arcadedb.__version__}", flush=True)
+    print(f"\nready bolt://127.0.0.1:{port} arcadedb {arcadedb.__version__}", flush=True)
     try:
-        while not stop:
+        while not stop and not (watch_parent and os.getppid() != parent):
             time.sleep(0.2)
     finally:
         server.stop()
@@ -91,15 +110,21 @@ def serve(port: int, workdir: str, password: str, http_port: int | None = None) 
 
 def start(port: int | None = None, workdir: str | None = None,
           password: str = DEFAULT_PASSWORD, timeout: float = 120.0,
-          log_path: str | None = None) -> BoltServer:
-    """Start the server in a child process and wait until its Bolt port answers."""
+          log_path: str | None = None, detach: bool = False) -> BoltServer:
+    """Start the server in a child process and wait until its Bolt port answers.
+
+    `detach=True` keeps it running after this process exits (for scripts/bolt_server.py).
+    """
     port = port or free_port()
+    http_port = free_port()
     workdir = workdir or tempfile.mkdtemp(prefix="expgraph-bolt-")
     Path(workdir).mkdir(parents=True, exist_ok=True)
-    log = open(log_path or os.path.join(workdir, "server.log"), "ab")  # noqa: SIM115
+    log_path = log_path or os.path.join(workdir, "server.log")
+    log = open(log_path, "ab")  # noqa: SIM115
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "--serve", str(port), workdir, password],
+        [sys.executable, os.path.abspath(__file__), "--serve", str(port), workdir, password,
+         str(http_port), "detach" if detach else "watch"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         start_new_session=True)
     log.close()
@@ -107,9 +132,9 @@ def start(port: int | None = None, workdir: str | None = None,
         if proc.poll() is not None:
             raise RuntimeError(f"Bolt server exited with code {proc.returncode}; "
                                f"see {workdir}/server.log")
-        if _port_open(port):
+        if _ready(log_path) and _port_open(port):  # the default database exists by then
             return BoltServer(f"bolt://127.0.0.1:{port}", DEFAULT_USER, password, proc.pid,
-                              workdir, time.monotonic() - t0)
+                              workdir, time.monotonic() - t0, f"http://127.0.0.1:{http_port}")
         time.sleep(0.2)
     stop_pid(proc.pid)
     raise RuntimeError(f"Bolt server did not open port {port} in {timeout:.0f}s; "
@@ -152,8 +177,9 @@ def running_server(**kw: object) -> Iterator[BoltServer]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--serve":
-        serve(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    if len(sys.argv) == 7 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]),
+              watch_parent=sys.argv[6] == "watch")
     else:
         print(__doc__)
         sys.exit(2)

@@ -120,15 +120,15 @@ def to_networkx(store: GraphStore, labels: Sequence[Label] | None = None,
     wanted = set(labels) if labels else None
     for label in (wanted or list(Label)):
         for rec in store.find_nodes(label):
-            g.add_node(rec.id, label=rec.label.value, text=rec.text, **_flat(rec.props))
+            g.add_node(rec.id, **{**_flat(rec.props), "label": rec.label.value, "text": rec.text})
     for rel in (rel_types or list(Rel)):
         for e in store.edges(rel):
             if e.src in g and e.dst in g:
-                g.add_edge(e.src, e.dst, key=f"{e.type.value}:{e.key}", type=e.type.value,
-                           **_flat(e.props))
+                g.add_edge(e.src, e.dst, key=f"{e.type.value}:{e.key}",
+                           **{**_flat(e.props), "type": e.type.value})
     return g
 
 
 def _flat(props: dict[str, Any]) -> dict[str, Any]:
     """Drop the bulky raw steps so the networkx view stays light."""
-    return {k: v for k, v in props.items() if k not in ("steps", "label", "type", "key")}
+    return {k: v for k, v in props.items() if k not in ("steps", "key")}

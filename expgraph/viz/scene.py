@@ -81,8 +81,9 @@ def cap(g: nx.MultiDiGraph, max_nodes: int) -> tuple[nx.MultiDiGraph, str]:
 
     rank = sorted(g.nodes, key=lambda n: (not g.nodes[n]["highlight"], -g.nodes[n]["weight"],
                                           -g.degree(n), n))
-    n_groups = len({group_of(n) for n in rank[max(max_nodes - 8, 1):]})
-    keep_n = max(max_nodes - n_groups, 1)
+    keep_n = max_nodes  # the kept nodes plus one group node per folded (label, tier) fit
+    while keep_n > 0 and keep_n + len({group_of(n) for n in rank[keep_n:]}) > max_nodes:
+        keep_n -= 1
     keep = set(rank[:keep_n])
     dropped = rank[keep_n:]
     out = g.subgraph(keep).copy()

@@ -38,7 +38,8 @@ def to_openai(messages: Sequence[Any]) -> list[dict[str, Any]]:
         role = _role(msg)
         item: dict[str, Any] = {"role": role, "content": text_of(msg.content)}
         if role == "assistant":
-            calls = [{"id": c.get("id"), "function": {"name": c["name"], "arguments": c.get("args")}}
+            calls = [{"id": c.get("id"),
+                      "function": {"name": c["name"], "arguments": c.get("args")}}
                      for c in getattr(msg, "tool_calls", None) or []]
             for bad in getattr(msg, "invalid_tool_calls", None) or []:
                 cid = bad.get("id") or f"invalid-{len(out)}-{len(calls)}"

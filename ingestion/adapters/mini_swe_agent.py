@@ -25,7 +25,8 @@ from ingestion.adapters.swe_agent import swe_outcome
 from ingestion.errors import ParseError, RecordError
 
 _BLOCK = re.compile(r"```(?:mswea_bash_command|bash|sh)\s*\n(.*?)\n?```", re.S)
-_SUBMIT = re.compile(r"^\s*echo\s+(COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT|MINI_SWE_AGENT_FINAL_OUTPUT)")
+_SUBMIT = re.compile(
+    r"^\s*echo\s+(COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT|MINI_SWE_AGENT_FINAL_OUTPUT)")
 _RETURNCODE = re.compile(r"<returncode>\s*(-?\d+)\s*</returncode>")
 _TASK = re.compile(r"Please solve this issue:\s*(.*?)\n\s*\nYou can execute bash commands", re.S)
 _PR = re.compile(r"<pr_description>\s*(?:Consider the following PR description:\s*)?(.*?)\s*"

@@ -81,7 +81,8 @@ def episode_from_lines(lines: list[tuple[int, str]], label: str | None) -> Episo
     m = _TASK.search(task_source)
     task = (m[1] or m[2]).strip() if m else ""
     if not task:
-        raise RecordError(f"no task: no `Instruction:` in the first observation (line {lines[0][0]})")
+        where = f"line {lines[0][0]}"
+        raise RecordError(f"no task: no `Instruction:` in the first observation ({where})")
     if "webshop" in first_obs.lower():
         meta["env"] = "webshop"
     steps: list[Step] = []

@@ -6,8 +6,9 @@ Outcome: the section decides (CORRECT = success; INCORRECT and HALTED = failure)
 section, an `Answer is CORRECT` observation is a success and anything else a failure.
 A `Reflections:` block (`- ...` lines) before the question goes to metadata["reflections"];
 the section name to metadata["section"]. The first step's observation is the question
-(`Question: ...`), later ones the previous observation. Results that are failed look-ups (`Could not find
-...`) or invalid actions are errors; a wrong final answer is not (the outcome carries it).
+(`Question: ...`), later ones the previous observation. Results that are failed look-ups
+(`Could not find ...`) or invalid actions are errors; a wrong final answer is not (the outcome
+carries it).
 """
 
 from __future__ import annotations

@@ -1,0 +1,140 @@
+"""The episodes as distillation sees them: read once from the store, steps reduced to templates
+and *effective* states, each step tagged with the failure signals found in it.
+
+No-op actions (`think`) do not change the world, so the step after one is judged from the state
+before it: otherwise every ReAct step after a thought would start in the state "OK.".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from expgraph.models import Label
+from expgraph.store.base import GraphStore
+from expgraph.templates import learn_constants, template
+
+NOOP_ACTIONS = frozenset({"think", "thought", "reflect", "plan"})
+CONSTANTS_META = "action_constants"
+
+# Generic error signals, looked for at the start of a result only (a product page that
+# mentions "invalid" further down is not an error).
+_ERROR = re.compile(
+    r"traceback \(most recent call last\)|^\s*(?:error|exception|fatal)\b|\b\w*(?:error|exception)"
+    r":|^\s*invalid\b|\binvalid (?:action|input|argument|command|request)|\bnot found\b|"
+    r"nothing happens|no such file|permission denied|command not found|unknown command")
+ERROR_WINDOW = 200
+
+
+def error_signal(result: str | None, flagged: bool = False) -> str | None:
+    """The symptom text when a result reports an error (or the step was flagged), else None."""
+    text = (result or "").strip()
+    head = text[:ERROR_WINDOW].lower()
+    if flagged or _ERROR.search(head):
+        first = text.splitlines()[0] if text else "(error flag, no result)"
+        return first[:120]
+    return None
+
+
+@dataclass
+class StepView:
+    index: int
+    name: str
+    key: str
+    template: str
+    args: str  # the arguments as canonical JSON: identity of "the same action"
+    raw: str
+    state: str | None  # effective pre-state
+    next_state: str | None  # effective post-state
+    raw_state: str | None
+    observation: str  # effective: the observation before any no-op that led here
+    result: str | None
+    noop: bool
+    error: str | None  # symptom when the step errored
+    failures: list[str] = field(default_factory=list)  # error | terminal | loop | stagnation
+
+
+@dataclass
+class EpisodeView:
+    id: str
+    seq: int
+    task: str
+    success: bool | None
+    steps: list[StepView]
+
+    def acting(self) -> list[StepView]:
+        """The steps that act on the world: no-ops left out."""
+        return [s for s in self.steps if not s.noop]
+
+    def procedure(self) -> list[StepView]:
+        """What a successful run *did*: acting steps that did not error."""
+        return [s for s in self.steps if not s.noop and s.error is None]
+
+
+@dataclass
+class Corpus:
+    episodes: list[EpisodeView]
+    constants: dict[str, list[str]]
+
+    @property
+    def succeeded(self) -> list[EpisodeView]:
+        return [e for e in self.episodes if e.success]
+
+    @property
+    def failed(self) -> list[EpisodeView]:
+        return [e for e in self.episodes if e.success is False]
+
+
+def load_corpus(store: GraphStore) -> Corpus:
+    """Every Episode node in ingest order, with templates learned over all of them."""
+    recs = sorted(store.find_nodes(Label.EPISODE), key=lambda r: (r.props.get("seq", 0), r.id))
+    uses = [(r.id, s.get("key") or s.get("action", "")) for r in recs
+            for s in r.props.get("steps", [])]
+    constants = {k: sorted(v) for k, v in sorted(learn_constants(uses).items())}
+    episodes = [_episode(r.id, r.props, constants) for r in recs]
+    return Corpus(episodes=episodes, constants=constants)
+
+
+def _episode(eid: str, props: dict, constants: dict[str, list[str]]) -> EpisodeView:
+    steps: list[StepView] = []
+    for i, s in enumerate(props.get("steps", [])):
+        name = s.get("action", "")
+        key = s.get("key") or name
+        noop = name.lower() in NOOP_ACTIONS
+        raw_state = s.get("state")
+        obs = s.get("observation") or ""
+        pre = raw_state
+        if steps and steps[-1].noop:  # what the world looked like before the thought
+            pre, obs = steps[-1].state, steps[-1].observation
+        nxt = pre if noop else s.get("next_state")
+        steps.append(StepView(
+            index=i, name=name, key=key, template=template(key, constants),
+            args=json.dumps(s.get("arguments") or {}, sort_keys=True, default=str),
+            raw=s.get("raw") or key, state=pre, next_state=nxt, raw_state=raw_state,
+            observation=obs, result=s.get("result"), noop=noop,
+            error=None if noop else error_signal(s.get("result"), bool(s.get("error")))))
+    ep = EpisodeView(id=eid, seq=int(props.get("seq", 0)), task=props.get("task", ""),
+                     success=props.get("success"), steps=steps)
+    tag_failures(ep)
+    return ep
+
+
+def tag_failures(ep: EpisodeView) -> None:
+    """Mark each acting step with the failure classes it shows (see the module docstring of
+    `failures`): error results, the terminal step of a failed run, loops, stagnation."""
+    acting = ep.acting()
+    seen: set[tuple[str | None, str, str]] = set()
+    for s in acting:
+        if s.error is not None:
+            s.failures.append("error")
+        ident = (s.state, s.name, s.args)
+        if ident in seen:
+            s.failures.append("loop")
+        seen.add(ident)
+        if (s.error is None and s.state is not None and s.next_state == s.state
+                and s.result is not None
+                and s.result.strip() == s.observation.strip()):
+            s.failures.append("stagnation")
+    if ep.success is False and acting:
+        acting[-1].failures.append("terminal")

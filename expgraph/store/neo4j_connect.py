@@ -1,0 +1,108 @@
+"""Opening a Bolt store: every check before any write, each failure one line saying what to check.
+
+Order: reachable -> credentials -> database -> server capabilities -> schema (idempotent DDL).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from expgraph.models import EMBEDDED_LABELS
+from expgraph.store.base import StoreError
+from expgraph.store.dialect import Dialect, _short, common_schema, dialect_for, too_old
+
+log = logging.getLogger(__name__)
+
+
+def open_driver(uri: str, user: str, password: str, database: str | None,
+                dims: int) -> tuple[Any, Dialect, dict[str, bool]]:
+    """A checked driver, its dialect and the capabilities found (vector/full-text indexes)."""
+    try:
+        import neo4j
+        from neo4j import exceptions as nx
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise StoreError("the `neo4j` Python driver is not installed: pip install neo4j") from exc
+    try:
+        driver = neo4j.GraphDatabase.driver(uri, auth=(user, password),
+                                            connection_timeout=10, max_transaction_retry_time=30)
+    except (nx.ConfigurationError, ValueError) as exc:
+        raise StoreError(f"bad Bolt URI {uri!r} ({_short(exc)}): use bolt://host:7687 "
+                         f"or neo4j://host:7687") from exc
+    try:
+        agent = _preflight(driver, nx, uri, user, database)
+        dialect = dialect_for(agent, uri, user, password, database)
+        caps = _ensure_schema(driver, database, dialect, dims)
+    except BaseException:
+        driver.close()
+        raise
+    log.info("connected to %s at %s (%s); capabilities %s", dialect.display, uri, agent, caps)
+    return driver, dialect, caps
+
+
+def _preflight(driver: Any, nx: Any, uri: str, user: str, database: str | None) -> str:
+    try:
+        driver.verify_connectivity()
+    except nx.AuthError as exc:
+        raise StoreError(f"authentication failed for user {user!r} at {uri}: check NEO4J_USER "
+                         f"and NEO4J_PASSWORD") from exc
+    except (nx.ServiceUnavailable, OSError) as exc:
+        raise StoreError(f"cannot reach a Bolt server at {uri}: check the host and port and "
+                         f"that the server is running ({_short(exc)})") from exc
+    except nx.Neo4jError as exc:
+        raise StoreError(f"Bolt server at {uri} refused the connection: {_short(exc)}") from exc
+    agent = str(driver.get_server_info().agent)
+    try:
+        with driver.session(database=database) as s:
+            s.run("RETURN 1 AS ok").consume()
+    except nx.ClientError as exc:
+        if "DatabaseNotFound" in str(exc.code) or "database" in str(exc.message).lower():
+            raise StoreError(f"database {database!r} does not exist on {uri}: check "
+                             f"NEO4J_DATABASE (or create the database)") from exc
+        raise StoreError(f"Bolt server at {uri} rejected a test query: {_short(exc)}") from exc
+    except nx.Neo4jError as exc:
+        raise StoreError(f"database {database or '(default)'!r} on {uri} is not available: "
+                         f"{_short(exc)}") from exc
+    if too_old(agent):
+        raise StoreError(f"{agent} at {uri} is too old: expgraph needs Neo4j 5.18 or newer "
+                         f"(vector indexes); upgrade the server")
+    return agent
+
+
+def _ensure_schema(driver: Any, database: str | None, dialect: Dialect,
+                   dims: int) -> dict[str, bool]:
+    def run(stmt: str) -> None:
+        with driver.session(database=database) as s:
+            s.run(stmt).consume()
+
+    for stmt in common_schema():
+        try:
+            run(stmt)
+        except Exception as exc:  # noqa: BLE001 - the constraint is what keeps ids unique
+            raise StoreError(f"could not create the schema on {dialect.display} "
+                             f"({_short(exc)}): check the user may run schema commands") from exc
+    for problem in dialect.create_search_indexes(run, dims):
+        log.warning("%s: %s; falling back to exact scans", dialect.display, problem)
+    return _probe(driver, database, dialect, dims)
+
+
+def _probe(driver: Any, database: str | None, dialect: Dialect, dims: int) -> dict[str, bool]:
+    """Which search indexes answer queries: the store uses them, else exact scans."""
+    caps: dict[str, bool] = {}
+    probe = [1.0] + [0.0] * (dims - 1)
+    with driver.session(database=database) as s:
+        for label in EMBEDDED_LABELS:
+            try:
+                s.run("CALL db.index.vector.queryNodes($i, 1, $v) YIELD node RETURN node LIMIT 1",
+                      i=dialect.vector_index(label), v=probe).consume()
+                caps[f"vector:{label.value}"] = True
+            except Exception:  # noqa: BLE001
+                caps[f"vector:{label.value}"] = False
+        try:
+            s.run("CALL db.index.fulltext.queryNodes($i, 'probe') YIELD node "
+                  "RETURN node LIMIT 1", i=dialect.text_index()).consume()
+            caps["fulltext"] = True
+        except Exception:  # noqa: BLE001
+            caps["fulltext"] = False
+    caps["vector_dims"] = dims  # type: ignore[assignment]
+    return caps

@@ -1,0 +1,166 @@
+"""Property layout of the Bolt store: records to Cypher parameter rows and back.
+
+A node keeps `props_json` (the full props dict; Bolt properties can't hold nested maps)
+plus top-level copies of scalar and list-of-scalar props, so Cypher can filter and index
+them and Neo4j Browser shows them. Accumulated counters and `created_at` are updated in
+Cypher, so their top-level copies are authoritative and are laid over `props_json` on read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from expgraph.models import EdgeRecord, Label, NodeRecord, Rel
+
+RESERVED = frozenset({"uid", "id", "namespace", "text", "embedding", "props_json", "key",
+                      "_ord", "_acc", "_new"})
+_INT64 = 2**63
+
+
+def uid(namespace: str, id_: str) -> str:
+    """The globally unique key: ids are only unique per namespace."""
+    return f"{namespace}:{id_}"
+
+
+def top_name(key: str) -> str:
+    """The top-level property that mirrors prop `key` (reserved names get a `prop_` prefix)."""
+    return f"prop_{key}" if key in RESERVED else key
+
+
+def prop_key(name: str) -> str:
+    if name.startswith("prop_") and name[5:] in RESERVED:
+        return name[5:]
+    return name
+
+
+def ident(name: str) -> str:
+    """A backtick-quoted Cypher identifier (property keys may be any string)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def scalar_value(v: Any) -> Any:
+    """The Bolt value for a prop, or None when it can't be a top-level property."""
+    if isinstance(v, bool) or isinstance(v, str) or isinstance(v, float):
+        return v
+    if isinstance(v, int):
+        return v if -_INT64 <= v < _INT64 else None
+    if isinstance(v, (list, tuple)):
+        kinds = {type(x) for x in v}
+        if len(kinds) <= 1 and kinds <= {str, bool, int, float}:
+            return [scalar_value(x) for x in v] if None not in map(scalar_value, v) else None
+    return None
+
+
+def where_value(v: Any) -> Any:
+    return v.value if hasattr(v, "value") and not isinstance(v, (int, float, str)) else v
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), default=str)
+
+
+def float32_list(vec: Sequence[float] | np.ndarray | None) -> list[float] | None:
+    """Round through float32, like the embedded store, so copies round-trip exactly."""
+    if vec is None:
+        return None
+    return np.asarray(vec, dtype=np.float32).ravel().astype(np.float64).tolist()
+
+
+def top_level(props: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in props.items():
+        sv = scalar_value(v)
+        if sv is not None:
+            out[top_name(k)] = sv
+    return out
+
+
+def node_row(n: NodeRecord, namespace: str, ord_: int) -> dict[str, Any]:
+    props = {**top_level(n.props), "uid": uid(namespace, n.id), "id": n.id,
+             "namespace": namespace, "text": n.text, "props_json": dumps(n.props)}
+    return {"uid": props["uid"], "ord": ord_, "embedding": float32_list(n.embedding),
+            "props": props, "created_at": n.props.get("created_at")}
+
+
+def edge_row(e: EdgeRecord, namespace: str) -> dict[str, Any]:
+    props = {**top_level(e.props), "key": e.key, "namespace": namespace,
+             "props_json": dumps(e.props)}
+    return {"s": uid(namespace, e.src), "d": uid(namespace, e.dst), "key": e.key,
+            "props": props}
+
+
+def _overlay(props: dict[str, Any], acc: list[list[Any]] | None) -> dict[str, Any]:
+    for name, value in acc or ():
+        if value is not None:
+            props[prop_key(name)] = value
+    return props
+
+
+# The RETURN columns every node read uses, and the matching decoder.
+NODE_COLUMNS = ("{v}.id AS id, [l IN labels({v}) WHERE l <> 'ExpNode'][0] AS label, "
+                "{v}.text AS text, {v}.props_json AS props, {v}.created_at AS created_at, "
+                "[k IN coalesce({v}._acc, []) | [k, {v}[k]]] AS acc")
+EDGE_COLUMNS = ("{a}.id AS src, type({r}) AS type, {b}.id AS dst, {r}.key AS key, "
+                "{r}.props_json AS props, [k IN coalesce({r}._acc, []) | [k, {r}[k]]] AS acc")
+
+
+def node_columns(v: str = "n", with_embedding: bool = False) -> str:
+    cols = NODE_COLUMNS.format(v=v)
+    return cols + (f", {v}.embedding AS embedding" if with_embedding else "")
+
+
+def edge_columns(a: str = "a", r: str = "r", b: str = "b") -> str:
+    return EDGE_COLUMNS.format(a=a, r=r, b=b)
+
+
+def to_node(row: dict[str, Any], namespace: str, prefix: str = "") -> NodeRecord:
+    g: Callable[[str], Any] = lambda k: row.get(prefix + k)  # noqa: E731
+    props = _overlay(json.loads(g("props") or "{}"), g("acc"))
+    props["created_at"] = g("created_at")
+    emb = g("embedding")
+    return NodeRecord(id=g("id"), label=Label(g("label")), text=g("text") or "", props=props,
+                      embedding=list(emb) if emb is not None else None, namespace=namespace)
+
+
+def to_edge(row: dict[str, Any], namespace: str) -> EdgeRecord:
+    props = _overlay(json.loads(row.get("props") or "{}"), row.get("acc"))
+    return EdgeRecord(src=row["src"], dst=row["dst"], type=Rel(row["type"]),
+                      key=row.get("key") or "", props=props, namespace=namespace)
+
+
+def where_clause(where: dict[str, Any] | None, var: str = "n",
+                 prefix: str = "w") -> tuple[str, dict[str, Any]]:
+    """` AND n.`k` = $w0 ...` over the top-level copies, with its parameters."""
+    sql, params = "", {}
+    for i, (k, v) in enumerate((where or {}).items()):
+        sql += f" AND {var}.{ident(top_name(k))} = ${prefix}{i}"
+        params[f"{prefix}{i}"] = where_value(v)
+    return sql, params
+
+
+def check_accumulate(accumulate: Sequence[str]) -> list[str]:
+    """Top-level names of accumulated props; like the embedded store, plain identifiers only."""
+    for k in accumulate:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
+            raise ValueError(f"bad property name {k!r}")
+    return [top_name(k) for k in accumulate]
+
+
+def merge_dupes(items: Sequence[Any], key: Callable[[Any], Any],
+                accumulate: Sequence[str]) -> list[Any]:
+    """Collapse repeated ids inside one batch: later wins, accumulated props add up."""
+    out: dict[Any, Any] = {}
+    for it in items:
+        k = key(it)
+        prev = out.get(k)
+        it = it.model_copy(update={"props": dict(it.props)})
+        if prev is not None and accumulate:
+            for a in accumulate:
+                it.props[a] = (prev.props.get(a) or 0) + (it.props.get(a) or 0)
+        out[k] = it
+    return list(out.values())

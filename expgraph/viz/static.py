@@ -1,0 +1,102 @@
+"""Static figures (PNG / SVG / PDF) with matplotlib, from the same scene as the HTML view, for
+papers and reports: same colours, same sizes, names on the most supported nodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import FancyArrowPatch  # noqa: E402
+
+from expgraph.viz.scene import Scene  # noqa: E402
+from expgraph.viz.style import edge_style  # noqa: E402
+
+FORMATS = (".png", ".svg", ".pdf")
+MAX_NAMED = 40
+MAX_ARROWS = 600  # beyond this, plain lines: arrow patches get slow and unreadable
+
+
+def render_figure(scene: Scene, out: Path, dpi: int = 200) -> Path:
+    if out.suffix.lower() not in FORMATS:
+        raise ValueError(f"{out.name}: a figure must end in {', '.join(FORMATS)} (or use .html)")
+    nodes, edges = scene.nodes, scene.edges
+    xs = [n["x"] for n in nodes] or [0.0, 1.0]
+    ys = [n["y"] for n in nodes] or [0.0, 1.0]
+    w, h = max(xs) - min(xs) + 140, max(ys) - min(ys) + 120
+    scale = 11.0 / max(w, 1.0)
+    fig, ax = plt.subplots(figsize=(11.0, min(max(h * scale, 3.5), 14.0)))
+    ax.set_xlim(min(xs) - 70, max(xs) + 70)
+    ax.set_ylim(max(ys) + 60, min(ys) - 60)  # y grows downwards, as on screen
+    ax.set_aspect("auto")
+    ax.axis("off")
+    pts_per_unit = fig.get_size_inches()[0] * 72 / w
+    arrows = len(edges) <= MAX_ARROWS
+    for e in edges:
+        a, b = nodes[e["s"]], nodes[e["t"]]
+        _, _, ls = edge_style(e["type"])
+        lw = min(0.6 + 0.5 * (e["w"] ** 0.5), 3.5) * (1.6 if e["hl"] else 1.0)
+        alpha = 0.9 if e["hl"] else 0.5
+        if a is b:
+            top = a["y"] - a["r"]
+            ax.add_patch(FancyArrowPatch((a["x"] - 4, top), (a["x"] + 4, top),
+                                         connectionstyle="arc3,rad=-2.5", color=e["c"], lw=lw,
+                                         alpha=alpha, arrowstyle="-|>", mutation_scale=7))
+        elif arrows:
+            ax.add_patch(FancyArrowPatch(
+                (a["x"], a["y"]), (b["x"], b["y"]), arrowstyle="-|>", mutation_scale=8,
+                color=e["c"], lw=lw, ls=ls, alpha=alpha, connectionstyle="arc3,rad=0.08",
+                shrinkA=a["r"] * pts_per_unit, shrinkB=b["r"] * pts_per_unit + 1))
+        else:
+            ax.plot([a["x"], b["x"]], [a["y"], b["y"]], color=e["c"], lw=lw * 0.6, ls=ls,
+                    alpha=alpha * 0.6, zorder=1)
+    if nodes:
+        ax.scatter(xs, ys, s=[(n["r"] * pts_per_unit * 2) ** 2 / 1.3 for n in nodes],
+                   c=[n["c"] for n in nodes], edgecolors=["#111" if n["hl"] else "white"
+                                                          for n in nodes],
+                   linewidths=[1.6 if n["hl"] else 0.8 for n in nodes], zorder=3)
+    named = sorted(range(len(nodes)), key=lambda i: (not nodes[i]["hl"], -nodes[i]["w"]))
+    for i in named[:MAX_NAMED] if len(nodes) > MAX_NAMED else named:
+        n = nodes[i]
+        ax.annotate(n["name"][:34], (n["x"], n["y"] - n["r"]), textcoords="offset points",
+                    xytext=(0, 3), ha="center", va="bottom", fontsize=6.5, zorder=4,
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
+                          "alpha": 0.7})
+    ax.legend(handles=_legend(scene), loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
+              frameon=False)
+    ax.set_title(scene.title, fontsize=11, loc="left")
+    sub = f"{scene.drawn_nodes} nodes drawn" + (f" · {scene.note}" if scene.note else "")
+    fig.text(0.01, 0.01, sub, fontsize=7, color="#555")
+    fig.savefig(out, dpi=dpi, bbox_inches="tight", metadata=_meta(out))
+    plt.close(fig)
+    return out
+
+
+def _legend(scene: Scene) -> list[Line2D]:
+    seen: dict[str, str] = {}
+    for n in scene.nodes:
+        key = n["tier"] + " skill" if n["label"] == "Skill" and n["tier"] else n["label"]
+        seen.setdefault(key, n["c"])
+    handles = [Line2D([], [], marker="o", ls="", color=c, markersize=6, label=k)
+               for k, c in seen.items()]
+    types = dict.fromkeys(e["type"] for e in scene.edges)
+    for t in types:
+        colour, _, ls = edge_style(t)
+        handles.append(Line2D([], [], color=colour, ls=ls, lw=1.2, label=t))
+    if any(e["rate"] is not None for e in scene.edges):
+        handles.append(Line2D([], [], color="#D55E00", lw=1.5, label="0% success"))
+        handles.append(Line2D([], [], color="#009E73", lw=1.5, label="100% success"))
+    return handles
+
+
+def _meta(out: Path) -> dict[str, str | None]:
+    # fixed metadata so the same graph gives the same SVG/PDF bytes (no creation date)
+    suffix = out.suffix.lower()
+    if suffix == ".svg":
+        return {"Date": None}
+    if suffix == ".pdf":
+        return {"CreationDate": None}
+    return {}

@@ -1,0 +1,194 @@
+"""What retrieval serves, cached per store generation: the Skill and Guardrail items with
+their action templates, the BM25 index over their text, and each state's outgoing transitions
+aggregated by template. Built once after every write, then every query reads memory.
+
+Query vectors are embedded without writing to the store: a write would bump the generation
+and throw these caches away on every query.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from expgraph.actions import text_action
+from expgraph.models import Label, NodeRecord, Rel, Status
+from expgraph.store.base import GraphStore
+from expgraph.templates import action_key, template
+from queries.signals import BM25Index
+
+TRANSITION_CACHE = 4096  # states whose aggregated transitions are kept per generation
+QUERY_VECTOR_CACHE = 2048
+_TEXT_CALL = re.compile(r"^\s*[A-Za-z_][\w\-]*\s*\[.*\]\s*$", re.S)
+
+
+@dataclass
+class Item:
+    """One served node, flattened to what ranking and results need."""
+
+    id: str
+    kind: str  # "skill" | "guardrail"
+    tier: str | None
+    name: str
+    description: str
+    actions: list[str]
+    avoid: list[str]
+    status: str
+    utility: float
+    severity: float
+    episodes: int
+    successes: int
+    failures: int
+    text: str
+
+
+@dataclass
+class TransitionStats:
+    count: int = 0
+    successes: int = 0
+    errors: int = 0
+
+
+@dataclass
+class ServedCorpus:
+    generation: int
+    items: dict[str, Item]
+    constants: dict[str, set[str]]
+    bm25: BM25Index
+    _transitions: OrderedDict[str, dict[str, TransitionStats]] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def template(self, key: str) -> str:
+        return template(key, self.constants)
+
+    def normalise_action(self, action: str) -> str:
+        """Any action string (raw `click[Buy Now]`, key or template) as its template."""
+        action = action.strip()
+        if _TEXT_CALL.match(action):
+            action = action_key(text_action(action))
+        return self.template(action)
+
+    def transitions(self, store: GraphStore, state_id: str) -> dict[str, TransitionStats]:
+        """Outgoing TRANSITION edges of a state, summed per action template."""
+        with self._lock:
+            hit = self._transitions.get(state_id)
+            if hit is not None:
+                self._transitions.move_to_end(state_id)
+                return hit
+        agg: dict[str, TransitionStats] = {}
+        for e in store.edges(Rel.TRANSITION, src=state_id):
+            t = self.template(str(e.props.get("action") or e.key))
+            st = agg.setdefault(t, TransitionStats())
+            st.count += int(e.props.get("count", 1) or 0)
+            st.successes += int(e.props.get("successes", 0) or 0)
+            st.errors += int(e.props.get("errors", 0) or 0)
+        with self._lock:
+            self._transitions[state_id] = agg
+            if len(self._transitions) > TRANSITION_CACHE:
+                self._transitions.popitem(last=False)
+        return agg
+
+
+def _int(v: Any) -> int:
+    try:
+        return int(v or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _templates(values: Iterable[Any], constants: dict[str, set[str]]) -> list[str]:
+    return [template(str(v), constants) for v in values if v]
+
+
+def skill_item(rec: NodeRecord, constants: dict[str, set[str]]) -> Item:
+    p = rec.props
+    return Item(
+        id=rec.id, kind="skill", tier=p.get("tier"), name=str(p.get("name") or rec.text[:80]),
+        description=str(p.get("description") or ""),
+        actions=_templates(p.get("actions") or [], constants), avoid=[],
+        status=str(p.get("status") or Status.ACTIVE.value), utility=float(p.get("utility") or 0),
+        severity=0.0, episodes=_int(p.get("support")), successes=_int(p.get("successes")),
+        failures=_int(p.get("failures")), text=rec.text)
+
+
+def guardrail_item(rec: NodeRecord, constants: dict[str, set[str]]) -> Item:
+    """A guardrail's evidence counts the forbidden action's outcomes where it guards:
+    `failures` times it failed (for the rule), `successes` times it did not (against)."""
+    p = rec.props
+    forbidden = _templates(p.get("forbidden") or [], constants)
+    alt = p.get("alternative")
+    failures, total = _int(p.get("failures")), _int(p.get("total"))
+    trigger = str(p.get("trigger") or "")
+    name = str(p.get("rule") or f"Avoid {', '.join(forbidden)}" + (f" when {trigger}" if trigger else ""))
+    return Item(
+        id=rec.id, kind="guardrail", tier=None, name=name,
+        description=str(p.get("root_cause") or trigger),
+        actions=_templates([alt], constants) if alt else [], avoid=forbidden,
+        status=str(p.get("status") or Status.ACTIVE.value), utility=float(p.get("utility") or 0),
+        severity=float(p.get("severity") or 0), episodes=_int(p.get("support")),
+        successes=max(total - failures, 0), failures=failures, text=rec.text)
+
+
+def build_corpus(store: GraphStore, generation: int) -> ServedCorpus:
+    raw = store.get_meta("action_constants", {}) or {}
+    constants = {str(k): set(map(str, v)) for k, v in raw.items()}
+    items: dict[str, Item] = {}
+    for rec in store.find_nodes(Label.SKILL):
+        items[rec.id] = skill_item(rec, constants)
+    for rec in store.find_nodes(Label.GUARDRAIL):
+        items[rec.id] = guardrail_item(rec, constants)
+    bm25 = BM25Index(list(items), [it.text or it.name for it in items.values()])
+    return ServedCorpus(generation=generation, items=items, constants=constants, bm25=bm25)
+
+
+_CORPORA: weakref.WeakKeyDictionary[Any, ServedCorpus] = weakref.WeakKeyDictionary()
+_CORPORA_LOCK = threading.Lock()
+
+
+def served_corpus(store: GraphStore) -> ServedCorpus:
+    """The corpus of this store at its current generation (rebuilt after any write)."""
+    gen = store.generation()
+    hit = _CORPORA.get(store)
+    if hit is not None and hit.generation == gen:
+        return hit
+    with _CORPORA_LOCK:
+        hit = _CORPORA.get(store)
+        if hit is not None and hit.generation == gen:
+            return hit
+        corpus = build_corpus(store, gen)
+        _CORPORA[store] = corpus
+        return corpus
+
+
+_VECTORS: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_VECTORS_LOCK = threading.Lock()
+
+
+def embed_texts(embedder: Any, texts: Sequence[str]) -> list[np.ndarray]:
+    """Query vectors through the embedder's model, memoised in process (never stored)."""
+    model = getattr(embedder, "inner", embedder)
+    name = str(getattr(model, "name", type(model).__name__))
+    out: dict[str, np.ndarray] = {}
+    with _VECTORS_LOCK:
+        for t in texts:
+            v = _VECTORS.get((name, t))
+            if v is not None:
+                _VECTORS.move_to_end((name, t))
+                out[t] = v
+    missing = list(dict.fromkeys(t for t in texts if t not in out))
+    if missing:
+        vecs = np.asarray(model.embed(missing), dtype=np.float32)
+        with _VECTORS_LOCK:
+            for t, v in zip(missing, vecs, strict=True):
+                out[t] = v
+                _VECTORS[(name, t)] = v
+            while len(_VECTORS) > QUERY_VECTOR_CACHE:
+                _VECTORS.popitem(last=False)
+    return [out[t] for t in texts]

@@ -1,0 +1,183 @@
+"""`query`: the skills and guardrails that apply in a state, ranked by fused signals.
+
+Flow: embed the state (and its canonical signature, and the task) -> candidates from dense,
+sparse and graph signals (each at most `config.pool`) -> utility for every candidate ->
+fusion by the preset's method and weights -> the top k as `Result`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from expgraph.distill.states import canonicalize, state_id
+from expgraph.models import Label, Status
+from expgraph.store.base import GraphStore
+from queries import signals as sig
+from queries.config import SearchConfig, get_config
+from queries.corpus import Item, ServedCorpus, embed_texts, served_corpus
+from queries.fusion import fuse
+from queries.schema import Evidence, QueryRequest, QueryResult, Result, Signals
+
+KINDS = {"skill": Label.SKILL, "guardrail": Label.GUARDRAIL}
+TIERS = ("strategic", "functional", "atomic")
+
+
+@dataclass
+class QueryContext:
+    """One query's vectors and nearest states, computed once and shared by every signal."""
+
+    state: str
+    task: str | None
+    signature: str
+    state_vec: np.ndarray
+    signature_vec: np.ndarray
+    task_vec: np.ndarray | None
+    _state_seeds: dict[str, float] | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, embedder: Any, state: str, task: str | None) -> QueryContext:
+        signature = canonicalize(state)
+        texts = [state, signature] + ([task] if task else [])
+        vecs = embed_texts(embedder, texts)
+        return cls(state=state, task=task, signature=signature, state_vec=vecs[0],
+                   signature_vec=vecs[1], task_vec=vecs[2] if task else None)
+
+    def state_seeds(self, store: GraphStore, cfg: SearchConfig) -> dict[str, float]:
+        """States like the query's: the exact signature's state plus the nearest by embedding."""
+        if self._state_seeds is None:
+            g = cfg.graph
+            sid = state_id(self.signature)
+            exact = sid if store.has_nodes([sid]) else None
+            nearest = [(r.id, s) for r, s in store.vector_top_k(
+                Label.STATE, self.signature_vec, g.seed_states)] if g.seed_states else []
+            self._state_seeds = sig.seed_weights(exact, nearest, g.seed_min_sim,
+                                                 g.seed_temperature)
+        return self._state_seeds
+
+    def task_seeds(self, store: GraphStore, cfg: SearchConfig) -> dict[str, float]:
+        g = cfg.graph
+        if self.task_vec is None or not g.task_seeds or g.task_seed_weight <= 0:
+            return {}
+        return {r.id: max(s, 0.0) * g.task_seed_weight
+                for r, s in store.vector_top_k(Label.TASK, self.task_vec, g.task_seeds)}
+
+
+@dataclass
+class Ranked:
+    item: Item
+    score: float
+    signals: Signals
+
+
+def validate(kinds: Sequence[str], tiers: Sequence[str] | None) -> None:
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise ValueError(f"unknown kind {bad[0] if bad else '(none)'}; choose from skill, guardrail")
+    bad = [t for t in tiers or () if t not in TIERS]
+    if bad:
+        raise ValueError(f"unknown tier {bad[0]!r}; choose from {', '.join(TIERS)}")
+
+
+def _allowed(item: Item, kinds: Sequence[str], tiers: Sequence[str] | None,
+             include_deprecated: bool) -> bool:
+    """Kind filter; tiers restrict skills only (guardrails have none); non-active items
+    (merged, deprecated, redundant) only on request."""
+    if item.kind not in kinds:
+        return False
+    if tiers and item.kind == "skill" and item.tier not in tiers:
+        return False
+    return include_deprecated or item.status == Status.ACTIVE.value
+
+
+def _top(scores: dict[str, float], n: int) -> dict[str, float]:
+    if len(scores) <= n:
+        return scores
+    return dict(sorted(scores.items(), key=lambda kv: -kv[1])[:n])
+
+
+def _dense_searches(kinds: Sequence[str], tiers: Sequence[str] | None,
+                    include_deprecated: bool) -> list[tuple[Label, dict[str, Any] | None]]:
+    base: dict[str, Any] = {} if include_deprecated else {"status": Status.ACTIVE.value}
+    out: list[tuple[Label, dict[str, Any] | None]] = []
+    for kind in kinds:
+        if kind == "skill" and tiers:
+            out += [(Label.SKILL, {**base, "tier": t}) for t in tiers]
+        else:
+            out.append((KINDS[kind], base or None))
+    return out
+
+
+def rank_items(store: GraphStore, corpus: ServedCorpus, ctx: QueryContext, cfg: SearchConfig,
+               kinds: Sequence[str] = ("skill", "guardrail"), tiers: Sequence[str] | None = None,
+               include_deprecated: bool = False) -> list[Ranked]:
+    """Every candidate the preset's signals find, fused and sorted best first."""
+    items = corpus.items
+    ok = {i for i, it in items.items() if _allowed(it, kinds, tiers, include_deprecated)}
+    if not ok:
+        return []
+    found: dict[str, dict[str, float]] = {}
+    if cfg.uses("dense"):
+        vec = sig.blend(ctx.state_vec, ctx.task_vec, cfg.task_weight)
+        searches = _dense_searches(kinds, tiers, include_deprecated)
+        found["dense"] = {i: s for i, s in sig.dense_scores(store, vec, searches, cfg.pool).items()
+                          if i in ok}
+    if cfg.uses("sparse"):
+        text = f"{ctx.state}\n{ctx.task}" if ctx.task else ctx.state
+        found["sparse"] = _top({i: s for i, s in corpus.bm25.scores(text).items() if i in ok},
+                               cfg.pool)
+    if cfg.uses("graph"):
+        seeds = {**ctx.task_seeds(store, cfg), **ctx.state_seeds(store, cfg)}
+        g = cfg.graph
+        walk = sig.graph_scores(store, seeds, g.rels, g.hops, g.decay)
+        found["graph"] = _top({i: s for i, s in walk.items() if i in ok}, cfg.pool)
+    candidates = set().union(*found.values()) if found else set()
+    if cfg.uses("utility"):
+        found["utility"] = sig.utility_scores({i: items[i].utility for i in candidates})
+    fused = fuse(found, cfg.weights.active(), cfg.fusion, cfg.normalization, cfg.rrf_k)
+    order = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [Ranked(items[i], s, Signals(
+        dense=found.get("dense", {}).get(i, 0.0), sparse=found.get("sparse", {}).get(i, 0.0),
+        graph=found.get("graph", {}).get(i, 0.0), utility=items[i].utility))
+        for i, s in order if s > 0]
+
+
+def to_result(r: Ranked, explain: bool) -> Result:
+    it = r.item
+    return Result(id=it.id, kind=it.kind, tier=it.tier, name=it.name,  # type: ignore[arg-type]
+                  description=it.description, actions=it.actions, avoid=it.avoid,
+                  score=round(r.score, 6), signals=r.signals if explain else None,
+                  evidence=Evidence(episodes=it.episodes, successes=it.successes,
+                                    failures=it.failures))
+
+
+def query(store: GraphStore, embedder: Any, state: str, task: str | None = None, k: int = 10,
+          kinds: Sequence[str] = ("skill", "guardrail"), tiers: Sequence[str] | None = None,
+          explain: bool = False, preset: str | SearchConfig = "hybrid",
+          include_deprecated: bool = False) -> QueryResult:
+    """The skills and guardrails relevant to `state` (and `task`), best first.
+
+    Raises ValueError for an unknown preset, kind or tier."""
+    cfg = get_config(preset)
+    kinds, tiers = list(kinds), list(tiers) if tiers else None
+    validate(kinds, tiers)
+    request = QueryRequest(state=state, task=task, k=k, kinds=kinds, tiers=tiers,  # type: ignore[arg-type]
+                           explain=explain, preset=cfg.name, include_deprecated=include_deprecated)
+    corpus = served_corpus(store)
+    if not corpus.items:
+        return QueryResult(query=request, results=[])
+    ctx = QueryContext.build(embedder, state, task)
+    ranked = rank_items(store, corpus, ctx, cfg, kinds, tiers, include_deprecated)
+    return QueryResult(query=request, results=[to_result(r, explain) for r in ranked[:k]])
+
+
+def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = None,
+            history: Sequence[str] | None = None, k: int = 5,
+            preset: str | SearchConfig = "hybrid") -> Any:
+    """See `queries.suggest.suggest` (kept here so the facade imports one module)."""
+    from queries.suggest import suggest as _suggest
+
+    return _suggest(store, embedder, state, task=task, history=history, k=k, preset=preset)

@@ -1,0 +1,135 @@
+"""`suggest`: the next actions experience supports from a state, and the ones to avoid.
+
+Two sources of next actions, each normalised to [0, 1] and mixed by the preset's
+`suggest` weights:
+- transitions: what agents did next from the states nearest to this one (their outgoing
+  TRANSITION edges, summed per action template), success-weighted and scaled by the
+  template's Wilson utility there (graph presets only: it is a walk from the nearest states);
+- skills: the next action each retrieved skill prescribes (for a multi-step skill, the action
+  after the part of its sequence that `history` has already done), weighted by the skill's
+  fused score.
+Avoid: the templates the retrieved guardrails forbid, weighted by score and severity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from expgraph.refine.scoring import wilson_lower_bound
+from expgraph.store.base import GraphStore
+from queries.config import SearchConfig, get_config
+from queries.corpus import ServedCorpus, served_corpus
+from queries.retrieval import QueryContext, Ranked, rank_items
+from queries.schema import AvoidAction, NextAction, SuggestRequest, SuggestResult
+
+
+def next_in_sequence(actions: Sequence[str], history: Sequence[str]) -> str | None:
+    """The action that follows what `history` already did of `actions`.
+
+    The longest suffix of `history` that occurs in `actions` marks the position (the earliest
+    occurrence on ties); no overlap means the sequence has not begun (its first action); a
+    match ending at the last action means the sequence is done (None)."""
+    if not actions:
+        return None
+    best_len, best_end = 0, -1
+    for end in range(len(actions)):  # actions[.. end] matched by a suffix of history
+        n = 0
+        while n <= end and n < len(history) and actions[end - n] == history[-1 - n]:
+            n += 1
+        if n > best_len:
+            best_len, best_end = n, end
+    if best_len == 0:
+        return actions[0]
+    return actions[best_end + 1] if best_end + 1 < len(actions) else None
+
+
+def transition_scores(per_state: Sequence[tuple[float, dict[str, Any]]], success_weight: float,
+                      ) -> tuple[dict[str, float], dict[str, int]]:
+    """Mix the next-action distributions of the seed states (weights w), each template's share
+    counted as (count + b * successes) / (sum over the state), scaled by (1 + Wilson lower
+    bound of its success rate there). Returns scores and support (times taken)."""
+    scores: dict[str, float] = {}
+    support: dict[str, int] = {}
+    for w, stats in per_state:
+        total = sum(s.count + success_weight * s.successes for s in stats.values())
+        if total <= 0:
+            continue
+        for t, s in stats.items():
+            share = (s.count + success_weight * s.successes) / total
+            scores[t] = scores.get(t, 0.0) + w * share * (1 + wilson_lower_bound(s.successes,
+                                                                                   s.count))
+            support[t] = support.get(t, 0) + s.count
+    return scores, support
+
+
+def skill_next_actions(ranked: Sequence[Ranked], history: Sequence[str],
+                       ) -> tuple[dict[str, float], dict[str, list[str]], dict[str, int]]:
+    """Each skill votes its next action with its fused score."""
+    scores: dict[str, float] = {}
+    skills: dict[str, list[str]] = {}
+    support: dict[str, int] = {}
+    for r in ranked:
+        acts = r.item.actions
+        nxt = acts[0] if len(acts) == 1 else next_in_sequence(acts, history)
+        if nxt is None:
+            continue
+        scores[nxt] = scores.get(nxt, 0.0) + r.score
+        skills.setdefault(nxt, []).append(r.item.id)
+        support[nxt] = max(support.get(nxt, 0), r.item.episodes)
+    return scores, skills, support
+
+
+def avoid_actions(ranked: Sequence[Ranked]) -> tuple[dict[str, float], dict[str, list[str]]]:
+    scores: dict[str, float] = {}
+    guards: dict[str, list[str]] = {}
+    for r in ranked:
+        for t in r.item.avoid:
+            scores[t] = scores.get(t, 0.0) + r.score * (0.5 + 0.5 * min(r.item.severity, 1.0))
+            guards.setdefault(t, []).append(r.item.id)
+    return scores, guards
+
+
+def _normalised(scores: dict[str, float]) -> dict[str, float]:
+    top = max(scores.values(), default=0.0)
+    return {t: s / top for t, s in scores.items()} if top > 0 else {}
+
+
+def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = None,
+            history: Sequence[str] | None = None, k: int = 5,
+            preset: str | SearchConfig = "hybrid") -> SuggestResult:
+    """Next action templates for `state`, best first, and the templates to avoid."""
+    cfg = get_config(preset)
+    request = SuggestRequest(state=state, task=task, history=list(history) if history else None,
+                             k=k, preset=cfg.name)
+    corpus: ServedCorpus = served_corpus(store)
+    ctx = QueryContext.build(embedder, state, task)
+    hist = [corpus.normalise_action(a) for a in history or ()]
+    sc = cfg.suggest
+
+    trans: dict[str, float] = {}
+    support: dict[str, int] = {}
+    if cfg.uses("graph") and sc.transitions > 0:
+        seeds = ctx.state_seeds(store, cfg)
+        per_state = [(w, corpus.transitions(store, sid)) for sid, w in seeds.items()]
+        trans, support = transition_scores(per_state, sc.success_weight)
+
+    ranked = rank_items(store, corpus, ctx, cfg) if corpus.items else []
+    skill_ranked = [r for r in ranked if r.item.kind == "skill"][:sc.skill_pool]
+    guard_ranked = [r for r in ranked if r.item.kind == "guardrail"][:sc.guardrail_pool]
+    by_skill, skills_of, skill_support = skill_next_actions(skill_ranked, hist)
+
+    combined: dict[str, float] = {}
+    for part, w in ((_normalised(trans), sc.transitions), (_normalised(by_skill), sc.skills)):
+        for t, s in part.items():
+            combined[t] = combined.get(t, 0.0) + w * s
+    order = sorted(combined.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+    nxt = [NextAction(action=t, score=round(s, 6),
+                      support=support.get(t, 0) or skill_support.get(t, 0),
+                      skills=skills_of.get(t, [])) for t, s in order]
+
+    bad, guards = avoid_actions(guard_ranked)
+    bad = {t: s * sc.guardrails for t, s in _normalised(bad).items()}
+    avoid = [AvoidAction(action=t, score=round(s, 6), guardrails=guards[t])
+             for t, s in sorted(bad.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
+    return SuggestResult(query=request, next=nxt, avoid=avoid)
