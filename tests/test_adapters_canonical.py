@@ -69,6 +69,16 @@ def test_bad_lines_are_reported_with_line_and_field_while_good_lines_survive(
     assert str(errors[3]).endswith("Field required (field steps.0.action)")
 
 
+def test_jsonl_content_in_a_json_named_file_survives_a_broken_first_line(
+        tmp_path: Path) -> None:
+    path = tmp_path / "eps.json"
+    good = _episode("buy shoes").model_dump_json()
+    path.write_text(good[:25] + "\n" + good + "\n" + good.replace("buy shoes", "buy hats") + "\n")
+    items = list(CanonicalAdapter().read(path))
+    assert isinstance(items[0], ParseError) and items[0].position == "1"
+    assert [e.task for e in items[1:]] == ["buy shoes", "buy hats"]
+
+
 def test_keeps_the_source_format_an_exported_episode_carries(tmp_path: Path) -> None:
     ep = _episode("cancel my flight").model_copy(update={"source_format": "tau_bench"})
     path = tmp_path / "exported.jsonl"

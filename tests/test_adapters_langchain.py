@@ -70,11 +70,14 @@ def test_reads_messages_to_dict_files_json_and_jsonl(tmp_path: Path) -> None:
     lines = [json.dumps({"messages": as_dicts, "success": True}),
              json.dumps(as_dicts)[:60],
              json.dumps([{"type": "martian", "data": {"content": "?"}}]),
+             json.dumps(messages_to_dict([AIMessage("nobody asked")])),
              json.dumps(as_dicts)]
     many = tmp_path / "runs.jsonl"
     many.write_text("\n".join(lines) + "\n")
     items = list(LangChainAdapter().read(many))
-    assert [type(i).__name__ for i in items] == ["Episode", "ParseError", "ParseError", "Episode"]
+    assert [type(i).__name__ for i in items] == ["Episode", "ParseError", "ParseError",
+                                                 "ParseError", "Episode"]
     assert items[0].outcome.success is True
-    assert [i.position for i in items if isinstance(i, ParseError)] == ["2", "3"]
-    assert items[3].provenance.position == "line 4"
+    assert [i.position for i in items if isinstance(i, ParseError)] == ["2", "3", "4"]
+    assert "no task" in items[3].reason
+    assert items[4].provenance.position == "line 5"

@@ -91,7 +91,8 @@ MINI = [
     {"role": "user", "content": "Please always provide EXACTLY ONE action in triple backticks."},
     {"role": "assistant", "content": "```bash\ncat missing.txt\n```"},
     {"role": "user", "content": "<returncode>1</returncode>\n<output>\nNo such file\n</output>"},
-    {"role": "assistant", "content": "Done.\n```bash\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\n```"},
+    {"role": "assistant",
+     "content": "Done.\n```bash\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\n```"},
     {"role": "user", "content": ""},
 ]
 

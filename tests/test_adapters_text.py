@@ -104,8 +104,10 @@ def test_reflexion_steps_have_thoughts_multiline_observations_and_lookup_errors(
 def test_reflexion_bad_episode_is_reported_and_others_survive(tmp_path: Path) -> None:
     text = (FIXTURES / "reflexion_small.txt").read_text()
     path = tmp_path / "log.txt"
-    path.write_text(text.replace("Action 1: Search[Nile River]", "Action 1: "))
+    path.write_text(text.replace("Action 1: Search[Nile River]", "Action 1: ")
+                    .replace("Question: Who wrote the novel that the film Blade Runner is based on?",
+                             "Question: "))
     items = list(ReflexionAdapter().read(path))
-    assert [type(i).__name__ for i in items] == ["Episode", "ParseError", "Episode"]
-    assert isinstance(items[1], ParseError)
+    assert [type(i).__name__ for i in items] == ["Episode", "ParseError", "ParseError"]
     assert str(items[1]) == f"{path}:episode 1: empty action at line 27"
+    assert str(items[2]) == f"{path}:episode 2: empty question at line 36 (field Question)"

@@ -21,8 +21,8 @@ def test_recorder_accepts_action_objects_dicts_and_strings_and_calls_the_sink() 
         ep.step(observation="home", action="search[red shoes]", result="3 results")
         ep.step(observation="3 results", action={"name": "open", "arguments": {"item": "B1"}},
                 result="Red shoe page")
-        ep.step(observation="Red shoe page", action=ActionCall(name="buy"), result="Error: sold out",
-                error=True, thought="buy it")
+        ep.step(observation="Red shoe page", action=ActionCall(name="buy"),
+                result="Error: sold out", error=True, thought="buy it")
         ep.succeed(reward=0.5)
     (episode,) = got
     assert episode.task == "buy shoes" and episode.agent == "shopper"
@@ -157,6 +157,14 @@ def test_callback_takes_model_text_as_observation_and_tool_call_text_as_thought(
     assert ep.steps[0].thought == "Let me search."
     assert ep.steps[0].observation == "user: find a lamp"
     assert ep.metadata["final_output"] == "Found lamps; nothing more to do."
+
+
+def test_a_chain_run_without_tool_calls_is_still_an_episode() -> None:
+    got: list[Episode] = []
+    handler = ExperienceCallbackHandler(got.append)
+    RunnableLambda(lambda q: "42").invoke("meaning of life?", config={"callbacks": [handler]})
+    (ep,) = got
+    assert (ep.task, ep.steps, ep.metadata["final_output"]) == ("meaning of life?", [], "42")
 
 
 def test_tool_calls_outside_a_chain_accumulate_until_flush() -> None:

@@ -109,7 +109,8 @@ def guardrails(corpus: Corpus, failure_nodes: list[FailureNode],
     edges: list[EdgeRecord] = []
     for sid in sorted(at):
         by_tmpl = at[sid]
-        wins = {t: sum(1 for ep, s in v if ep.success and not s.failures) for t, v in by_tmpl.items()}
+        wins = {t: sum(1 for ep, s in v if ep.success and not s.failures)
+                for t, v in by_tmpl.items()}
         for tmpl in sorted(by_tmpl):
             items = by_tmpl[tmpl]
             bad = [(ep, s) for ep, s in items if s.failures]

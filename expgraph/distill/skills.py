@@ -10,12 +10,13 @@ thought or a typo between two clicks does not split a procedure.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from expgraph.distill.corpus import Corpus, EpisodeView, StepView
 from expgraph.embedder import CachedEmbedder
-from expgraph.models import ActionNode, EdgeRecord, Label, Rel, SkillNode, Tier
+from expgraph.models import ActionNode, EdgeRecord, Rel, SkillNode, Tier
 from expgraph.refine.scoring import utility
 from expgraph.store.base import GraphStore
 from expgraph.templates import split_key
@@ -101,8 +102,6 @@ def _parameters(tmpl: str, steps: list[StepView]) -> list[str]:
         return [s]
     if "[" in tmpl:
         return []
-    import json
-
     keys: set[str] = set()
     for st in steps:
         keys.update(json.loads(st.args).keys())
@@ -215,6 +214,3 @@ def write_imported_skills(store: GraphStore, embedder: CachedEmbedder,
         store.upsert_nodes(recs)
     return len(recs)
 
-
-def existing_skills(store: GraphStore) -> list:
-    return store.find_nodes(Label.SKILL)

@@ -75,15 +75,19 @@ def cap(g: nx.MultiDiGraph, max_nodes: int) -> tuple[nx.MultiDiGraph, str]:
     total = g.number_of_nodes()
     if total <= max_nodes:
         return g, ""
-    def group_of(n: str) -> tuple[str, str]:
-        d = g.nodes[n]
-        return d["label"], d.get("tier") or ""
-
     rank = sorted(g.nodes, key=lambda n: (not g.nodes[n]["highlight"], -g.nodes[n]["weight"],
                                           -g.degree(n), n))
-    keep_n = max_nodes  # the kept nodes plus one group node per folded (label, tier) fit
-    while keep_n > 0 and keep_n + len({group_of(n) for n in rank[keep_n:]}) > max_nodes:
-        keep_n -= 1
+    # Group by (label, tier); by label alone, or into one node, when the budget is tiny.
+    for level in (2, 1, 0):
+        def group_of(n: str, level: int = level) -> tuple[str, str]:
+            d = g.nodes[n]
+            return (d["label"] if level else "Group", (d.get("tier") or "") if level > 1 else "")
+
+        keep_n = max_nodes  # the kept nodes plus one group node per folded group must fit
+        while keep_n > 0 and keep_n + len({group_of(n) for n in rank[keep_n:]}) > max_nodes:
+            keep_n -= 1
+        if keep_n + len({group_of(n) for n in rank[keep_n:]}) <= max_nodes:
+            break
     keep = set(rank[:keep_n])
     dropped = rank[keep_n:]
     out = g.subgraph(keep).copy()
@@ -94,7 +98,7 @@ def cap(g: nx.MultiDiGraph, max_nodes: int) -> tuple[nx.MultiDiGraph, str]:
     for (label, tier), ns in members.items():
         gid = f"group:{label}:{tier}"
         layers = Counter(g.nodes[n]["layer"] for n in ns)
-        what = f"{tier} skills" if tier else f"{label} nodes"
+        what = f"{tier} skills" if tier else "nodes" if label == "Group" else f"{label} nodes"
         add_node(out, gid, "Group", f"+{len(ns)} more {what}",
                  f"{len(ns)} {what} with the least support, folded into one node.",
                  tier=tier or None, weight=sum(g.nodes[n]["weight"] for n in ns),
@@ -112,7 +116,8 @@ def cap(g: nx.MultiDiGraph, max_nodes: int) -> tuple[nx.MultiDiGraph, str]:
     for (a, b), c in agg.items():
         add_edge(out, a, b, "AGGREGATE", title=f"{c} edges", weight=c)
     note = (f"showing {len(keep)} of {total} nodes (highest support); the other "
-            f"{len(dropped)} are aggregated into {len(members)} group nodes by label and tier")
+            f"{len(dropped)} are aggregated into {len(members)} group nodes "
+            + ("by label and tier" if level == 2 else "by label" if level else "(one group)"))
     return out, note
 
 
