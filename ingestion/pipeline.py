@@ -213,14 +213,14 @@ class Ingestor:
         action_recs = self._action_records(ep, ns)
         edges = [EdgeRecord(src=node.id, dst=task.id, type=Rel.ATTEMPTS, namespace=ns)]
         for i, sid in enumerate(state_ids):
-            edges.append(EdgeRecord(src=node.id, dst=sid, type=Rel.VISITS, key=str(i),
-                                    props={"step": i}, namespace=ns))
+            edges.append(EdgeRecord.model_construct(src=node.id, dst=sid, type=Rel.VISITS,
+                                                    key=str(i), props={"step": i}, namespace=ns))
         transitions: list[EdgeRecord] = []
         for i, step in enumerate(ep.steps):
             if i + 1 >= len(state_ids):
                 break
             key = action_key(step.action)
-            transitions.append(EdgeRecord(
+            transitions.append(EdgeRecord.model_construct(
                 src=state_ids[i], dst=state_ids[i + 1], type=Rel.TRANSITION, key=key,
                 props={"action": key, "name": step.action.name, "count": 1, "successes": ok,
                        "errors": int(step.error)}, namespace=ns))

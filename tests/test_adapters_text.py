@@ -7,7 +7,6 @@ from pathlib import Path
 from expgraph.models import Episode
 from ingestion.adapters.react_text import ReactTextAdapter
 from ingestion.adapters.reflexion import ReflexionAdapter
-from ingestion.errors import ParseError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "adapters"
 
@@ -104,9 +103,9 @@ def test_reflexion_steps_have_thoughts_multiline_observations_and_lookup_errors(
 def test_reflexion_bad_episode_is_reported_and_others_survive(tmp_path: Path) -> None:
     text = (FIXTURES / "reflexion_small.txt").read_text()
     path = tmp_path / "log.txt"
+    question = "Question: Who wrote the novel that the film Blade Runner is based on?"
     path.write_text(text.replace("Action 1: Search[Nile River]", "Action 1: ")
-                    .replace("Question: Who wrote the novel that the film Blade Runner is based on?",
-                             "Question: "))
+                    .replace(question, "Question: "))
     items = list(ReflexionAdapter().read(path))
     assert [type(i).__name__ for i in items] == ["Episode", "ParseError", "ParseError"]
     assert str(items[1]) == f"{path}:episode 1: empty action at line 27"

@@ -1,8 +1,9 @@
 """The episodes as distillation sees them: read once from the store, steps reduced to templates
 and *effective* states, each step tagged with the failure signals found in it.
 
-No-op actions (`think`) do not change the world, so the step after one is judged from the state
-before it: otherwise every ReAct step after a thought would start in the state "OK.".
+No-op actions (`think`) and actions that errored do not change the world, so the step after one
+is judged from the state before it (its *effective* state): otherwise every ReAct step after a
+thought would start in the state "OK." and every retry in the state "Invalid action!".
 """
 
 from __future__ import annotations
@@ -105,15 +106,15 @@ def _episode(eid: str, props: dict, constants: dict[str, list[str]]) -> EpisodeV
         raw_state = s.get("state")
         obs = s.get("observation") or ""
         pre = raw_state
-        if steps and steps[-1].noop:  # what the world looked like before the thought
-            pre, obs = steps[-1].state, steps[-1].observation
-        nxt = pre if noop else s.get("next_state")
+        if steps and (steps[-1].noop or steps[-1].error is not None):
+            pre, obs = steps[-1].state, steps[-1].observation  # the world before it
+        error = None if noop else error_signal(s.get("result"), bool(s.get("error")))
+        nxt = pre if (noop or error is not None) else s.get("next_state")
         steps.append(StepView(
             index=i, name=name, key=key, template=template(key, constants),
             args=json.dumps(s.get("arguments") or {}, sort_keys=True, default=str),
             raw=s.get("raw") or key, state=pre, next_state=nxt, raw_state=raw_state,
-            observation=obs, result=s.get("result"), noop=noop,
-            error=None if noop else error_signal(s.get("result"), bool(s.get("error")))))
+            observation=obs, result=s.get("result"), noop=noop, error=error))
     ep = EpisodeView(id=eid, seq=int(props.get("seq", 0)), task=props.get("task", ""),
                      success=props.get("success"), steps=steps)
     tag_failures(ep)

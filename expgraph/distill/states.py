@@ -36,6 +36,9 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\"[^\"\n]{0,200}\"|'[^'\n]{0,200}'"), "<str>"),
     (re.compile(r"[-+]?\$?\d+(?:[.,:]\d+)*%?"), "<num>"),
 ]
+# One pass over the text: the masks as named alternatives, tried in the order above.
+_MASK_ALL = re.compile("|".join(f"(?P<m{i}>{pat.pattern})" for i, (pat, _) in enumerate(_MASKS)))
+_MASK_REPL = {f"m{i}": repl for i, (_, repl) in enumerate(_MASKS)}
 _TOKEN = re.compile(r"\[[^\]\n]{0,120}\]|<\w+>|[a-z][a-z'\-]*:|[a-z][a-z'\-]*|\S")
 _WORD = re.compile(r"[a-z][a-z'\-]*$")
 _SPACE = re.compile(r"\s+")
@@ -107,9 +110,7 @@ def _collapse_repeats(tokens: list[str]) -> list[str]:
 def canonicalize(text: str) -> str:
     """Mask values (urls, ids, hashes, paths, quoted strings, numbers), fold free text into
     `<text>`, collapse repeated elements, fold white space."""
-    s = (text or "").lower()
-    for pat, repl in _MASKS:
-        s = pat.sub(repl, s)
+    s = _MASK_ALL.sub(lambda m: _MASK_REPL[m.lastgroup or ""], (text or "").lower())
     tokens = _collapse_repeats(_fold(_TOKEN.findall(s)))
     return " ".join(tokens)[:MAX_SIGNATURE] or "<empty>"
 

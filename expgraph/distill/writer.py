@@ -7,6 +7,7 @@ Fields that refinement owns (status, execution feedback) survive a re-mine.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from expgraph.models import (
     NodeRecord,
     Rel,
     SkillNode,
+    Status,
     utcnow,
 )
 from expgraph.refine.scoring import utility
@@ -30,6 +32,7 @@ DERIVED_RELS = (Rel.USES, Rel.APPLIES_IN, Rel.LEADS_TO, Rel.COMPOSED_OF, Rel.PLA
                 Rel.GUARDS)
 REFINE_OWNED = ("status", "feedback_successes", "feedback_failures")
 _VOLATILE = ("created_at", "updated_at")
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
 
 
 @dataclass
@@ -55,13 +58,19 @@ def carry_over(node: GraphNode, old: NodeRecord | None) -> None:
         return
     for f in REFINE_OWNED:
         if f in old.props:
-            setattr(node, f, old.props[f])
+            setattr(node, f, Status(old.props[f]) if f == "status" else old.props[f])
     if isinstance(node, SkillNode):
         node.utility = utility(node.successes, node.failures, node.feedback_successes,
                                node.feedback_failures)
     else:
         node.utility = utility(node.failures, node.total - node.failures,
                                node.feedback_successes, node.feedback_failures)
+
+
+def _masked(text: str) -> str:
+    """Text with its numbers masked: a description whose counts moved keeps its embedding
+    (the counts do not move the meaning), so an online update re-embeds only what is new."""
+    return _DIGITS.sub("#", text)
 
 
 def _same(a: NodeRecord, b: NodeRecord) -> bool:
@@ -91,7 +100,7 @@ def write_layer(store: GraphStore, embedder: CachedEmbedder, nodes: Sequence[Gra
             stats.unchanged += 1
             continue
         rec.props["updated_at"] = now
-        if old is None or old.text != rec.text:
+        if old is None or _masked(old.text) != _masked(rec.text):
             embed_idx.append(len(recs))
         recs.append(rec)
     if embed_idx:

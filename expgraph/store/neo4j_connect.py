@@ -13,6 +13,7 @@ from expgraph.store.base import StoreError
 from expgraph.store.dialect import Dialect, _short, common_schema, dialect_for, too_old
 
 log = logging.getLogger(__name__)
+_SCHEMA_DONE: dict[tuple[str, str | None, int], dict[str, bool]] = {}  # per process
 
 
 def open_driver(uri: str, user: str, password: str, database: str | None,
@@ -32,7 +33,9 @@ def open_driver(uri: str, user: str, password: str, database: str | None,
     try:
         agent = _preflight(driver, nx, uri, user, database)
         dialect = dialect_for(agent, uri, user, password, database)
-        caps = _ensure_schema(driver, database, dialect, dims)
+        key = (uri, database, dims)
+        caps = _SCHEMA_DONE.get(key) or _ensure_schema(driver, database, dialect, dims)
+        _SCHEMA_DONE[key] = caps
     except BaseException:
         driver.close()
         raise

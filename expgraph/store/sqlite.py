@@ -88,6 +88,8 @@ class SQLiteStore:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=OFF")
             self._conn.execute("PRAGMA busy_timeout=10000")
+            self._conn.execute("PRAGMA wal_autocheckpoint=10000")
+            self._conn.execute("PRAGMA cache_size=-65536")
             self._conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not an expgraph SQLite store ({exc})") from exc
@@ -419,13 +421,14 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _merge_dupes(items: Sequence[Any], key: Any, accumulate: Sequence[str]) -> list[Any]:
-    """Collapse repeated ids inside one batch: later wins, accumulated props add up."""
+    """Collapse repeated ids inside one batch: later wins, accumulated props add up.
+    The caller's records are never mutated."""
     out: dict[Any, Any] = {}
     for it in items:
         k = key(it)
         prev = out.get(k)
-        it = it.model_copy(update={"props": dict(it.props)})  # never mutate the caller's
         if prev is not None and accumulate:
+            it = it.model_copy(update={"props": dict(it.props)})
             for a in accumulate:
                 it.props[a] = (prev.props.get(a) or 0) + (it.props.get(a) or 0)
         out[k] = it

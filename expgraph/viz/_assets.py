@@ -82,8 +82,10 @@ function move(ev){const r=document.getElementById('wrap').getBoundingClientRect(
  tip.style.left=x+'px';tip.style.top=y+'px'}
 // view box, pan and zoom
 let xs=N.map(n=>n.x),ys=N.map(n=>n.y);if(!N.length){xs=[0,600];ys=[0,300]}
-let vb=[Math.min(...xs)-60,Math.min(...ys)-50,Math.max(...xs)-Math.min(...xs)+120,
- Math.max(...ys)-Math.min(...ys)+100];
+// the whole drawing, but never zoomed in beyond ~1:1 (small graphs keep readable text)
+const x0=Math.min(...xs)-150,y0=Math.min(...ys)-60,bw=Math.max(...xs)-x0+150,bh=Math.max(...ys)-y0+50;
+const W=Math.max(bw,1000),H=Math.max(bh,640);
+let vb=[x0-(W-bw)/2,y0-(H-bh)/2,W,H];
 function setVB(){svg.setAttribute('viewBox',vb.join(' '))}setVB();
 svg.addEventListener('wheel',ev=>{ev.preventDefault();const r=svg.getBoundingClientRect();
  const k=ev.deltaY>0?1.15:1/1.15,fx=(ev.clientX-r.left)/r.width,fy=(ev.clientY-r.top)/r.height;

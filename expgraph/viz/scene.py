@@ -16,8 +16,7 @@ import networkx as nx
 from expgraph.viz.style import edge_style, node_colour, node_radius, rate_colour
 
 DEFAULT_MAX_NODES = 1500
-WIDTH = 1200.0  # layout units; the HTML view box and the figure share them
-ROW_WRAP = 36  # nodes per row/column before a layer wraps onto another line
+ROW_WRAP = {"LR": 30, "TB": 12}  # nodes in a layer before it wraps onto another line
 
 
 @dataclass
@@ -149,7 +148,8 @@ def layered_positions(g: nx.MultiDiGraph, orientation: str = "LR",
     major = 0.0
     for k in keys:
         row = layers[k]
-        lines = [row[i:i + ROW_WRAP] for i in range(0, len(row), ROW_WRAP)]
+        wrap = ROW_WRAP[orientation]
+        lines = [row[i:i + wrap] for i in range(0, len(row), wrap)]
         for line in lines:
             for j, n in enumerate(line):
                 minor = j - (len(line) - 1) / 2
@@ -161,29 +161,45 @@ def layered_positions(g: nx.MultiDiGraph, orientation: str = "LR",
 
 def spring_positions(g: nx.MultiDiGraph, fixed: dict[str, tuple[float, float]] | None = None,
                      seed: int = 7) -> dict[str, tuple[float, float]]:
-    """Force-directed layout (deterministic seed); `fixed` nodes stay where they are."""
-    if g.number_of_nodes() == 0:
-        return {}
+    """Force-directed layout per connected component (deterministic seed), components packed
+    in rows, largest first, so a few isolated nodes do not squash the rest into a corner."""
     simple = nx.Graph(g.to_undirected(as_view=True))
-    k = 1.5 / max(simple.number_of_nodes(), 1) ** 0.5
-    iters = 60 if simple.number_of_nodes() < 800 else 30
-    pos = nx.spring_layout(simple, k=k, seed=seed, iterations=iters, pos=fixed or None,
-                           fixed=list(fixed) if fixed else None)
-    return {n: (float(p[0]), float(p[1])) for n, p in pos.items()}
+    simple.remove_edges_from(nx.selfloop_edges(simple))
+    comps = sorted(nx.connected_components(simple), key=lambda c: (-len(c), min(c)))
+    pos: dict[str, tuple[float, float]] = {}
+    row_w = 2.2 * max(len(comps[0]), 1) ** 0.5 if comps else 1.0
+    x = y = row_h = 0.0
+    for comp in comps:
+        side = len(comp) ** 0.5  # a component gets room in proportion to its node count
+        if len(comp) == 1:
+            local = {next(iter(comp)): (0.0, 0.0)}
+        else:
+            sub = simple.subgraph(comp)
+            fx = {n: p for n, p in (fixed or {}).items() if n in comp}
+            local = {n: (float(p[0]), float(p[1])) for n, p in nx.spring_layout(
+                sub, k=1.2 / side, seed=seed, iterations=60 if len(comp) < 800 else 30,
+                pos=fx or None, fixed=list(fx) or None, scale=side / 2, center=(0, 0)).items()}
+        if x > 0 and x + side > row_w:
+            x, y, row_h = 0.0, y + row_h + 0.8, 0.0
+        for n, (px, py) in local.items():
+            pos[n] = (x + side / 2 + px, y + side / 2 + py)
+        x += side + 0.8
+        row_h = max(row_h, side)
+    return pos
 
 
-def _fit(pos: dict[str, tuple[float, float]], pad: float = 60.0) -> dict[str, tuple[float, float]]:
-    """Scale positions to WIDTH across, keeping the aspect ratio within 1:3 .. 3:1."""
+# Layout units per step: about one screen pixel at the page's initial zoom, so names fit.
+SPACING = {"LR": (250.0, 60.0), "TB": (200.0, 170.0), "fixed": (230.0, 110.0)}
+SPRING_UNIT = 150.0
+
+
+def _fit(pos: dict[str, tuple[float, float]], step: tuple[float, float] | None,
+         pad: float = 60.0) -> dict[str, tuple[float, float]]:
+    """Scale positions to layout units: `step` units per unit of x / y."""
     if not pos:
         return {}
     xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
-    w, h = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
-    n = len(pos)
-    target_w = WIDTH - 2 * pad
-    unit = target_w / w
-    # keep nodes from piling up: at least ~26 units per node step on the minor axis
-    target_h = min(max(h * unit, 200.0 if n > 2 else 80.0), WIDTH * 2.2)
-    sx, sy = target_w / w, target_h / h
+    sx, sy = step or (SPRING_UNIT, SPRING_UNIT)
     return {k: (pad + (x - min(xs)) * sx, pad + (y - min(ys)) * sy) for k, (x, y) in pos.items()}
 
 
@@ -194,10 +210,12 @@ def build_scene(view: str, title: str, g: nx.MultiDiGraph, *, max_nodes: int,
     total = g.number_of_nodes()
     g, cap_note = cap(g, max_nodes)
     if layout == "layered":
-        pos = layered_positions(g, orientation)
+        pos = _fit(layered_positions(g, orientation), SPACING[orientation])
+    elif layout == "fixed" and fixed and all(n in fixed for n in g):
+        pos = _fit(fixed, SPACING["fixed"])
     else:
-        pos = spring_positions(g, fixed={n: p for n, p in (fixed or {}).items() if n in g})
-    pos = _fit(pos)
+        pos = _fit(spring_positions(g, fixed={n: p for n, p in (fixed or {}).items() if n in g}),
+                   None)
     return Scene(view=view, title=title, nodes=_node_records(g, pos), edges=_edge_records(g),
                  total_nodes=total, note="; ".join(x for x in (note, cap_note) if x),
                  orientation=orientation, layers=layers or [])

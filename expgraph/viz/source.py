@@ -59,15 +59,28 @@ class Source:
                 out[e.src].add(int(c))
         return out
 
+    @cached_property
+    def state_clusters(self) -> dict[str, set[int]]:
+        """State id -> clusters of the episodes that visited it."""
+        out: dict[str, set[int]] = defaultdict(set)
+        for e in self.edges(Rel.VISITS):
+            c = self.episode_cluster.get(e.src)
+            if c is not None:
+                out[e.dst].add(c)
+        return out
+
     def clusters(self, rec: NodeRecord) -> list[int]:
-        """Task clusters a node belongs to: its own (tasks), its plans' tasks, or those of
-        the episodes it was seen in (provenance sample)."""
+        """Task clusters a node belongs to: its own (tasks), those of the episodes that
+        visited it (states), its plans' tasks, or those of the episodes it was seen in
+        (provenance sample)."""
         if rec.label == Label.TASK:
             c = rec.props.get("cluster")
             return [int(c)] if c is not None else []
         if rec.label == Label.EPISODE:
             c = self.episode_cluster.get(rec.id)
             return [c] if c is not None else []
+        if rec.label == Label.STATE:
+            return sorted(self.state_clusters.get(rec.id, ()))
         found = set(self.plan_clusters.get(rec.id, ()))
         scope = str(rec.props.get("scope") or "")
         if scope.lstrip("-").isdigit():

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # figures are files; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import FancyArrowPatch  # noqa: E402
+from matplotlib.patches import Circle, FancyArrowPatch  # noqa: E402
 
 from expgraph.viz.scene import Scene  # noqa: E402
 from expgraph.viz.style import edge_style  # noqa: E402
@@ -18,6 +18,7 @@ from expgraph.viz.style import edge_style  # noqa: E402
 FORMATS = (".png", ".svg", ".pdf")
 MAX_NAMED = 40
 MAX_ARROWS = 600  # beyond this, plain lines: arrow patches get slow and unreadable
+MAX_EDGE_LABELS = 40
 
 
 def render_figure(scene: Scene, out: Path, dpi: int = 200) -> Path:
@@ -26,50 +27,63 @@ def render_figure(scene: Scene, out: Path, dpi: int = 200) -> Path:
     nodes, edges = scene.nodes, scene.edges
     xs = [n["x"] for n in nodes] or [0.0, 1.0]
     ys = [n["y"] for n in nodes] or [0.0, 1.0]
-    w, h = max(xs) - min(xs) + 140, max(ys) - min(ys) + 120
-    scale = 11.0 / max(w, 1.0)
-    fig, ax = plt.subplots(figsize=(11.0, min(max(h * scale, 3.5), 14.0)))
-    ax.set_xlim(min(xs) - 70, max(xs) + 70)
-    ax.set_ylim(max(ys) + 60, min(ys) - 60)  # y grows downwards, as on screen
-    ax.set_aspect("auto")
+    x0, x1, y0, y1 = min(xs) - 150, max(xs) + 150, min(ys) - 60, max(ys) + 60
+    width_in = 11.0
+    height_in = min(max(width_in * (y1 - y0) / (x1 - x0), 3.0), 16.0)
+    # equal units on both axes: widen whichever range is short of the figure's shape
+    want_h = (x1 - x0) * height_in / width_in
+    if want_h > y1 - y0:
+        y0, y1 = y0 - (want_h - (y1 - y0)) / 2, y1 + (want_h - (y1 - y0)) / 2
+    else:
+        want_w = (y1 - y0) * width_in / height_in
+        x0, x1 = x0 - (want_w - (x1 - x0)) / 2, x1 + (want_w - (x1 - x0)) / 2
+    fig = plt.figure(figsize=(width_in, height_in))
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y1, y0)  # y grows downwards, as on screen
     ax.axis("off")
-    pts_per_unit = fig.get_size_inches()[0] * 72 / w
+    ppu = width_in * 72 / (x1 - x0)  # points per layout unit
     arrows = len(edges) <= MAX_ARROWS
+    labelled = [e for e in edges if e["label"]]
     for e in edges:
         a, b = nodes[e["s"]], nodes[e["t"]]
         _, _, ls = edge_style(e["type"])
         lw = min(0.6 + 0.5 * (e["w"] ** 0.5), 3.5) * (1.6 if e["hl"] else 1.0)
-        alpha = 0.9 if e["hl"] else 0.5
+        alpha = 0.9 if e["hl"] else 0.55
         if a is b:
-            top = a["y"] - a["r"]
-            ax.add_patch(FancyArrowPatch((a["x"] - 4, top), (a["x"] + 4, top),
-                                         connectionstyle="arc3,rad=-2.5", color=e["c"], lw=lw,
-                                         alpha=alpha, arrowstyle="-|>", mutation_scale=7))
+            ax.add_patch(Circle((a["x"], a["y"] - a["r"] * 1.7), a["r"] * 0.9, fill=False,
+                                ec=e["c"], lw=lw, alpha=alpha, zorder=2))
         elif arrows:
             ax.add_patch(FancyArrowPatch(
                 (a["x"], a["y"]), (b["x"], b["y"]), arrowstyle="-|>", mutation_scale=8,
                 color=e["c"], lw=lw, ls=ls, alpha=alpha, connectionstyle="arc3,rad=0.08",
-                shrinkA=a["r"] * pts_per_unit, shrinkB=b["r"] * pts_per_unit + 1))
+                shrinkA=a["r"] * ppu, shrinkB=b["r"] * ppu + 1, zorder=2))
         else:
             ax.plot([a["x"], b["x"]], [a["y"], b["y"]], color=e["c"], lw=lw * 0.6, ls=ls,
                     alpha=alpha * 0.6, zorder=1)
+        if e["label"] and len(labelled) <= MAX_EDGE_LABELS:
+            mx, my = ((a["x"], a["y"] - a["r"] * 2.8) if a is b
+                      else ((a["x"] + b["x"]) / 2, (a["y"] + b["y"]) / 2))
+            ax.text(mx, my, e["label"], fontsize=5.5, ha="center", va="center", color="#333",
+                    zorder=4, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                                    "alpha": 0.8})
     if nodes:
-        ax.scatter(xs, ys, s=[(n["r"] * pts_per_unit * 2) ** 2 / 1.3 for n in nodes],
+        ax.scatter(xs, ys, s=[(n["r"] * ppu * 2) ** 2 for n in nodes],
                    c=[n["c"] for n in nodes], edgecolors=["#111" if n["hl"] else "white"
                                                           for n in nodes],
                    linewidths=[1.6 if n["hl"] else 0.8 for n in nodes], zorder=3)
     named = sorted(range(len(nodes)), key=lambda i: (not nodes[i]["hl"], -nodes[i]["w"]))
-    for i in named[:MAX_NAMED] if len(nodes) > MAX_NAMED else named:
+    for i in named[:MAX_NAMED]:
         n = nodes[i]
-        ax.annotate(n["name"][:34], (n["x"], n["y"] - n["r"]), textcoords="offset points",
-                    xytext=(0, 3), ha="center", va="bottom", fontsize=6.5, zorder=4,
-                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
-                          "alpha": 0.7})
+        ax.annotate(n["name"][:34], (n["x"], n["y"]), textcoords="offset points",
+                    xytext=(0, n["r"] * ppu + 2), ha="center", va="bottom", fontsize=6.5,
+                    zorder=5, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
+                                    "alpha": 0.7})
     ax.legend(handles=_legend(scene), loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
               frameon=False)
-    ax.set_title(scene.title, fontsize=11, loc="left")
+    fig.text(0.0, 1.01, scene.title, fontsize=11, va="bottom")
     sub = f"{scene.drawn_nodes} nodes drawn" + (f" · {scene.note}" if scene.note else "")
-    fig.text(0.01, 0.01, sub, fontsize=7, color="#555")
+    fig.text(0.0, -0.01, sub, fontsize=7, color="#555", va="top")
     fig.savefig(out, dpi=dpi, bbox_inches="tight", metadata=_meta(out))
     plt.close(fig)
     return out
