@@ -76,7 +76,7 @@ def render_figure(scene: Scene, out: Path, dpi: int = 200) -> Path:
     for i in named[:MAX_NAMED]:
         n = nodes[i]
         ax.annotate(n["name"][:34], (n["x"], n["y"]), textcoords="offset points",
-                    xytext=(0, n["r"] * ppu + 2), ha="center", va="bottom", fontsize=6.5,
+                    xytext=(0, -n["r"] * ppu - 2), ha="center", va="top", fontsize=6.5,
                     zorder=5, bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
                                     "alpha": 0.7})
     ax.legend(handles=_legend(scene), loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
