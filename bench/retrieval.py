@@ -37,7 +37,8 @@ from queries.corpus import embed_texts  # noqa: E402
 from queries.suggest import suggest  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "react_webshop" / "episodes.txt"
+DEFAULT_DATA = (Path(__file__).resolve().parents[2] / "shared" / "data" / "react_webshop"
+                / "episodes.txt")
 PRESETS = ("hybrid", "dense", "sparse", "graph")
 TOP = 10
 

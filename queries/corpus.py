@@ -126,7 +126,8 @@ def guardrail_item(rec: NodeRecord, constants: dict[str, set[str]]) -> Item:
     alt = p.get("alternative")
     failures, total = _int(p.get("failures")), _int(p.get("total"))
     trigger = str(p.get("trigger") or "")
-    name = str(p.get("rule") or f"Avoid {', '.join(forbidden)}" + (f" when {trigger}" if trigger else ""))
+    when = f" when {trigger}" if trigger else ""
+    name = str(p.get("rule") or f"Avoid {', '.join(forbidden)}{when}")
     return Item(
         id=rec.id, kind="guardrail", tier=None, name=name,
         description=str(p.get("root_cause") or trigger),

@@ -36,7 +36,8 @@ def rank_normalise(scores: Scores) -> dict[str, float]:
     return {i: (n - r + 1) / n for i, r in ranks(scores).items()}
 
 
-def rrf(signals: Mapping[str, Scores], weights: Mapping[str, float], k: int = 60) -> dict[str, float]:
+def rrf(signals: Mapping[str, Scores], weights: Mapping[str, float],
+        k: int = 60) -> dict[str, float]:
     """Weighted reciprocal-rank fusion: sum over signals of w / (k + rank)."""
     out: dict[str, float] = {}
     for name, w in weights.items():

@@ -8,7 +8,7 @@ fusion by the preset's method and weights -> the top k as `Result`s.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,25 +26,39 @@ KINDS = {"skill": Label.SKILL, "guardrail": Label.GUARDRAIL}
 TIERS = ("strategic", "functional", "atomic")
 
 
-@dataclass
 class QueryContext:
-    """One query's vectors and nearest states, computed once and shared by every signal."""
+    """One query's vectors and nearest states, computed on first use and shared by every
+    signal (a sparse-only query never runs the model)."""
 
-    state: str
-    task: str | None
-    signature: str
-    state_vec: np.ndarray
-    signature_vec: np.ndarray
-    task_vec: np.ndarray | None
-    _state_seeds: dict[str, float] | None = field(default=None, repr=False)
+    def __init__(self, embedder: Any, state: str, task: str | None) -> None:
+        self.embedder = embedder
+        self.state = state
+        self.task = task or None
+        self.signature = canonicalize(state)
+        self._vecs: dict[str, np.ndarray] = {}
+        self._state_seeds: dict[str, float] | None = None
 
     @classmethod
     def build(cls, embedder: Any, state: str, task: str | None) -> QueryContext:
-        signature = canonicalize(state)
-        texts = [state, signature] + ([task] if task else [])
-        vecs = embed_texts(embedder, texts)
-        return cls(state=state, task=task, signature=signature, state_vec=vecs[0],
-                   signature_vec=vecs[1], task_vec=vecs[2] if task else None)
+        return cls(embedder, state, task)
+
+    def _vec(self, text: str) -> np.ndarray:
+        # One text per model call: a batch pads every text to the longest one.
+        if text not in self._vecs:
+            self._vecs[text] = embed_texts(self.embedder, [text])[0]
+        return self._vecs[text]
+
+    @property
+    def state_vec(self) -> np.ndarray:
+        return self._vec(self.state)
+
+    @property
+    def signature_vec(self) -> np.ndarray:
+        return self._vec(self.signature)
+
+    @property
+    def task_vec(self) -> np.ndarray | None:
+        return self._vec(self.task) if self.task else None
 
     def state_seeds(self, store: GraphStore, cfg: SearchConfig) -> dict[str, float]:
         """States like the query's: the exact signature's state plus the nearest by embedding."""
@@ -76,7 +90,8 @@ class Ranked:
 def validate(kinds: Sequence[str], tiers: Sequence[str] | None) -> None:
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
-        raise ValueError(f"unknown kind {bad[0] if bad else '(none)'}; choose from skill, guardrail")
+        what = repr(bad[0]) if bad else "(none)"
+        raise ValueError(f"unknown kind {what}; choose from skill, guardrail")
     bad = [t for t in tiers or () if t not in TIERS]
     if bad:
         raise ValueError(f"unknown tier {bad[0]!r}; choose from {', '.join(TIERS)}")
@@ -142,7 +157,7 @@ def rank_items(store: GraphStore, corpus: ServedCorpus, ctx: QueryContext, cfg: 
     return [Ranked(items[i], s, Signals(
         dense=found.get("dense", {}).get(i, 0.0), sparse=found.get("sparse", {}).get(i, 0.0),
         graph=found.get("graph", {}).get(i, 0.0), utility=items[i].utility))
-        for i, s in order if s > 0]
+        for i, s in order]
 
 
 def to_result(r: Ranked, explain: bool) -> Result:

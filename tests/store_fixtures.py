@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import bolt_server
 import pytest
 
-import bolt_server
 from expgraph.models import Label, Rel
 from expgraph.store.base import GraphStore
 

@@ -35,8 +35,9 @@ def test_rescore_ranks_one_of_one_below_forty_of_fortyfive(store, embedder):
 
 
 def test_guardrail_utility_counts_failures_of_the_forbidden_action(store, embedder):
-    g = GuardrailNode(trigger_state="s1", trigger="on the results page", forbidden=["click[next >]"],
-                      failures=18, total=20, support=18, rule="Do not page forward")
+    g = GuardrailNode(trigger_state="s1", trigger="on the results page",
+                      forbidden=["click[next >]"], failures=18, total=20, support=18,
+                      rule="Do not page forward")
     gid = put(store, embedder, g)
     refine(store, embedder, passes=["rescore"])
     assert store.get_node(gid).props["utility"] == pytest.approx(item_utility(

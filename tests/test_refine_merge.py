@@ -128,7 +128,8 @@ def test_dry_run_reports_the_merge_but_writes_nothing(store, embedder, twins):
     assert len(store.edges(Rel.COMPOSED_OF, dst=twins["weak"])) == 1
 
 
-def test_resurrected_loser_is_merged_again_and_its_new_counts_forwarded(store, embedder, twins):
+def test_remined_loser_is_merged_again_and_its_new_counts_reach_the_winner(store, embedder,
+                                                                           twins):
     refine(store, embedder, passes=["merge"])
     # The distiller re-upserts the loser from new episodes without keeping refine's fields.
     weak = store.get_node(twins["weak"])
@@ -136,10 +137,23 @@ def test_resurrected_loser_is_merged_again_and_its_new_counts_forwarded(store, e
         update={"status": Status.ACTIVE, "successes": weak.props["successes"] + 3, "history": []})
     store.upsert_nodes([fresh.to_record(store.namespace)])
     report = refine(store, embedder, passes=["merge"])
-    assert {c.kind for c in report.get("merge").changes} == {"forwarded", "re-merged"}
+    assert {c.kind for c in report.get("merge").changes} == {"absorbed", "re-merged"}
     assert store.get_node(twins["weak"]).props["status"] == "merged"
     assert store.get_node(twins["strong"]).props["successes"] == 16 + 3
     assert refine(store, embedder, passes=["merge"]).total_changes == 0
+
+
+def test_remined_winner_counts_are_not_lost_or_doubled(store, embedder, twins):
+    refine(store, embedder, passes=["merge"])
+    # The distiller re-mines the winner from more episodes: its own counts, fresh.
+    strong = store.get_node(twins["strong"])
+    strong.props.update(successes=15, failures=2, uses=17, support=15)
+    store.upsert_nodes([strong])
+    refine(store, embedder, passes=["merge"])
+    p = store.get_node(twins["strong"]).props
+    assert (p["successes"], p["failures"], p["support"]) == (15 + 4, 2 + 2, 15 + 5)
+    assert refine(store, embedder, passes=["merge"]).total_changes == 0
+    assert store.get_node(twins["strong"]).props["successes"] == 19
 
 
 def test_merged_skill_is_not_served_by_query(store, embedder, twins):
@@ -151,3 +165,14 @@ def test_merged_skill_is_not_served_by_query(store, embedder, twins):
     assert twins["weak"] not in ids
     assert twins["strong"] in ids
     assert store.find_nodes(Label.SKILL, where={"status": "merged"})[0].id == twins["weak"]
+
+
+def test_similar_text_with_different_constants_never_merges(store, embedder):
+    ids = [put_skill(store, embedder, tier=Tier.ATOMIC, name=f"click[{c}]",
+                     description=f"Action click[{c}]: used 4 times in 4 episodes.",
+                     actions=[f"click[{c}]"], support=4) for c in ("black", "white", "grey")]
+    slot = put_skill(store, embedder, tier=Tier.ATOMIC, name="click[<item>]",
+                     description="Action click[<item>]: used 4 times in 4 episodes.",
+                     actions=["click[<item>]"], support=9)
+    assert refine(store, embedder, passes=["merge"]).total_changes == 0
+    assert {store.get_node(i).props["status"] for i in [*ids, slot]} == {"active"}

@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from store_fixtures import *  # noqa: F403 - backend_store, store_factory, bolt_compat_server
 
 from expgraph.models import EdgeRecord, Label, NodeRecord, Rel
 from expgraph.store.base import GraphStore, to_networkx
-from store_fixtures import (  # noqa: F401 - fixtures
-    backend_store,
-    bolt_compat_server,
-    neo4j_target,
-    store_factory,
-)
 
 DIM = 384
 
@@ -64,8 +59,9 @@ def test_accumulate_adds_to_stored_numbers(backend_store: GraphStore):
     props = backend_store.get_node("t").props
     assert (props["attempts"], props["successes"], props["note"]) == (4, 1, "third")
     # Repeated ids inside one call add up too.
-    backend_store.upsert_nodes([node("u", Label.TASK, attempts=1), node("u", Label.TASK, attempts=2)],
-                               accumulate=("attempts",))
+    backend_store.upsert_nodes(
+        [node("u", Label.TASK, attempts=1), node("u", Label.TASK, attempts=2)],
+        accumulate=("attempts",))
     assert backend_store.get_node("u").props["attempts"] == 3
 
 
@@ -325,3 +321,138 @@ def test_to_networkx_sees_every_node_and_edge(backend_store: GraphStore):
     assert g.nodes["k"]["label"] == "Skill" and g.nodes["k"]["tier"] == "atomic"
     sub = to_networkx(backend_store, labels=[Label.STATE], rel_types=[Rel.TRANSITION])
     assert (sub.number_of_nodes(), sub.number_of_edges()) == (2, 2)
+
+
+# --------------------------------------------------------------------------- copy
+
+
+def _small_graph(store: GraphStore) -> None:
+    rng = np.random.default_rng(5)
+    store.upsert_nodes([node("s1", vec=_unit(rng)[0], member_count=2),
+                        node("s2", vec=_unit(rng)[0]),
+                        node("k", Label.SKILL, vec=_unit(rng)[0], tier="atomic",
+                             actions=["click[x]"], nested={"a": [1, {"b": 2}]}),
+                        node("e", Label.EPISODE, steps=[{"state": "s1"}], seq=1)])
+    store.upsert_edges([edge("s1", "s2", key="click", count=3), edge("k", "s1", Rel.APPLIES_IN),
+                        edge("e", "s1", Rel.VISITS, key="0"), edge("e", "s2", Rel.VISITS, key="1")])
+    store.set_meta("episode_seq", 1)
+    store.cache_embeddings("m", {"h1": _unit(rng)[0]})
+
+
+def _snapshot(store: GraphStore) -> tuple:
+    nodes = sorted((n.id, n.label.value, n.text, repr(sorted(n.props.items())),
+                    tuple(n.embedding or ())) for lbl in Label
+                   for n in store.find_nodes(lbl, with_embedding=True))
+    edges = sorted((e.src, e.type.value, e.dst, e.key, repr(sorted(e.props.items())))
+                   for e in store.edges())
+    return nodes, edges, store.get_meta("episode_seq"), \
+        {k: v.tolist() for k, v in store.cached_embeddings("m", ["h1"]).items()}
+
+
+def test_copy_graph_round_trips_exactly_through_each_backend(store_factory, tmp_path):
+    from expgraph.store import SQLiteStore
+    from expgraph.store.copy import copy_graph
+
+    src = SQLiteStore(tmp_path / "src.db", namespace="copy")
+    back = SQLiteStore(tmp_path / "back.db", namespace="copy")
+    _small_graph(src)
+    middle = store_factory()
+    there = copy_graph(src, middle, batch_size=2)
+    again = copy_graph(middle, back, batch_size=2)
+    assert there.ok and again.ok
+    assert there.nodes == {"Episode": (1, 1), "Skill": (1, 1), "State": (2, 2)}
+    assert there.edges == {"APPLIES_IN": (1, 1), "TRANSITION": (1, 1), "VISITS": (2, 2)}
+    assert there.meta == (1, 1) and there.cache == (1, 1)
+    assert _snapshot(back) == _snapshot(src)
+    src.close()
+    back.close()
+
+
+def test_copy_reports_differences_when_target_already_has_data(store_factory, tmp_path):
+    from expgraph.store import SQLiteStore
+    from expgraph.store.copy import copy_graph
+
+    src = SQLiteStore(tmp_path / "src.db", namespace="copy")
+    _small_graph(src)
+    dst = store_factory()
+    dst.upsert_nodes([node("extra")])
+    report = copy_graph(src, dst)
+    assert not report.ok and report.nodes["State"] == (2, 3)
+    src.close()
+
+
+def test_copy_command_exits_nonzero_only_on_mismatch(tmp_path, capsys):
+    import argparse
+
+    from expgraph.cli import store_cmds
+    from expgraph.store import SQLiteStore
+
+    src = SQLiteStore(tmp_path / "a.db")
+    _small_graph(src)
+    src.close()
+    parser = argparse.ArgumentParser()
+    store_cmds.register(parser.add_subparsers(), argparse.ArgumentParser(add_help=False))
+    args = parser.parse_args(["copy", "--from", str(tmp_path / "a.db"),
+                              "--to", str(tmp_path / "b.db")])
+    assert args.func(args) == 0
+    assert "counts match" in capsys.readouterr().out
+    assert args.func(args) == 0  # idempotent: copying again changes nothing
+    extra = SQLiteStore(tmp_path / "b.db")
+    extra.upsert_nodes([node("extra")])
+    extra.close()
+    assert args.func(args) == 1
+    assert "DIFFERS" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- bad connections
+
+
+def _connect_error(uri: str, **kw) -> str:
+    from expgraph.store.base import StoreError
+    from expgraph.store.neo4j import Neo4jStore
+
+    with pytest.raises(StoreError) as info:
+        Neo4jStore.connect(uri, **kw)
+    msg = str(info.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_unreachable_server_is_one_line_store_error():
+    import bolt_server
+
+    msg = _connect_error(f"bolt://127.0.0.1:{bolt_server.free_port()}", user="u", password="p")
+    assert "cannot reach a Bolt server" in msg and "port" in msg
+
+
+def test_wrong_password_and_missing_database_are_one_line_store_errors(bolt_compat_server):
+    t = bolt_compat_server
+    msg = _connect_error(t.uri, user=t.user, password="wrong-" + t.password)
+    assert "authentication failed" in msg and "NEO4J_PASSWORD" in msg
+    msg = _connect_error(t.uri, user=t.user, password=t.password, database="no_such_db")
+    assert "'no_such_db' does not exist" in msg and "NEO4J_DATABASE" in msg
+
+
+def test_old_neo4j_is_refused_and_arcadedb_is_labelled_bolt_compatible():
+    from expgraph.store.dialect import ArcadeDialect, dialect_for, too_old
+
+    assert too_old("Neo4j/4.4.12") and too_old("Neo4j/5.11.0")
+    assert not too_old("Neo4j/5.26.0") and not too_old("Neo4j/2025.01.0")
+    assert not too_old("Neo4j/5.26.0 compatible (ArcadeDB 26.10.2)")
+    d = dialect_for("Neo4j/5.26.0 compatible (ArcadeDB 26.10.2)", "bolt://h:7687", "u", "p", None)
+    assert isinstance(d, ArcadeDialect) and d.display == "Bolt-compatible (ArcadeDB)"
+    assert dialect_for("Neo4j/5.26.0", "bolt://h:7687", "u", "p", None).display == "Neo4j"
+
+
+def test_bolt_store_uses_the_search_indexes(bolt_compat_server):
+    from expgraph.store.neo4j import Neo4jStore
+
+    t = bolt_compat_server
+    store = Neo4jStore.connect(t.uri, namespace="caps", user=t.user, password=t.password)
+    try:
+        assert store.capabilities["fulltext"] is True
+        assert all(store.capabilities[f"vector:{lbl}"] for lbl in
+                   ("Task", "State", "Skill", "Guardrail", "Failure"))
+        assert store.dialect.display == "Bolt-compatible (ArcadeDB)"
+    finally:
+        store.close()

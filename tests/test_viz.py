@@ -370,3 +370,14 @@ def test_cli_viz_rejects_a_missing_episode_with_a_clear_error(seeded, tmp_path: 
     g, _ = seeded
     r = _cli("viz", "--db", g.store.path, "--out", str(tmp_path / "e.html"), "--view", "episode")
     assert r.returncode == 2 and "--episode" in r.stderr
+
+
+def test_every_view_has_its_cypher_and_unknown_views_are_refused() -> None:
+    from expgraph.viz import VIEWS, cypher_for
+
+    for view in VIEWS:
+        text = cypher_for(view)
+        assert "MATCH" in text and "$ns" in text
+    assert "COMPOSED_OF" in cypher_for("hierarchy") and "PREVENTS" in cypher_for("failures")
+    with pytest.raises(ValueError, match="choose one of"):
+        cypher_for("nope")

@@ -9,10 +9,12 @@ Failure classes (tagged per step in `corpus.tag_failures`):
   abstract states alone are not enough: paging through results or choosing a second option
   lands in the same abstract state while the page did change.
 
-A guardrail needs MIN_FAILURES failures of the action in that state, a failure rate of at least
-MIN_FAILURE_RATE, and (when another action was taken there) an alternative that succeeded more
-often: one failure is noise; two independent ones in one abstract state is the smallest
-evidence that repeats (on WebShop, raising it to 3 drops rules seen in only 2 of 500 runs).
+A guardrail needs failures of the action in that state in at least MIN_FAILURES distinct
+episodes, a failure rate of at least MIN_FAILURE_RATE, and (when another action was taken
+there) an alternative that succeeded more often. One failed run is noise (and a run that loops
+repeats one mistake 18 times, so steps are not independent evidence); two runs failing the same
+way in one abstract state is the smallest evidence that repeats. On WebShop this keeps the rules
+seen in >= 2 of 500 runs and drops three single-run ones (e.g. `exit[...]`, tried by one run).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from expgraph.distill.corpus import Corpus, EpisodeView, StepView
+from expgraph.distill.scores import utility, wilson_lower_bound
 from expgraph.distill.skills import atomic_id, episode_sample, short, top
 from expgraph.models import ActionNode, EdgeRecord, FailureNode, GuardrailNode, Rel
-from expgraph.refine.scoring import utility, wilson_lower_bound
 from expgraph.templates import split_key
 
-MIN_FAILURES = 2
+MIN_FAILURES = 2  # distinct episodes
 MIN_FAILURE_RATE = 0.5
 CLASS_ORDER = ("error", "terminal", "loop", "stagnation")
 
@@ -115,7 +117,7 @@ def guardrails(corpus: Corpus, failure_nodes: list[FailureNode],
             items = by_tmpl[tmpl]
             bad = [(ep, s) for ep, s in items if s.failures]
             n, k = len(items), len(bad)
-            if k < MIN_FAILURES or k / n < MIN_FAILURE_RATE:
+            if len({ep.id for ep, _ in bad}) < MIN_FAILURES or k / n < MIN_FAILURE_RATE:
                 continue
             others = [(t, wins[t], len(by_tmpl[t])) for t in by_tmpl if t != tmpl and wins[t]]
             alt = max(others, key=lambda o: (wilson_lower_bound(o[1], o[2]), o[1], o[0]),

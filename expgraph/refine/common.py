@@ -17,14 +17,16 @@ HISTORY_CAP = 100  # newest entries kept on a node; older ones are dropped
 # that re-upserts an existing node must keep these as stored (see `preserve_refined`).
 REFINE_OWNED = (
     "status", "history", "feedback_successes", "feedback_failures", "merged_into",
-    "merged_counts", "merged_from", "scopes", "renamed_for", "source",
+    "merged_from", "own_counts", "refine_total", "scopes", "renamed_for",
 )
+# Mined counts: a merge winner carries its own plus its losers' (recomputed from the parts on
+# every run, so a distiller that rewrites any of them with fresh mined counts stays right).
 COUNT_FIELDS = {
-    Label.SKILL: ("successes", "failures", "uses", "support", "feedback_successes",
-                  "feedback_failures"),
-    Label.GUARDRAIL: ("support", "failures", "total", "feedback_successes", "feedback_failures",
-                      "alternative_successes", "alternative_total"),
+    Label.SKILL: ("successes", "failures", "uses", "support"),
+    Label.GUARDRAIL: ("support", "failures", "total", "alternative_successes",
+                      "alternative_total"),
 }
+FEEDBACK_FIELDS = ("feedback_successes", "feedback_failures")
 SERVED_LABELS = (Label.SKILL, Label.GUARDRAIL)
 
 

@@ -10,9 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 from expgraph.distill.states import STATE_MERGE_THRESHOLD
-from expgraph.models import EdgeRecord, Label, NodeRecord, Status
+from expgraph.models import Label, NodeRecord, Status
 from expgraph.refine.common import RefineContext, name_of, touch
-from expgraph.refine.merge import group_duplicates, merge_records, norm_actions, sync_merged
+from expgraph.refine.merge import (
+    group_duplicates,
+    merge_records,
+    norm_actions,
+    settle,
+    sync_merged,
+    write_merges,
+)
 from expgraph.refine.report import Change, PassReport
 from expgraph.refine.scoring import guardrail_severity
 
@@ -35,32 +42,39 @@ def _trigger_vectors(ctx: RefineContext, recs: list[NodeRecord]) -> np.ndarray |
 
 def consolidate_pass(ctx: RefineContext) -> PassReport:
     report = PassReport(name="consolidate")
-    ctx.write(sync_merged(ctx, report, Label.GUARDRAIL))
+    recs_m, links, edges = sync_merged(ctx, report, Label.GUARDRAIL)
     recs = [r for r in ctx.store.find_nodes(Label.GUARDRAIL)
-            if r.props.get("status", Status.ACTIVE.value) in (Status.ACTIVE.value,
-                                                               Status.DEPRECATED.value)]
+            if r.id not in links and r.props.get("status", Status.ACTIVE.value) in (
+                Status.ACTIVE.value, Status.DEPRECATED.value)]
     report.counts["examined"] = len(recs)
-    by_id = {r.id: r for r in recs}
+    by_id = {r.id: recs_m.get(r.id, r) for r in recs}
     # Group key = the forbidden set; "actions" = the trigger text, matched exactly first.
     items = [(r.id, "|".join(sorted(norm_actions(r.props.get("forbidden") or []))),
               [" ".join(str(r.props.get("trigger") or r.props.get("trigger_state")).split())],
               float(r.props.get("support") or 0)) for r in recs]
     groups = group_duplicates(items, _trigger_vectors(ctx, recs), STATE_MERGE_THRESHOLD,
                               compatible=lambda a, b: True)
-    nodes: list[NodeRecord] = []
-    edges: list[EdgeRecord] = []
+    dirty: list[NodeRecord] = []
     for wid in sorted(groups):
         winner, losers = by_id[wid], [by_id[x] for x in groups[wid]]
         edges += merge_records(ctx, report, winner, losers)
-        p = winner.props
+        dirty += [touch(winner, ctx.now), *losers]
+        recs_m.update({n.id: n for n in (winner, *losers)})
+        links.update({lo.id: wid for lo in losers})
+    # Severity follows the settled support of every winner (old merges included).
+    settled = settle(ctx, PassReport(name="scratch"), {k: v.model_copy(deep=True)
+                                                         for k, v in recs_m.items()}, links,
+                     Label.GUARDRAIL)
+    for r in settled:
+        p = recs_m[r.id].props
         old = float(p.get("severity") or 0.0)
-        sev = max(old, guardrail_severity(float(p.get("support") or 0),
-                                          float(p.get("failures") or 0),
-                                          float(p.get("total") or 0)))
-        if sev > old:
+        sev = max(old, guardrail_severity(float(r.props.get("support") or 0),
+                                          float(r.props.get("failures") or 0),
+                                          float(r.props.get("total") or 0)))
+        if sev > old + 1e-12:
             p["severity"] = sev
-            report.add(Change(id=wid, label="Guardrail", name=name_of(winner), kind="severity",
+            dirty.append(touch(recs_m[r.id], ctx.now))
+            report.add(Change(id=r.id, label="Guardrail", name=name_of(r), kind="severity",
                               before={"severity": old}, after={"severity": sev}))
-        nodes += [touch(winner, ctx.now), *losers]
-    ctx.write(nodes, edges)
+    write_merges(ctx, report, Label.GUARDRAIL, recs_m, links, dirty, edges)
     return report

@@ -8,14 +8,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from expgraph.distill.corpus import load_corpus
+from expgraph.distill.skills import MIN_SUPPORT, closed_sequences
 from expgraph.models import Label, NodeRecord, SkillNode, Status, Tier
 from expgraph.refine.common import RefineContext, add_history, merge_target, name_of, touch
 from expgraph.refine.merge import norm_actions
 from expgraph.refine.report import Change, PassReport
 from expgraph.refine.scoring import utility
 
-PROMOTE_MIN_SUPPORT = 2  # distinct successful episodes
-PROMOTE_MAX_LEN = 4
+PROMOTE_MIN_SUPPORT = MIN_SUPPORT  # distinct successful episodes, as distillation mines
 
 
 def episode_sequences(store) -> list[tuple[str, bool | None, list[str]]]:  # noqa: ANN001
@@ -53,7 +53,8 @@ def coverage(sequences: Sequence[Sequence[str]], patterns: Sequence[Sequence[str
 
 def prune_pass(ctx: RefineContext) -> PassReport:
     """An atomic skill is redundant when every use of its action in a successful episode lies
-    inside an occurrence of an active functional skill; it is active again when one does not."""
+    inside an occurrence of an active functional skill and it carries no pitfalls (the one
+    thing an atomic skill knows that a procedure does not); active again when that changes."""
     report = PassReport(name="prune")
     skills = ctx.store.find_nodes(Label.SKILL)
     functional = [norm_actions(r.props.get("actions") or []) for r in skills
@@ -69,9 +70,10 @@ def prune_pass(ctx: RefineContext) -> PassReport:
                 Status.ACTIVE.value, Status.REDUNDANT.value):
             continue
         uses, uncovered = cov.get(actions[0], (0, 0))
-        if status == Status.ACTIVE.value and uses > 0 and uncovered == 0:
+        covered = uses > 0 and uncovered == 0 and not rec.props.get("pitfalls")
+        if status == Status.ACTIVE.value and covered:
             new, kind = Status.REDUNDANT.value, "redundant"
-        elif status == Status.REDUNDANT.value and uncovered > 0:
+        elif status == Status.REDUNDANT.value and not covered:
             new, kind = Status.ACTIVE.value, "reactivated"
         else:
             continue
@@ -103,25 +105,11 @@ def _canonical_templates(ctx: RefineContext, skills: list[NodeRecord]) -> dict[s
 
 
 def frequent_runs(sequences: Sequence[tuple[str, Sequence[str]]], allowed: set[str],
-                  min_support: int = PROMOTE_MIN_SUPPORT, max_len: int = PROMOTE_MAX_LEN,
-                  ) -> dict[tuple[str, ...], set[str]]:
-    """Contiguous runs (2..max_len) of allowed templates seen in >= min_support episodes,
-    keeping only closed runs (no longer run holds the same episodes)."""
-    support: dict[tuple[str, ...], set[str]] = defaultdict(set)
-    for eid, seq in sequences:
-        for n in range(2, max_len + 1):
-            for i in range(len(seq) - n + 1):
-                run = tuple(seq[i:i + n])
-                if all(a in allowed for a in run) and len(set(run)) > 1:
-                    support[run].add(eid)
-    freq = {r: e for r, e in support.items() if len(e) >= min_support}
-    closed = {}
-    for r, e in freq.items():
-        longer = [o for o, oe in freq.items() if len(o) > len(r) and oe >= e
-                  and any(o[i:i + len(r)] == r for i in range(len(o) - len(r) + 1))]
-        if not longer:
-            closed[r] = e
-    return closed
+                  min_support: int = PROMOTE_MIN_SUPPORT) -> dict[tuple[str, ...], set[str]]:
+    """Closed contiguous runs in >= min_support episodes (distillation's own miner), kept when
+    every template in them is an allowed (live atomic) skill."""
+    closed = closed_sequences({eid: list(seq) for eid, seq in sequences}, min_support)
+    return {r: e for r, e in closed.items() if all(a in allowed for a in r)}
 
 
 def promote_pass(ctx: RefineContext) -> PassReport:

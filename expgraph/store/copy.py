@@ -33,9 +33,12 @@ class CopyReport:
         return all(a == b for a, b in pairs) and self.cache[1] >= self.cache[0]
 
     def rows(self) -> list[tuple[str, str, int, int, str]]:
-        out = [("node", k, a, b, "ok" if a == b else "DIFFERS") for k, (a, b) in self.nodes.items()]
-        out += [("edge", k, a, b, "ok" if a == b else "DIFFERS") for k, (a, b) in self.edges.items()]
-        out.append(("meta", "keys", *self.meta, "ok" if self.meta[0] == self.meta[1] else "DIFFERS"))
+        def check(a: int, b: int) -> str:
+            return "ok" if a == b else "DIFFERS"
+
+        out = [("node", k, a, b, check(a, b)) for k, (a, b) in self.nodes.items()]
+        out += [("edge", k, a, b, check(a, b)) for k, (a, b) in self.edges.items()]
+        out.append(("meta", "keys", *self.meta, check(*self.meta)))
         out.append(("cache", "embeddings", *self.cache,
                     "ok" if self.cache[1] >= self.cache[0] else "DIFFERS"))
         return out

@@ -56,6 +56,8 @@ class Neo4jStore:
         self._tx: Any = None
         self._tx_dirty = False
         self._writes = 0
+        # Reads see this store's own earlier writes, even on a cluster's followers.
+        self._bookmarks = _bookmark_manager()
 
     @classmethod
     def connect(cls, uri: str, namespace: str = "default", user: str | None = None,
@@ -78,7 +80,7 @@ class Neo4jStore:
 
     # ------------------------------------------------------------------ plumbing
     def _session(self) -> Any:
-        return self._driver.session(database=self.database)
+        return self._driver.session(database=self.database, bookmark_manager=self._bookmarks)
 
     def _read(self, query: str, **params: Any) -> list[dict[str, Any]]:
         tx = self._tx
@@ -413,6 +415,12 @@ class Neo4jStore:
     def __repr__(self) -> str:
         return (f"Neo4jStore({self.uri!r}, namespace={self.namespace!r}, "
                 f"server={self.dialect.display!r})")
+
+
+def _bookmark_manager() -> Any:
+    from neo4j import GraphDatabase
+
+    return GraphDatabase.bookmark_manager()
 
 
 def _prefixed(v: str) -> str:

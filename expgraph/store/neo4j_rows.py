@@ -121,7 +121,8 @@ def edge_columns(a: str = "a", r: str = "r", b: str = "b") -> str:
 def to_node(row: dict[str, Any], namespace: str, prefix: str = "") -> NodeRecord:
     g: Callable[[str], Any] = lambda k: row.get(prefix + k)  # noqa: E731
     props = _overlay(json.loads(g("props") or "{}"), g("acc"))
-    props["created_at"] = g("created_at")
+    if g("created_at") is not None:
+        props["created_at"] = g("created_at")
     emb = g("embedding")
     return NodeRecord(id=g("id"), label=Label(g("label")), text=g("text") or "", props=props,
                       embedding=list(emb) if emb is not None else None, namespace=namespace)

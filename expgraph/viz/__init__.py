@@ -17,6 +17,7 @@ import networkx as nx
 
 from expgraph.store.base import GraphStore
 from expgraph.viz import paths, views
+from expgraph.viz.cypher import cypher_for
 from expgraph.viz.html import render_html, write_html
 from expgraph.viz.scene import DEFAULT_MAX_NODES, Scene, build_scene
 from expgraph.viz.source import Source
@@ -25,7 +26,8 @@ from expgraph.viz.views import Filters, ViewGraph
 VIEWS = ("hierarchy", "failures", "transitions", "episode", "query", "overview")
 HTML_SUFFIXES = (".html", ".htm")
 
-__all__ = ["VIEWS", "DEFAULT_MAX_NODES", "Drawing", "Scene", "draw", "scene", "render_html"]
+__all__ = ["VIEWS", "DEFAULT_MAX_NODES", "Drawing", "Scene", "cypher_for", "draw", "scene",
+           "render_html"]
 
 
 @dataclass

@@ -35,7 +35,10 @@ function el(t,a,p){const e=document.createElementNS(NS,t);for(const k in a)e.set
  if(p)p.appendChild(e);return e}
 const N=D.nodes,E=D.edges;
 const byW=N.map((n,i)=>i).sort((a,b)=>N[b].w-N[a].w);const named=new Set(byW.slice(0,60));
-const showNames=N.length<=140,showEdgeLabels=E.filter(e=>e.label).length<=160;
+const showNames=N.length<=140;
+// edge labels: all of them on small drawings, else the 30 heaviest and the highlighted ones
+const labelled=new Set(E.map((e,i)=>i).filter(i=>E[i].label).sort((a,b)=>E[b].w-E[a].w).slice(0,30));
+E.forEach((e,i)=>{if(e.label&&(e.hl||E.filter(x=>x.label).length<=60))labelled.add(i)});
 const pairs=new Set(E.map(e=>e.s+'>'+e.t));
 const adj=N.map(()=>[]);
 E.forEach((e,i)=>{adj[e.s].push(i);adj[e.t].push(i)});
@@ -58,7 +61,7 @@ E.forEach((e,i)=>{const a=N[e.s],b=N[e.t];let d;const w=Math.min(1+Math.log2(1+e
    py*s*.7} L${ex-ux/ul*s*1.6-px*s*.7},${ey-uy/ul*s*1.6-py*s*.7}Z`},gE)}
  e.p=el('path',{class:'e',d:d,stroke:e.c,'stroke-width':w,'stroke-dasharray':e.dash||'none',
   'stroke-opacity':e.hl?0.95:0.6},gE);el('title',{},e.p).textContent=e.type+(e.title?': '+e.title:'');
- if(showEdgeLabels&&e.label){e.t_=el('text',{class:'el',x:e.mx,y:e.my,'text-anchor':'middle'},gL);
+ if(labelled.has(i)){e.t_=el('text',{class:'el',x:e.mx,y:e.my,'text-anchor':'middle'},gL);
   e.t_.textContent=e.label}});
 // nodes
 N.forEach((n,i)=>{n.g=el('g',{class:'n'+(n.hl?' hl':'')+(n.group?' grp':'')},gN);
@@ -111,9 +114,9 @@ function select(title,vals,fmt){const box=document.createElement('div');box.inne
  vals.map(v=>`<option value="${esc(v)}">${esc(fmt(v))}</option>`).join('');
  if(vals.length<2)s.disabled=vals.length===0;s.addEventListener('change',apply);box.appendChild(s);
  side.appendChild(box);return s}
-const colourOf={};N.forEach(n=>{colourOf[n.label]=colourOf[n.label]||n.c;if(n.tier)colourOf[n.tier]=n.c});
-const labels=checks('Label',uniq(N.map(n=>n.label)),v=>colourOf[v]);
-const tiers=checks('Skill tier',uniq(N.filter(n=>n.label==='Skill').map(n=>n.tier)),v=>colourOf[v]);
+const colourOf={};N.forEach(n=>{colourOf[n.gl]=colourOf[n.gl]||n.c;if(n.tier)colourOf[n.tier]=n.c});
+const labels=checks('Label',uniq(N.map(n=>n.gl)),v=>colourOf[v]);
+const tiers=checks('Skill tier',uniq(N.filter(n=>n.gl==='Skill').map(n=>n.tier)),v=>colourOf[v]);
 const clusters=select('Task cluster',uniq(N.flatMap(n=>n.cl)).sort((a,b)=>a-b),v=>'cluster '+v);
 const nss=select('Namespace',uniq(N.map(n=>n.ns)),v=>v);
 const sb=document.createElement('div');sb.innerHTML='<h2>Find</h2><input type=search placeholder="name or text">';
@@ -124,13 +127,20 @@ const types=uniq(E.map(e=>e.type));if(types.length){const lg=document.createElem
   (E.some(e=>e.rate!=null)?'<div class=k>colour: success rate <span style="color:#D55E00">0%</span> → <span style="color:#009E73">100%</span></div>':'');
  side.appendChild(lg)}
 function apply(){const c=clusters.value,ns=nss.value,q=find.value.trim().toLowerCase();let vis=0;
- N.forEach(n=>{n.vis=n.label==='Query'||((!labels||labels.has(n.label))&&
-  (!tiers||n.label!=='Skill'||tiers.has(n.tier))&&(!c||n.cl.includes(+c))&&(!ns||n.ns===ns));
+ N.forEach(n=>{n.vis=n.label==='Query'||((!labels||labels.has(n.gl))&&
+  (!tiers||n.gl!=='Skill'||tiers.has(n.tier))&&(!c||n.cl.includes(+c))&&(!ns||n.ns===ns));
   n.g.classList.toggle('hid',!n.vis);vis+=n.vis;
   n.g.querySelector('circle').setAttribute('stroke',q&&n.vis&&(n.name+' '+n.text).toLowerCase().includes(q)?'#e00':'')});
  E.forEach(e=>{const v=N[e.s].vis&&N[e.t].vis;[e.p,e.ah,e.t_].forEach(x=>x&&x.classList.toggle('hid',!v))});
  svg.dataset.visibleNodes=vis;
  document.getElementById('counts').textContent=`${N.length} nodes drawn${D.total>N.length?' (of '+D.total+' in the view)':''} · ${vis} visible · ${E.length} edges`}
+// initial filters from the address, e.g. view.html#cluster=3&label=Skill,State&tier=atomic
+const hp=new URLSearchParams(location.hash.slice(1));
+if(hp.get('cluster'))clusters.value=hp.get('cluster');if(hp.get('ns'))nss.value=hp.get('ns');
+if(hp.get('find'))find.value=hp.get('find');
+[[labels,'label'],[tiers,'tier']].forEach(([set,k])=>{if(!set||!hp.get(k))return;
+ const keep=hp.get(k).split(',');[...set].forEach(v=>{if(!keep.includes(v)){set.delete(v);
+  side.querySelectorAll('label').forEach(l=>{if(l.textContent.trim()===v&&l.parentNode.textContent.startsWith(k==='label'?'Label':'Skill tier'))l.firstChild.checked=false})}})});
 apply();
 svg.dataset.drawnNodes=N.length;document.body.dataset.drawnNodes=N.length;
 document.body.dataset.drawnEdges=E.length;document.body.dataset.ready='1';

@@ -16,7 +16,7 @@ import networkx as nx
 from expgraph.viz.style import edge_style, node_colour, node_radius, rate_colour
 
 DEFAULT_MAX_NODES = 1500
-ROW_WRAP = {"LR": 30, "TB": 12}  # nodes in a layer before it wraps onto another line
+ROW_WRAP = {"LR": 30, "TB": 10}  # nodes in a layer before it wraps onto another line
 
 
 @dataclass
@@ -114,8 +114,9 @@ def cap(g: nx.MultiDiGraph, max_nodes: int) -> tuple[nx.MultiDiGraph, str]:
             agg[(a, b)] += 1
     for (a, b), c in agg.items():
         add_edge(out, a, b, "AGGREGATE", title=f"{c} edges", weight=c)
+    groups = f"{len(members)} group node" + ("s" if len(members) > 1 else "")
     note = (f"showing {len(keep)} of {total} nodes (highest support); the other "
-            f"{len(dropped)} are aggregated into {len(members)} group nodes "
+            f"{len(dropped)} are aggregated into {groups} "
             + ("by label and tier" if level == 2 else "by label" if level else "(one group)"))
     return out, note
 
@@ -189,7 +190,7 @@ def spring_positions(g: nx.MultiDiGraph, fixed: dict[str, tuple[float, float]] |
 
 
 # Layout units per step: about one screen pixel at the page's initial zoom, so names fit.
-SPACING = {"LR": (250.0, 60.0), "TB": (200.0, 170.0), "fixed": (230.0, 110.0)}
+SPACING = {"LR": (250.0, 60.0), "TB": (250.0, 170.0), "fixed": (230.0, 110.0)}
 SPRING_UNIT = 150.0
 
 
@@ -234,7 +235,7 @@ def _node_records(g: nx.MultiDiGraph, pos: dict[str, tuple[float, float]]) -> li
                     "w": round(d["weight"], 3), "r": round(node_radius(d["weight"], wmax), 1),
                     "c": colour, "x": round(x, 1), "y": round(y, 1), "cl": d["clusters"],
                     "ns": d["namespace"], "hl": bool(d["highlight"]),
-                    "group": label == "Group"})
+                    "group": label == "Group", "gl": d.get("group_label", label)})
     return out
 
 

@@ -18,7 +18,7 @@ from expgraph.viz.style import edge_style  # noqa: E402
 FORMATS = (".png", ".svg", ".pdf")
 MAX_NAMED = 40
 MAX_ARROWS = 600  # beyond this, plain lines: arrow patches get slow and unreadable
-MAX_EDGE_LABELS = 40
+MAX_EDGE_LABELS = 30  # the heaviest edges keep their labels
 
 
 def render_figure(scene: Scene, out: Path, dpi: int = 200) -> Path:
@@ -44,7 +44,9 @@ def render_figure(scene: Scene, out: Path, dpi: int = 200) -> Path:
     ax.axis("off")
     ppu = width_in * 72 / (x1 - x0)  # points per layout unit
     arrows = len(edges) <= MAX_ARROWS
-    labelled = [e for e in edges if e["label"]]
+    labelled = {id(e) for e in sorted((e for e in edges if e["label"]),
+                                      key=lambda e: (not e["hl"], -e["w"]))[:MAX_EDGE_LABELS
+                                                                  if len(edges) < 60 else 12]}
     for e in edges:
         a, b = nodes[e["s"]], nodes[e["t"]]
         _, _, ls = edge_style(e["type"])
@@ -61,7 +63,7 @@ def render_figure(scene: Scene, out: Path, dpi: int = 200) -> Path:
         else:
             ax.plot([a["x"], b["x"]], [a["y"], b["y"]], color=e["c"], lw=lw * 0.6, ls=ls,
                     alpha=alpha * 0.6, zorder=1)
-        if e["label"] and len(labelled) <= MAX_EDGE_LABELS:
+        if id(e) in labelled:
             mx, my = ((a["x"], a["y"] - a["r"] * 2.8) if a is b
                       else ((a["x"] + b["x"]) / 2, (a["y"] + b["y"]) / 2))
             ax.text(mx, my, e["label"], fontsize=5.5, ha="center", va="center", color="#333",

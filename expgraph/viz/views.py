@@ -112,6 +112,7 @@ def failures(src: Source, f: Filters) -> ViewGraph:
                      layers=["states", "failures", "guardrails", "guarded skills"], note=note)
 
 
+MAX_ISOLATED = 30
 OVERVIEW_LABELS = (Label.TASK, Label.STATE, Label.ACTION, Label.SKILL, Label.FAILURE,
                    Label.GUARDRAIL)
 
@@ -132,4 +133,11 @@ def overview(src: Source, f: Filters, with_episodes: bool = False) -> ViewGraph:
                     continue  # parallel transitions: one line is enough here
                 seen.add((e.src, e.dst, rel.value))
                 add_edge(g, e.src, e.dst, rel.value, title=rel.value)
-    return ViewGraph("Experience graph overview", g, layout="spring")
+    # Tasks link to the rest only through episodes (left out), so most would float alone.
+    alone = [n for n in g if g.degree(n) == 0]
+    note = ""
+    if len(alone) > MAX_ISOLATED:
+        g.remove_nodes_from(alone)
+        note = (f"{len(alone)} nodes with no edge in this view are left out (mostly tasks: "
+                f"they connect through episodes; use with_episodes=True to draw them)")
+    return ViewGraph("Experience graph overview", g, layout="spring", note=note)
