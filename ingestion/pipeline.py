@@ -185,7 +185,7 @@ class Ingestor:
             reward=ep.outcome.reward, n_steps=len(ep.steps), source_format=ep.source_format,
             metadata=ep.metadata, provenance=ep.provenance.model_dump() if ep.provenance else None,
             seq=seq, created_at=now, updated_at=now,
-            steps=[_compact_step(s, state_ids, i) for i, s in enumerate(ep.steps)],
+            steps=[_compact_step(s, state_ids, sigs, i) for i, s in enumerate(ep.steps)],
         )
         nodes: list[NodeRecord] = [node.to_record(ns)]
         task_rec = task.to_record(ns)
@@ -270,8 +270,12 @@ def _signatures(ep: Episode) -> list[str]:
     return sigs
 
 
-def _compact_step(step, state_ids: list[str], i: int) -> dict:  # noqa: ANN001
+def _compact_step(step, state_ids: list[str], sigs: list[str], i: int) -> dict:  # noqa: ANN001
+    """The raw step as kept on the Episode node. Signatures are kept too: observations are
+    cut to MAX_TEXT, and a rebuild must see the signatures ingest saw."""
     return {
+        "signature": sigs[i] if i < len(sigs) else None,
+        "next_signature": sigs[i + 1] if i + 1 < len(sigs) else None,
         "observation": (step.observation or "")[:MAX_TEXT],
         "action": step.action.name,
         "arguments": step.action.arguments,

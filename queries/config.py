@@ -60,7 +60,7 @@ class GraphConfig(BaseModel):
     seed_temperature: float = Field(default=0.05, ge=0,
                                     description="sharpness of the seed weights (0 = flat)")
     task_seeds: int = Field(default=3, ge=0, description="nearest Task nodes seeded (PLANS_FOR)")
-    task_seed_weight: float = Field(default=0.5, ge=0)
+    task_seed_weight: float = Field(default=0.2, ge=0)
 
 
 class SuggestConfig(BaseModel):

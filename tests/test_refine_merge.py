@@ -102,7 +102,7 @@ def test_leader_grouping_does_not_chain_similarity():
     # a~b and b~c above threshold, a~c below: c must not be pulled into a's group.
     v = np.array([[1.0, 0.0], [0.95, 0.312], [0.8, 0.6]], dtype=np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    items = [("a", "t", ["x[1]"], 3.0), ("b", "t", ["x[2]"], 2.0), ("c", "t", ["x[3]"], 1.0)]
+    items = [("a", "t", ["x[<p>]"], 3.0), ("b", "t", ["x[<q>]"], 2.0), ("c", "t", ["x[<r>]"], 1.0)]
     assert group_duplicates(items, v, threshold=0.9) == {"a": ["b"]}
 
 

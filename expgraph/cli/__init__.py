@@ -11,6 +11,7 @@ from collections.abc import Sequence
 # Modules that add subcommands; each defines `register(subparsers)`.
 COMMAND_MODULES = (
     "expgraph.cli.core_cmds",
+    "expgraph.cli.distill_cmds",
     "expgraph.cli.refine_cmds",
     "expgraph.cli.query_cmds",
     "expgraph.cli.viz_cmds",

@@ -33,9 +33,11 @@ def drop_derived(store: GraphStore) -> None:
 def _signatures(steps: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """(signatures, raw texts) exactly as ingest takes them."""
     raws = [s.get("observation") or "" for s in steps]
+    sigs = [s.get("signature") or canonicalize(r) for s, r in zip(steps, raws, strict=True)]
     if steps and steps[-1].get("result") is not None:
         raws.append(steps[-1]["result"])
-    return [canonicalize(r) for r in raws], raws
+        sigs.append(steps[-1].get("next_signature") or canonicalize(steps[-1]["result"]))
+    return sigs, raws
 
 
 def replay_states(store: GraphStore, embedder: CachedEmbedder) -> int:
