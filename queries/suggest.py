@@ -116,7 +116,12 @@ def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = Non
 
     ranked = rank_items(store, corpus, ctx, cfg) if corpus.items else []
     skill_ranked = [r for r in ranked if r.item.kind == "skill"][:sc.skill_pool]
-    guard_ranked = [r for r in ranked if r.item.kind == "guardrail"][:sc.guardrail_pool]
+    guard_ranked = [r for r in ranked if r.item.kind == "guardrail"]
+    if cfg.uses("graph") and ctx.state_seeds(store, cfg):
+        # A guardrail is bound to states: with known states nearby, warn only with the ones
+        # the walk reached (guarding these states or the skills that apply in them).
+        guard_ranked = [r for r in guard_ranked if r.signals.graph > 0]
+    guard_ranked = guard_ranked[:sc.guardrail_pool]
     by_skill, skills_of, skill_support = skill_next_actions(skill_ranked, hist)
 
     combined: dict[str, float] = {}

@@ -64,6 +64,9 @@ class EpisodeView:
     success: bool | None
     steps: list[StepView]
 
+    def fingerprint(self) -> tuple:
+        return (self.success, tuple((s.key, s.args) for s in self.steps))
+
     def acting(self) -> list[StepView]:
         """The steps that act on the world: no-ops left out."""
         return [s for s in self.steps if not s.noop]
@@ -79,18 +82,39 @@ class Corpus:
     constants: dict[str, list[str]]
 
     @property
+    def distinct(self) -> list[EpisodeView]:
+        """One episode per trajectory: a replay (the same actions with the same arguments and
+        the same outcome, e.g. a re-run of one task) is one piece of evidence, not two."""
+        seen: set[tuple] = set()
+        out = []
+        for e in self.episodes:
+            fp = e.fingerprint()
+            if fp not in seen:
+                seen.add(fp)
+                out.append(e)
+        return out
+
+    @property
     def succeeded(self) -> list[EpisodeView]:
-        return [e for e in self.episodes if e.success]
+        return [e for e in self.distinct if e.success]
 
     @property
     def failed(self) -> list[EpisodeView]:
-        return [e for e in self.episodes if e.success is False]
+        return [e for e in self.distinct if e.success is False]
 
 
 def load_corpus(store: GraphStore) -> Corpus:
     """Every Episode node in ingest order, with templates learned over all of them."""
     recs = sorted(store.find_nodes(Label.EPISODE), key=lambda r: (r.props.get("seq", 0), r.id))
-    uses = [(r.id, s.get("key") or s.get("action", "")) for r in recs
+    # Constants are learned over distinct trajectories, like every other count.
+    fingerprints: dict[tuple, str] = {}
+    for r in recs:
+        fp = (r.props.get("success"), tuple((s.get("key") or s.get("action", ""),
+              json.dumps(s.get("arguments") or {}, sort_keys=True, default=str))
+              for s in r.props.get("steps", [])))
+        fingerprints.setdefault(fp, r.id)
+    distinct = set(fingerprints.values())
+    uses = [(r.id, s.get("key") or s.get("action", "")) for r in recs if r.id in distinct
             for s in r.props.get("steps", [])]
     constants = {k: sorted(v) for k, v in sorted(learn_constants(uses).items())}
     episodes = [_episode(r.id, r.props, constants) for r in recs]

@@ -45,7 +45,7 @@ def _symptom(cls: str, steps: list[StepView]) -> str:
 
 def failures(corpus: Corpus) -> tuple[list[FailureNode], list[EdgeRecord]]:
     groups: dict[tuple[str, str, str], list[tuple[EpisodeView, StepView]]] = defaultdict(list)
-    for ep in corpus.episodes:
+    for ep in corpus.distinct:
         for s in ep.acting():
             for cls in s.failures:
                 groups[(cls, s.state or "", s.template)].append((ep, s))
@@ -97,7 +97,7 @@ def guardrails(corpus: Corpus, failure_nodes: list[FailureNode],
     at: dict[str, dict[str, list[tuple[EpisodeView, StepView]]]] = defaultdict(
         lambda: defaultdict(list))
     starts: set[str] = set()
-    for ep in corpus.episodes:
+    for ep in corpus.distinct:
         acting = ep.acting()
         if acting and acting[0].state:
             starts.add(acting[0].state)

@@ -74,7 +74,7 @@ def plans(corpus: Corpus, tasks: list[NodeRecord], functional: list[SkillNode]
             changed.append(r.model_copy(update={"props": {**r.props, "cluster": cluster[r.id]},
                                                  "embedding": None}))
     members: dict[int, list[EpisodeView]] = defaultdict(list)
-    for e in corpus.episodes:
+    for e in corpus.distinct:
         if task_of[e.id] in cluster:
             members[cluster[task_of[e.id]]].append(e)
     text_of = {r.id: r.props.get("text", r.text) for r in tasks}

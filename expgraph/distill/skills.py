@@ -63,7 +63,7 @@ def _step_ok(ep: EpisodeView, s: StepView) -> bool | None:
 def atomic_skills(corpus: Corpus, pitfalls: dict[str, list[str]],
                   state_text: dict[str, str]) -> tuple[list[SkillNode], list[EdgeRecord]]:
     uses: dict[str, list[tuple[EpisodeView, StepView]]] = defaultdict(list)
-    for ep in corpus.episodes:
+    for ep in corpus.distinct:
         for s in ep.acting():
             uses[s.template].append((ep, s))
     skills: list[SkillNode] = []

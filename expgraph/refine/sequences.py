@@ -23,7 +23,7 @@ def episode_sequences(store) -> list[tuple[str, bool | None, list[str]]]:  # noq
     distillation reads them (its corpus: constants learned over all episodes, thoughts and
     errored steps left out), so refine and distill count the same sequences."""
     corpus = load_corpus(store)
-    return [(e.id, e.success, [s.template for s in e.procedure()]) for e in corpus.episodes]
+    return [(e.id, e.success, [s.template for s in e.procedure()]) for e in corpus.distinct]
 
 
 def occurrences(seq: Sequence[str], pattern: Sequence[str]) -> list[int]:
