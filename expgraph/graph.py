@@ -123,17 +123,28 @@ class ExperienceGraph:
 
     # ------------------------------------------------------------------ distill / refine
     def distill(self, rebuild: bool = True) -> Any:
-        """Offline: rebuild every derived node (states, skills, failures, guardrails)."""
+        """Offline: rebuild every derived node (states, skills, failures, guardrails).
+        Execution feedback and refinement history survive the rebuild."""
         from expgraph.distill import distill
+        from expgraph.models import utcnow
+        from expgraph.refine.recluster import restore, snapshot
 
-        if rebuild and self._ingestor is not None:
+        if not rebuild:
+            return distill(self.store, self.embedder, llm=self.llm)
+        if self._ingestor is not None:
             self._ingestor.reset()
-        return distill(self.store, self.embedder, llm=self.llm, rebuild=rebuild)
+        snap = snapshot(self.store)
+        report = distill(self.store, self.embedder, llm=self.llm, rebuild=True)
+        restore(self.store, snap, utcnow().isoformat())
+        return report
 
     def refine(self, passes: Sequence[str] | None = None, dry_run: bool = False) -> Any:
         from expgraph.refine import refine
 
-        return refine(self.store, self.embedder, passes=passes, dry_run=dry_run, llm=self.llm)
+        report = refine(self.store, self.embedder, passes=passes, dry_run=dry_run, llm=self.llm)
+        if self._ingestor is not None and not dry_run:
+            self._ingestor.reset()  # a recluster pass may have rebuilt the states
+        return report
 
     def feedback(self, item_id: str, success: bool, episode_id: str | None = None) -> Any:
         from expgraph.refine.feedback import feedback

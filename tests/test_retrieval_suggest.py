@@ -125,8 +125,17 @@ def test_recurring_arguments_are_constants_and_one_off_arguments_slots():
 
 
 def test_a_value_needs_enough_episodes_to_become_a_constant():
-    few = [("a", "click[< prev]"), ("b", "click[< prev]")]
+    few = [("a", "click[back to search]"), ("b", "click[back to search]")]
     assert learn_constants(few) == {}
-    assert learn_constants([*few, ("c", "click[< prev]")]) == {"click": {"< prev"}}
+    assert learn_constants([*few, ("c", "click[back to search]")]) == {
+        "click": {"back to search"}}
     # repeated within one episode it is still one episode
-    assert learn_constants([("a", "click[< prev]")] * 10) == {}
+    assert learn_constants([("a", "click[back to search]")] * 10) == {}
+
+
+@pytest.mark.xfail(strict=True, reason="learn_constants skips every argument containing '<' "
+                   "(meant for masked slots like <id>), so WebShop's `< Prev` button never "
+                   "becomes a constant; reported to the lead")
+def test_a_button_label_with_a_less_than_sign_can_be_a_constant():
+    uses = [(e, "click[< prev]") for e in "abc"]
+    assert learn_constants(uses) == {"click": {"< prev"}}

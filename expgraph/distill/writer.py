@@ -109,7 +109,9 @@ def write_layer(store: GraphStore, embedder: CachedEmbedder, nodes: Sequence[Gra
         stats.embedded = embedder.embedded - before
         for i, vec in zip(embed_idx, vecs, strict=True):
             recs[i].embedding = vec.tolist()
-    stale = [i for i, r in existing.items() if owned_by_distill(r) and i not in new_ids]
+    # A merged skill stays for audit (its MERGED_INTO edge) even when mining stops producing it.
+    stale = [i for i, r in existing.items() if owned_by_distill(r) and i not in new_ids
+             and r.props.get("status") != Status.MERGED.value]
     keep = {(e.type, e.src, e.dst, e.key): e for e in edges if e.src in new_ids}
     old_edges = {(e.type, e.src, e.dst, e.key): e for rel in DERIVED_RELS
                  for e in store.edges(rel) if e.src in new_ids}
