@@ -166,6 +166,8 @@ def main() -> int:
           f"(c) within 10% of (a) refined: {same_as_single_refined} "
           f"({total['c']} vs {total['a_refined']}); second refine changed "
           f"{again.total_changes}")
+    for row in again.change_rows():
+        print("  second run:", *row)
     print(f"time: ingest+distill single {t_single:.1f}s, both {t_both:.1f}s, "
           f"refine {t_refine:.1f}s")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

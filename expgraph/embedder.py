@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from expgraph.store.base import GraphStore
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-MAX_CHARS = 2000  # the model reads 256 word pieces; longer text only costs tokenising time
+MAX_CHARS = 512  # ~128 word pieces: what identifies a text; attention cost grows with length
 
 
 @runtime_checkable

@@ -20,6 +20,7 @@ _TEXT_SLOTS = set(TEXT_VERB_SLOTS.values()) | {"arg"}
 _ID = re.compile(r"\b(?=\w*\d)(?=\w*[a-z])\w{6,}\b")
 _SPACE = re.compile(r"\s+")
 _KEY = re.compile(r"^([^\[]+)\[(.*)\]$", re.S)
+_MASKED = re.compile(r"<[a-z_]+>")  # a value the key masked (`<id>`): always a slot
 MAX_ARG = 80
 
 # An argument value is a constant when at least this many distinct episodes used it, and at
@@ -56,7 +57,7 @@ def learn_constants(uses: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
     for ep, key in uses:
         name, arg = split_key(key)
         eps_by_name[name].add(ep)
-        if arg is not None and "<" not in arg:
+        if arg is not None and not _MASKED.search(arg):
             eps_by_value[(name, arg)].add(ep)
     constants: dict[str, set[str]] = defaultdict(set)
     for (name, arg), eps in eps_by_value.items():

@@ -73,9 +73,12 @@ class SuggestConfig(BaseModel):
     skills: float = Field(default=0.5, ge=0,
                           description="weight of the next actions the retrieved skills prescribe")
     guardrails: float = Field(default=1.0, ge=0)
-    success_weight: float = Field(default=1.0, ge=0,
-                                  description="extra credit for transitions taken in successful "
-                                              "episodes (0 = plain frequency)")
+    # Each template's share of a state's transitions is already scaled by 1 + the Wilson lower
+    # bound of its success rate; on WebShop extra credit per success (1.0, 5.0) only lowered
+    # MRR (bench/retrieval.py), so it is off by default.
+    success_weight: float = Field(default=0.0, ge=0,
+                                  description="extra count per transition taken in a successful "
+                                              "episode (0 = frequency x Wilson utility only)")
     skill_pool: int = Field(default=20, ge=0, description="skills consulted")
     guardrail_pool: int = Field(default=10, ge=0)
 

@@ -63,6 +63,7 @@ class ServedCorpus:
     constants: dict[str, set[str]]
     bm25: BM25Index
     _transitions: OrderedDict[str, dict[str, TransitionStats]] = field(default_factory=OrderedDict)
+    _applies: OrderedDict[str, frozenset[str]] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def template(self, key: str) -> str:
@@ -74,6 +75,19 @@ class ServedCorpus:
         if _TEXT_CALL.match(action):
             action = action_key(text_action(action))
         return self.template(action)
+
+    def applicable(self, store: GraphStore, state_id: str) -> frozenset[str]:
+        """Ids of the skills that APPLIES_IN this state (their precondition)."""
+        key = "applies:" + state_id
+        with self._lock:
+            hit = self._applies.get(key)
+        if hit is None:
+            hit = frozenset(e.src for e in store.edges(Rel.APPLIES_IN, dst=state_id))
+            with self._lock:
+                self._applies[key] = hit
+                if len(self._applies) > TRANSITION_CACHE:
+                    self._applies.popitem(last=False)
+        return hit
 
     def transitions(self, store: GraphStore, state_id: str) -> dict[str, TransitionStats]:
         """Outgoing TRANSITION edges of a state, summed per action template."""

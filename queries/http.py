@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import secrets
 import threading
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from queries.config import UnknownPresetError
 from queries.schema import QueryRequest, QueryResult, SuggestRequest, SuggestResult
+
+EpisodesBody = Annotated[Any, Body(description="an episode, a list of episodes, a chat message "
+                                               "list, a tau-bench result...")]
 
 
 class FeedbackRequest(BaseModel):
@@ -82,8 +85,7 @@ def create_app(graph: Any, token: str | None = None) -> FastAPI:
 
     @api.post("/episodes", response_model=IngestSummary,
               summary="ingest episodes (any supported format, as JSON)")
-    def post_episodes(body: Any = Body(..., description="an episode, a list of episodes, a chat "
-                                       "message list, a tau-bench result...")) -> IngestSummary:
+    def post_episodes(body: EpisodesBody) -> IngestSummary:
         if not isinstance(body, (dict, list)):
             raise HTTPException(status_code=400,
                                 detail="the body must be a JSON object or list of episodes")

@@ -13,7 +13,7 @@ Avoid: the templates the retrieved guardrails forbid, weighted by score and seve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from expgraph.refine.scoring import wilson_lower_bound
@@ -64,14 +64,22 @@ def transition_scores(per_state: Sequence[tuple[float, dict[str, Any]]], success
 
 
 def skill_next_actions(ranked: Sequence[Ranked], history: Sequence[str],
+                       applicable: Collection[str] | None = None,
                        ) -> tuple[dict[str, float], dict[str, list[str]], dict[str, int]]:
-    """Each skill votes its next action with its fused score."""
+    """Each skill votes its next action with its fused score. Without a history, where a
+    multi-step skill stands is unknown: it votes (its first action) only when it applies in
+    this very state (`applicable`, None = no such restriction)."""
     scores: dict[str, float] = {}
     skills: dict[str, list[str]] = {}
     support: dict[str, int] = {}
     for r in ranked:
         acts = r.item.actions
-        nxt = acts[0] if len(acts) == 1 else next_in_sequence(acts, history)
+        if len(acts) == 1:
+            nxt: str | None = acts[0]
+        elif not history and applicable is not None and r.item.id not in applicable:
+            continue
+        else:
+            nxt = next_in_sequence(acts, history)
         if nxt is None:
             continue
         scores[nxt] = scores.get(nxt, 0.0) + r.score
@@ -122,7 +130,12 @@ def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = Non
         # the walk reached (guarding these states or the skills that apply in them).
         guard_ranked = [r for r in guard_ranked if r.signals.graph > 0]
     guard_ranked = guard_ranked[:sc.guardrail_pool]
-    by_skill, skills_of, skill_support = skill_next_actions(skill_ranked, hist)
+    applicable: set[str] | None = None
+    if not hist and cfg.uses("graph"):
+        applicable = set()
+        for sid in ctx.state_seeds(store, cfg):
+            applicable |= corpus.applicable(store, sid)
+    by_skill, skills_of, skill_support = skill_next_actions(skill_ranked, hist, applicable)
 
     combined: dict[str, float] = {}
     for part, w in ((_normalised(trans), sc.transitions), (_normalised(by_skill), sc.skills)):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -174,6 +175,8 @@ def running_server(**kw: object) -> Iterator[BoltServer]:
         yield server
     finally:
         stop_pid(server.pid)
+        if "workdir" not in kw:  # ours: a temp folder
+            shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

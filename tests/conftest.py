@@ -59,3 +59,13 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def examples_file() -> Path:
     return REPO / "examples" / "episodes.jsonl"
+
+
+# Backend fixtures (embedded store, Bolt-compatible server, real Neo4j) for the conformance
+# suite and any test that runs on every backend.
+from store_fixtures import (  # noqa: E402,F401
+    backend_store,
+    bolt_compat_server,
+    neo4j_target,
+    store_factory,
+)

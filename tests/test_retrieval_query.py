@@ -23,7 +23,8 @@ from queries.corpus import served_corpus
 from queries.retrieval import query
 from queries.schema import QueryResult
 
-SEARCH_OBS = "WebShop\nInstruction:\ni need a red ceramic mug, price lower than 20.00 dollars\n[Search]"
+SEARCH_OBS = ("WebShop\nInstruction:\ni need a red ceramic mug, price lower than 20.00 "
+              "dollars\n[Search]")
 RESULTS_OBS = ("[Back to Search]\nPage 1 (Total results: 50)\n[Next >]\n[B07XYZ1234]\n"
                "Red Ceramic Coffee Mug 12 oz, dishwasher safe\n$12.99\n[B08ABC5678]\n"
                "Blue Travel Mug, stainless steel\n$18.50")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "expgraph.cli.core_cmds",
     "expgraph.cli.distill_cmds",
+    "expgraph.cli.store_cmds",
     "expgraph.cli.refine_cmds",
     "expgraph.cli.query_cmds",
     "expgraph.cli.viz_cmds",

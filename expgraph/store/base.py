@@ -36,7 +36,8 @@ class GraphStore(Protocol):
         one it has."""
 
     def upsert_edges(self, edges: Sequence[EdgeRecord], accumulate: Sequence[str] = ()) -> None:
-        """Insert or replace edges by (src, type, dst, key); `accumulate` as for nodes."""
+        """Insert or replace edges by (src, type, dst, key); `accumulate` as for nodes.
+        Both end nodes must exist: a graph database cannot hold a dangling edge."""
 
     def delete_nodes(self, ids: Sequence[str]) -> int:
         """Delete nodes and their edges; returns how many nodes went."""
@@ -89,6 +90,12 @@ class GraphStore(Protocol):
     def cache_embeddings(self, model: str, items: dict[str, np.ndarray]) -> None: ...
 
     def get_meta(self, key: str, default: Any = None) -> Any: ...
+
+    def meta_items(self) -> dict[str, Any]:
+        """Every metadata key of this namespace (for copying a graph)."""
+
+    def embedding_cache_items(self) -> Iterator[tuple[str, str, np.ndarray]]:
+        """(model, hash, vector) for the whole embedding cache (for copying a graph)."""
 
     def set_meta(self, key: str, value: Any) -> None: ...
 

@@ -100,30 +100,9 @@ def _cache_present(src: GraphStore, dst: GraphStore) -> int:
     return sum(len(dst.cached_embeddings(m, hs)) for m, hs in by_model.items())
 
 
-# The protocol has no way to list metadata keys or the embedding cache. Stores that offer
-# `meta_items()` / `embedding_cache_items()` are used as they are; the embedded store is read
-# directly until it grows the same two methods (an additive protocol change).
 def meta_items(store: GraphStore) -> dict[str, Any]:
-    fn = getattr(store, "meta_items", None)
-    if fn is not None:
-        return dict(fn())
-    conn = getattr(store, "_conn", None)
-    if conn is None:
-        return {}
-    import json
-
-    rows = conn.execute("SELECT key, value FROM meta WHERE ns=? ORDER BY key",
-                        (store.namespace,)).fetchall()
-    return {k: json.loads(v) for k, v in rows}
+    return dict(store.meta_items())
 
 
 def embedding_cache_items(store: GraphStore) -> Iterator[tuple[str, str, np.ndarray]]:
-    fn = getattr(store, "embedding_cache_items", None)
-    if fn is not None:
-        yield from fn()
-        return
-    conn = getattr(store, "_conn", None)
-    if conn is None:
-        return
-    for model, h, vec in conn.execute("SELECT model, hash, vec FROM emb_cache"):
-        yield model, h, np.frombuffer(vec, dtype=np.float32)
+    yield from store.embedding_cache_items()

@@ -289,13 +289,14 @@ class Neo4jStore:
     def neighbors(self, id: str, rel_type: Rel | None = None,
                   direction: Direction = "out") -> list[tuple[EdgeRecord, NodeRecord]]:
         rel = f":{Rel(rel_type).value}" if rel_type else ""
+        other = node_columns("b", prefix="n_")  # the neighbour, beside the edge columns
         parts = []
         if direction in ("out", "both"):
             parts.append(f"MATCH (a:{NODE_LABEL} {{uid: $u}})-[r{rel}]->(b:{NODE_LABEL}) "
-                         f"RETURN 0 AS side, {edge_columns()}, {_prefixed('b')}")
+                         f"RETURN 0 AS side, {edge_columns()}, {other}")
         if direction in ("in", "both"):
             parts.append(f"MATCH (b:{NODE_LABEL})-[r{rel}]->(a:{NODE_LABEL} {{uid: $u}}) "
-                         f"RETURN 1 AS side, {edge_columns('b', 'r', 'a')}, {_prefixed('b')}")
+                         f"RETURN 1 AS side, {edge_columns('b', 'r', 'a')}, {other}")
         if not parts:
             return []
         q = " UNION ALL ".join(parts)
@@ -421,10 +422,3 @@ def _bookmark_manager() -> Any:
     from neo4j import GraphDatabase
 
     return GraphDatabase.bookmark_manager()
-
-
-def _prefixed(v: str) -> str:
-    """Node columns for variable `v`, each aliased with an `n_` prefix."""
-    return (f"{v}.id AS n_id, [l IN labels({v}) WHERE l <> '{NODE_LABEL}'][0] AS n_label, "
-            f"{v}.text AS n_text, {v}.props_json AS n_props, {v}.created_at AS n_created_at, "
-            f"[k IN coalesce({v}._acc, []) | [k, {v}[k]]] AS n_acc")

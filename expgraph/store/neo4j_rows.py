@@ -101,17 +101,19 @@ def _overlay(props: dict[str, Any], acc: list[list[Any]] | None) -> dict[str, An
     return props
 
 
-# The RETURN columns every node read uses, and the matching decoder.
-NODE_COLUMNS = ("{v}.id AS id, [l IN labels({v}) WHERE l <> 'ExpNode'][0] AS label, "
-                "{v}.text AS text, {v}.props_json AS props, {v}.created_at AS created_at, "
-                "[k IN coalesce({v}._acc, []) | [k, {v}[k]]] AS acc")
+# The RETURN columns every read uses, and the matching decoders.
 EDGE_COLUMNS = ("{a}.id AS src, type({r}) AS type, {b}.id AS dst, {r}.key AS key, "
                 "{r}.props_json AS props, [k IN coalesce({r}._acc, []) | [k, {r}[k]]] AS acc")
 
 
-def node_columns(v: str = "n", with_embedding: bool = False) -> str:
-    cols = NODE_COLUMNS.format(v=v)
-    return cols + (f", {v}.embedding AS embedding" if with_embedding else "")
+def node_columns(v: str = "n", with_embedding: bool = False, prefix: str = "") -> str:
+    """Node columns for variable `v`, aliased `<prefix>id`, `<prefix>label`, ..."""
+    p = prefix
+    cols = (f"{v}.id AS {p}id, [l IN labels({v}) WHERE l <> 'ExpNode'][0] AS {p}label, "
+            f"{v}.text AS {p}text, {v}.props_json AS {p}props, "
+            f"{v}.created_at AS {p}created_at, "
+            f"[k IN coalesce({v}._acc, []) | [k, {v}[k]]] AS {p}acc")
+    return cols + (f", {v}.embedding AS {p}embedding" if with_embedding else "")
 
 
 def edge_columns(a: str = "a", r: str = "r", b: str = "b") -> str:

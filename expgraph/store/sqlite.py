@@ -381,6 +381,15 @@ class SQLiteStore:
             self._conn.execute("INSERT OR REPLACE INTO meta (ns, key, value) VALUES (?,?,?)",
                                (self.namespace, key, _dumps(value)))
 
+    def meta_items(self) -> dict[str, Any]:
+        rows = self._conn.execute("SELECT key, value FROM meta WHERE ns=? ORDER BY key",
+                                  (self.namespace,)).fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    def embedding_cache_items(self) -> Iterator[tuple[str, str, np.ndarray]]:
+        for model, h, vec in self._conn.execute("SELECT model, hash, vec FROM emb_cache"):
+            yield model, h, np.frombuffer(vec, dtype=np.float32)
+
     def generation(self) -> int:
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         return version * 1_000_003 + self._writes
