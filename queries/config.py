@@ -45,7 +45,10 @@ class GraphConfig(BaseModel):
     the *other* states those items apply in and their items, which is neighbourhood noise.
     decay=0.5 keeps hop-2 items below the direct ones without silencing them.
     TRANSITION is left out by default: a hub state (the search page) has one parallel edge per
-    distinct query, so it would swallow nearly all of the walk's mass.
+    distinct query, so it would swallow nearly all of the walk's mass. LEADS_TO is left out
+    too: a skill that *ends* in this state has been done already.
+    The task walk is separate: the `task_seeds` nearest Task nodes, one hop over PLANS_FOR, so
+    the strategic plans for tasks like this one score `task_seed_weight * similarity`.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -53,12 +56,13 @@ class GraphConfig(BaseModel):
     hops: int = Field(default=2, ge=0, le=4)
     decay: float = Field(default=0.5, gt=0, le=1)
     rels: list[Rel] = Field(default_factory=lambda: [
-        Rel.APPLIES_IN, Rel.GUARDS, Rel.COMPOSED_OF, Rel.PREVENTS, Rel.OBSERVED_IN,
-        Rel.PLANS_FOR])
+        Rel.APPLIES_IN, Rel.GUARDS, Rel.COMPOSED_OF, Rel.PREVENTS, Rel.OBSERVED_IN])
     seed_states: int = Field(default=5, ge=0)
     seed_min_sim: float = Field(default=0.6, ge=-1, le=1)
     seed_temperature: float = Field(default=0.05, ge=0,
                                     description="sharpness of the seed weights (0 = flat)")
+    seed_min_weight: float = Field(default=0.01, ge=0,
+                                   description="seeds lighter than this are dropped")
     task_seeds: int = Field(default=3, ge=0, description="nearest Task nodes seeded (PLANS_FOR)")
     task_seed_weight: float = Field(default=0.2, ge=0)
 

@@ -64,10 +64,26 @@ class ServedCorpus:
     bm25: BM25Index
     _transitions: OrderedDict[str, dict[str, TransitionStats]] = field(default_factory=OrderedDict)
     _applies: OrderedDict[str, frozenset[str]] = field(default_factory=OrderedDict)
+    _walks: OrderedDict[tuple, dict[str, float]] = field(default_factory=OrderedDict)
+    _allowed: dict[tuple, frozenset[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def template(self, key: str) -> str:
         return template(key, self.constants)
+
+    def allowed(self, kinds: Sequence[str], tiers: Sequence[str] | None,
+                include_deprecated: bool) -> frozenset[str]:
+        """Ids of the items a query may serve: kind filter; tiers restrict skills only
+        (guardrails have none); non-active items (merged, deprecated, redundant) on request."""
+        key = (tuple(kinds), tuple(tiers or ()), include_deprecated)
+        hit = self._allowed.get(key)
+        if hit is None:
+            hit = frozenset(
+                i for i, it in self.items.items()
+                if it.kind in kinds and not (tiers and it.kind == "skill" and it.tier not in tiers)
+                and (include_deprecated or it.status == Status.ACTIVE.value))
+            self._allowed[key] = hit
+        return hit
 
     def normalise_action(self, action: str) -> str:
         """Any action string (raw `click[Buy Now]`, key or template) as its template."""
@@ -75,6 +91,23 @@ class ServedCorpus:
         if _TEXT_CALL.match(action):
             action = action_key(text_action(action))
         return self.template(action)
+
+    def walk(self, store: GraphStore, seed: str, rels: Sequence[Rel], hops: int,
+             decay: float) -> dict[str, float]:
+        """`store.expand` from one seed at weight 1, cached: the spread is linear in the seed
+        weights, so a query's walk is the weighted sum of its seeds' cached walks."""
+        key = (seed, tuple(rels), hops, decay)
+        with self._lock:
+            hit = self._walks.get(key)
+            if hit is not None:
+                self._walks.move_to_end(key)
+                return hit
+        spread = store.expand({seed: 1.0}, list(rels), hops, decay)
+        with self._lock:
+            self._walks[key] = spread
+            if len(self._walks) > TRANSITION_CACHE:
+                self._walks.popitem(last=False)
+        return spread
 
     def applicable(self, store: GraphStore, state_id: str) -> frozenset[str]:
         """Ids of the skills that APPLIES_IN this state (their precondition)."""

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from expgraph.distill.states import canonicalize, state_id
-from expgraph.models import Label, Status
+from expgraph.models import Label, Rel, Status
 from expgraph.store.base import GraphStore
 from queries import signals as sig
 from queries.config import SearchConfig, get_config
@@ -68,8 +68,8 @@ class QueryContext:
             exact = sid if store.has_nodes([sid]) else None
             nearest = [(r.id, s) for r, s in store.vector_top_k(
                 Label.STATE, self.signature_vec, g.seed_states)] if g.seed_states else []
-            self._state_seeds = sig.seed_weights(exact, nearest, g.seed_min_sim,
-                                                 g.seed_temperature)
+            seeds = sig.seed_weights(exact, nearest, g.seed_min_sim, g.seed_temperature)
+            self._state_seeds = {s: w for s, w in seeds.items() if w >= g.seed_min_weight}
         return self._state_seeds
 
     def task_seeds(self, store: GraphStore, cfg: SearchConfig) -> dict[str, float]:
@@ -97,17 +97,6 @@ def validate(kinds: Sequence[str], tiers: Sequence[str] | None) -> None:
         raise ValueError(f"unknown tier {bad[0]!r}; choose from {', '.join(TIERS)}")
 
 
-def _allowed(item: Item, kinds: Sequence[str], tiers: Sequence[str] | None,
-             include_deprecated: bool) -> bool:
-    """Kind filter; tiers restrict skills only (guardrails have none); non-active items
-    (merged, deprecated, redundant) only on request."""
-    if item.kind not in kinds:
-        return False
-    if tiers and item.kind == "skill" and item.tier not in tiers:
-        return False
-    return include_deprecated or item.status == Status.ACTIVE.value
-
-
 def _top(scores: dict[str, float], n: int) -> dict[str, float]:
     if len(scores) <= n:
         return scores
@@ -131,7 +120,7 @@ def rank_items(store: GraphStore, corpus: ServedCorpus, ctx: QueryContext, cfg: 
                include_deprecated: bool = False) -> list[Ranked]:
     """Every candidate the preset's signals find, fused and sorted best first."""
     items = corpus.items
-    ok = {i for i, it in items.items() if _allowed(it, kinds, tiers, include_deprecated)}
+    ok = corpus.allowed(kinds, tiers, include_deprecated)
     if not ok:
         return []
     found: dict[str, dict[str, float]] = {}
@@ -145,9 +134,13 @@ def rank_items(store: GraphStore, corpus: ServedCorpus, ctx: QueryContext, cfg: 
         found["sparse"] = _top({i: s for i, s in corpus.bm25.scores(text).items() if i in ok},
                                cfg.pool)
     if cfg.uses("graph"):
-        seeds = {**ctx.task_seeds(store, cfg), **ctx.state_seeds(store, cfg)}
         g = cfg.graph
-        walk = sig.graph_scores(store, seeds, g.rels, g.hops, g.decay)
+        walk = sig.graph_scores(store, ctx.state_seeds(store, cfg), g.rels, g.hops, g.decay,
+                                lambda s: corpus.walk(store, s, g.rels, g.hops, g.decay))
+        plans = sig.graph_scores(store, ctx.task_seeds(store, cfg), [Rel.PLANS_FOR], 1, 1.0,
+                                 lambda s: corpus.walk(store, s, [Rel.PLANS_FOR], 1, 1.0))
+        for i, s in plans.items():
+            walk[i] = walk.get(i, 0.0) + s
         found["graph"] = _top({i: s for i, s in walk.items() if i in ok}, cfg.pool)
     candidates = set().union(*found.values()) if found else set()
     if cfg.uses("utility"):

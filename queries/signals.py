@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import bm25s
@@ -91,11 +91,21 @@ def seed_weights(exact: str | None, nearest: Sequence[tuple[str, float]], min_si
 
 
 def graph_scores(store: GraphStore, seeds: Mapping[str, float], rels: Sequence[Rel], hops: int,
-                 decay: float) -> dict[str, float]:
-    """Walk mass that reached each node from the seeds (seeds themselves left out)."""
+                 decay: float,
+                 walk: Callable[[str], Mapping[str, float]] | None = None) -> dict[str, float]:
+    """Walk mass that reached each node from the seeds (seeds themselves left out).
+
+    `walk(seed)` may supply a cached single-seed spread: the spread is linear in the seed
+    weights, so summing w * walk(seed) equals one expand over all the seeds."""
     if not seeds or hops <= 0:
         return {}
-    spread = store.expand(dict(seeds), list(rels), hops, decay)
+    if walk is None:
+        spread = store.expand(dict(seeds), list(rels), hops, decay)
+    else:
+        spread = {}
+        for seed, w in seeds.items():
+            for n, v in walk(seed).items():
+                spread[n] = spread.get(n, 0.0) + w * v
     return {n: w for n, w in spread.items() if n not in seeds and w > 0}
 
 

@@ -27,9 +27,11 @@ PASSES: dict[str, Callable[[RefineContext], PassReport]] = {
     "merge": merge_pass,
     "consolidate": consolidate_pass,
     "promote": promote_pass,
-    "prune": prune_pass,
     "rescore": rescore_pass,
     "retire": retire_pass,
+    # Prune last: it asks which functional skills are active, so it must see what retire
+    # decided in this run, or the next run would undo it.
+    "prune": prune_pass,
     "rename": rename_pass,
 }
 
