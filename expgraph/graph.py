@@ -71,7 +71,6 @@ class ExperienceGraph:
         """Ingest a file (any supported format), an `Episode`, or an iterable of episodes.
         New episodes are distilled at once (online) unless `auto_distill` is off."""
         from ingestion.detect import open_source
-        from ingestion.pipeline import IngestReport
 
         if isinstance(source, (str, Path)):
             items = open_source(Path(source), format=format, mapping=_mapping(mapping))
@@ -114,9 +113,8 @@ class ExperienceGraph:
         return ExperienceCallbackHandler(lambda ep: self.ingest(ep), agent=agent)
 
     def import_skills(self, path: str | Path) -> int:
-        from ingestion.skills_import import read_skill_library
-
         from expgraph.distill.skills import write_imported_skills
+        from ingestion.skills_import import read_skill_library
 
         skills = read_skill_library(Path(path))
         return write_imported_skills(self.store, self.embedder, skills)

@@ -173,12 +173,15 @@ class Ingestor:
         # States of the observations before each step, plus the state after the last step.
         state_ids: list[str] = []
         new_states: dict[str, StateNode] = {}
-        raw_for_sig = [s.observation for s in ep.steps] + [ep.steps[-1].result or ""] if ep.steps else []
+        raw_for_sig = [s.observation for s in ep.steps]
+        if ep.steps:
+            raw_for_sig.append(ep.steps[-1].result or "")
         for sig, raw in zip(sigs, raw_for_sig, strict=False):
             sid, is_new = index.resolve(sig, vecs[sig])
             state_ids.append(sid)
             if is_new:
-                new_states[sid] = StateNode(id=sid, signature=sig, representative=representative(raw))
+                new_states[sid] = StateNode(id=sid, signature=sig,
+                                            representative=representative(raw))
         task = TaskNode(text=ep.task)
         node = EpisodeNode(
             **_ep_stub(ep), agent=ep.agent, task=ep.task, success=success,

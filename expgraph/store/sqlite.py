@@ -127,10 +127,10 @@ class SQLiteStore:
         if not nodes:
             return
         ns = self.namespace
-        props_sql = _accumulate_sql(
-            "json_set(excluded.props, '$.created_at', COALESCE("
-            "json_extract(nodes.props, '$.created_at'), json_extract(excluded.props, '$.created_at')))",
-            "nodes", accumulate)
+        keep_created = ("json_set(excluded.props, '$.created_at', COALESCE("
+                        "json_extract(nodes.props, '$.created_at'), "
+                        "json_extract(excluded.props, '$.created_at')))")
+        props_sql = _accumulate_sql(keep_created, "nodes", accumulate)
         with self.transaction():
             merged = _merge_dupes(nodes, lambda n: n.id, accumulate)
             self._conn.executemany(
@@ -302,7 +302,8 @@ class SQLiteStore:
         rows = self._conn.execute(sql, params).fetchall()
         ids = [r[0] for r in rows]
         if rows:
-            mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            blob = b"".join(r[1] for r in rows)
+            mat = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), -1)
             norms = np.linalg.norm(mat, axis=1, keepdims=True)
             mat = mat / np.where(norms == 0, 1.0, norms)
         else:
