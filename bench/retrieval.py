@@ -9,6 +9,7 @@ step, else the last) among the top 5 of `avoid`. Presets hybrid, dense, sparse a
 hybrid with the episode's own action history, and a plain baseline: the 10 ingested steps
 whose raw observations are nearest by embedding vote (cosine-weighted) for the action they took.
 Rows "all steps" count `think[...]` steps (a no-op in WebShop); "no think" leaves them out.
+ms/call: the hybrid row pays for embedding each new state; the rows after it reuse the vectors.
 
     .venv/bin/python bench/retrieval.py [--reuse] [--seed 0]
 

@@ -33,8 +33,9 @@ class Weights(BaseModel):
 class GraphConfig(BaseModel):
     """The walk from the states nearest to the query.
 
-    Seeds are the State whose signature equals the query's and the `seed_states` nearest State
-    embeddings (cosine >= `seed_min_sim`), weighted by similarity. `store.expand` then spreads
+    Seeds are the State whose signature equals the query's (weight 1) or, when there is none,
+    the `seed_states` nearest State embeddings of the query's signature (cosine >=
+    `seed_min_sim`, weight exp((cos - 1) / seed_temperature)). `store.expand` then spreads
     each seed's weight over `rels` for `hops` hops, multiplying by `decay` per hop and splitting
     it among a node's neighbours (a truncated personalised PageRank).
 
@@ -63,6 +64,11 @@ class GraphConfig(BaseModel):
                                     description="sharpness of the seed weights (0 = flat)")
     seed_min_weight: float = Field(default=0.01, ge=0,
                                    description="seeds lighter than this are dropped")
+    # Near-twin observations are merged into one State at ingest (cosine >= 0.92), so the
+    # neighbours of an exactly matching state weigh <= exp(-0.08 / 0.05) = 0.2 each; on
+    # WebShop seeding them changed no metric (bench/retrieval.py) and costs a model call.
+    neighbours_with_exact: bool = Field(
+        default=False, description="also seed the nearest states when one matches exactly")
     task_seeds: int = Field(default=3, ge=0, description="nearest Task nodes seeded (PLANS_FOR)")
     task_seed_weight: float = Field(default=0.2, ge=0)
 
@@ -76,7 +82,10 @@ class SuggestConfig(BaseModel):
                                description="weight of the next actions observed from nearby states")
     skills: float = Field(default=0.5, ge=0,
                           description="weight of the next actions the retrieved skills prescribe")
-    guardrails: float = Field(default=1.0, ge=0)
+    guardrails: float = Field(default=1.0, ge=0, description="weight of guardrails' forbidden "
+                              "actions in `avoid`")
+    errors: float = Field(default=1.0, ge=0, description="weight in `avoid` of the actions that "
+                          "errored from nearby states (Wilson lower bound of the error rate)")
     # Each template's share of a state's transitions is already scaled by 1 + the Wilson lower
     # bound of its success rate; on WebShop extra credit per success (1.0, 5.0) only lowered
     # MRR (bench/retrieval.py), so it is off by default.

@@ -12,7 +12,8 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,8 +216,31 @@ def served_corpus(store: GraphStore) -> ServedCorpus:
         return corpus
 
 
+_BLAS: Any = None
+
+
+@contextmanager
+def quiet_blas() -> Iterator[None]:
+    """Run numpy's BLAS on the calling thread only. Its idle worker threads keep spinning
+    after a matrix product and starve the embedding model's threads: on 2 cores, query p50
+    at 100,000 steps went from ~31 ms to ~96 ms (bench/query_latency.py)."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    with _BLAS.limit(limits=1, user_api="blas"):
+        yield
+
+
 _VECTORS: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 _VECTORS_LOCK = threading.Lock()
+
+
+def clear_query_vectors() -> None:
+    """Forget memoised query vectors (benchmarks measure embedding from cold)."""
+    with _VECTORS_LOCK:
+        _VECTORS.clear()
 
 
 def embed_texts(embedder: Any, texts: Sequence[str]) -> list[np.ndarray]:

@@ -18,7 +18,7 @@ from expgraph.models import Label, Rel, Status
 from expgraph.store.base import GraphStore
 from queries import signals as sig
 from queries.config import SearchConfig, get_config
-from queries.corpus import Item, ServedCorpus, embed_texts, served_corpus
+from queries.corpus import Item, ServedCorpus, embed_texts, quiet_blas, served_corpus
 from queries.fusion import fuse
 from queries.schema import Evidence, QueryRequest, QueryResult, Result, Signals
 
@@ -37,16 +37,43 @@ class QueryContext:
         self.signature = canonicalize(state)
         self._vecs: dict[str, np.ndarray] = {}
         self._state_seeds: dict[str, float] | None = None
+        self._exact: str | None = None
 
     @classmethod
     def build(cls, embedder: Any, state: str, task: str | None) -> QueryContext:
         return cls(embedder, state, task)
 
     def _vec(self, text: str) -> np.ndarray:
-        # One text per model call: a batch pads every text to the longest one.
         if text not in self._vecs:
             self._vecs[text] = embed_texts(self.embedder, [text])[0]
         return self._vecs[text]
+
+    def prefetch(self, texts: Sequence[str | None]) -> None:
+        """Embed the texts this query will need in one model call (the per-call overhead is
+        a good part of a short text's cost)."""
+        todo = [t for t in dict.fromkeys(texts) if t and t not in self._vecs]
+        if todo:
+            self._vecs.update(zip(todo, embed_texts(self.embedder, todo), strict=True))
+
+    def exact_state(self, store: GraphStore) -> str | None:
+        """The State whose signature is the query's, if the store has one."""
+        if self._exact is None:
+            sid = state_id(self.signature)
+            self._exact = sid if store.has_nodes([sid]) else ""
+        return self._exact or None
+
+    def needs(self, store: GraphStore, cfg: SearchConfig) -> list[str | None]:
+        """The texts the preset's signals will embed."""
+        out: list[str | None] = []
+        if cfg.uses("dense"):
+            out += [self.state, self.task if cfg.task_weight > 0 else None]
+        if cfg.uses("graph"):
+            g = cfg.graph
+            if g.seed_states and (g.neighbours_with_exact or self.exact_state(store) is None):
+                out.append(self.signature)
+            if g.task_seeds and g.task_seed_weight > 0:
+                out.append(self.task)
+        return out
 
     @property
     def state_vec(self) -> np.ndarray:
@@ -64,10 +91,11 @@ class QueryContext:
         """States like the query's: the exact signature's state plus the nearest by embedding."""
         if self._state_seeds is None:
             g = cfg.graph
-            sid = state_id(self.signature)
-            exact = sid if store.has_nodes([sid]) else None
-            nearest = [(r.id, s) for r, s in store.vector_top_k(
-                Label.STATE, self.signature_vec, g.seed_states)] if g.seed_states else []
+            exact = self.exact_state(store)
+            nearest: list[tuple[str, float]] = []
+            if g.seed_states and (exact is None or g.neighbours_with_exact):
+                nearest = [(r.id, s) for r, s in store.vector_top_k(
+                    Label.STATE, self.signature_vec, g.seed_states)]
             seeds = sig.seed_weights(exact, nearest, g.seed_min_sim, g.seed_temperature)
             self._state_seeds = {s: w for s, w in seeds.items() if w >= g.seed_min_weight}
         return self._state_seeds
@@ -123,6 +151,7 @@ def rank_items(store: GraphStore, corpus: ServedCorpus, ctx: QueryContext, cfg: 
     ok = corpus.allowed(kinds, tiers, include_deprecated)
     if not ok:
         return []
+    ctx.prefetch(ctx.needs(store, cfg))
     found: dict[str, dict[str, float]] = {}
     if cfg.uses("dense"):
         vec = sig.blend(ctx.state_vec, ctx.task_vec, cfg.task_weight)
@@ -174,11 +203,12 @@ def query(store: GraphStore, embedder: Any, state: str, task: str | None = None,
     validate(kinds, tiers)
     request = QueryRequest(state=state, task=task, k=k, kinds=kinds, tiers=tiers,  # type: ignore[arg-type]
                            explain=explain, preset=cfg.name, include_deprecated=include_deprecated)
-    corpus = served_corpus(store)
-    if not corpus.items:
-        return QueryResult(query=request, results=[])
-    ctx = QueryContext.build(embedder, state, task)
-    ranked = rank_items(store, corpus, ctx, cfg, kinds, tiers, include_deprecated)
+    with quiet_blas():
+        corpus = served_corpus(store)
+        if not corpus.items:
+            return QueryResult(query=request, results=[])
+        ctx = QueryContext.build(embedder, state, task)
+        ranked = rank_items(store, corpus, ctx, cfg, kinds, tiers, include_deprecated)
     return QueryResult(query=request, results=[to_result(r, explain) for r in ranked[:k]])
 
 

@@ -76,16 +76,16 @@ def dense_scores(store: GraphStore, vec: np.ndarray,
 
 def seed_weights(exact: str | None, nearest: Sequence[tuple[str, float]], min_sim: float,
                  temperature: float) -> dict[str, float]:
-    """Seed states for the walk: the exact-signature state at 1, the nearest states at
-    exp((sim - 1) / temperature) when sim >= min_sim, so a near-identical state counts almost
-    fully and a merely similar one little."""
+    """Seed states for the walk: the exact-signature state at 1, else the nearest states with
+    sim >= min_sim at exp((sim - best) / temperature): the closest known state counts fully
+    (an unseen page still gets advice from the page most like it), a merely similar one little."""
     seeds: dict[str, float] = {}
     if exact is not None:
         seeds[exact] = 1.0
-    for sid, sim in nearest:
-        if sim < min_sim:
-            continue
-        w = math.exp((min(sim, 1.0) - 1.0) / temperature) if temperature > 0 else 1.0
+    near = [(sid, min(sim, 1.0)) for sid, sim in nearest if sim >= min_sim]
+    top = 1.0 if exact is not None else max((s for _, s in near), default=1.0)
+    for sid, sim in near:
+        w = math.exp((sim - top) / temperature) if temperature > 0 else 1.0
         seeds[sid] = max(w, seeds.get(sid, 0.0))
     return seeds
 

@@ -8,7 +8,10 @@ Two sources of next actions, each normalised to [0, 1] and mixed by the preset's
 - skills: the next action each retrieved skill prescribes (for a multi-step skill, the action
   after the part of its sequence that `history` has already done), weighted by the skill's
   fused score.
-Avoid: the templates the retrieved guardrails forbid, weighted by score and severity.
+Avoid: the templates the retrieved guardrails forbid (weighted by score and severity; with a
+graph preset only guardrails the walk reached, i.e. bound to these states or their skills),
+plus the templates that *errored* from the nearest states (weighted by the Wilson lower bound
+of their error rate, no guardrail behind them: `guardrails` is empty).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 from expgraph.refine.scoring import wilson_lower_bound
 from expgraph.store.base import GraphStore
 from queries.config import SearchConfig, get_config
-from queries.corpus import ServedCorpus, served_corpus
+from queries.corpus import ServedCorpus, quiet_blas, served_corpus
 from queries.retrieval import QueryContext, Ranked, rank_items
 from queries.schema import AvoidAction, NextAction, SuggestRequest, SuggestResult
 
@@ -98,6 +101,17 @@ def avoid_actions(ranked: Sequence[Ranked]) -> tuple[dict[str, float], dict[str,
     return scores, guards
 
 
+def error_scores(per_state: Sequence[tuple[float, dict[str, Any]]]) -> dict[str, float]:
+    """Templates that errored from the seed states: weight times the Wilson lower bound of
+    their error rate there (a single error in 50 tries stays near 0)."""
+    scores: dict[str, float] = {}
+    for w, stats in per_state:
+        for t, s in stats.items():
+            if s.errors:
+                scores[t] = scores.get(t, 0.0) + w * wilson_lower_bound(s.errors, s.count)
+    return scores
+
+
 def _normalised(scores: dict[str, float]) -> dict[str, float]:
     top = max(scores.values(), default=0.0)
     return {t: s / top for t, s in scores.items()} if top > 0 else {}
@@ -107,20 +121,32 @@ def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = Non
             history: Sequence[str] | None = None, k: int = 5,
             preset: str | SearchConfig = "hybrid") -> SuggestResult:
     """Next action templates for `state`, best first, and the templates to avoid."""
+    with quiet_blas():
+        return _suggest(store, embedder, state, task, history, k, preset)
+
+
+def _suggest(store: GraphStore, embedder: Any, state: str, task: str | None,
+             history: Sequence[str] | None, k: int,
+             preset: str | SearchConfig) -> SuggestResult:
     cfg = get_config(preset)
     request = SuggestRequest(state=state, task=task, history=list(history) if history else None,
                              k=k, preset=cfg.name)
     corpus: ServedCorpus = served_corpus(store)
     ctx = QueryContext.build(embedder, state, task)
+    ctx.prefetch(ctx.needs(store, cfg))
     hist = [corpus.normalise_action(a) for a in history or ()]
     sc = cfg.suggest
 
     trans: dict[str, float] = {}
     support: dict[str, int] = {}
-    if cfg.uses("graph") and sc.transitions > 0:
+    errored: dict[str, float] = {}
+    if cfg.uses("graph") and (sc.transitions > 0 or sc.errors > 0):
         seeds = ctx.state_seeds(store, cfg)
         per_state = [(w, corpus.transitions(store, sid)) for sid, w in seeds.items()]
-        trans, support = transition_scores(per_state, sc.success_weight)
+        if sc.transitions > 0:
+            trans, support = transition_scores(per_state, sc.success_weight)
+        if sc.errors > 0:
+            errored = error_scores(per_state)
 
     ranked = rank_items(store, corpus, ctx, cfg) if corpus.items else []
     skill_ranked = [r for r in ranked if r.item.kind == "skill"][:sc.skill_pool]
@@ -146,8 +172,11 @@ def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = Non
                       support=support.get(t, 0) or skill_support.get(t, 0),
                       skills=skills_of.get(t, [])) for t, s in order]
 
-    bad, guards = avoid_actions(guard_ranked)
-    bad = {t: s * sc.guardrails for t, s in _normalised(bad).items()}
-    avoid = [AvoidAction(action=t, score=round(s, 6), guardrails=guards[t])
+    by_guard, guards = avoid_actions(guard_ranked)
+    bad: dict[str, float] = {}
+    for part, w in ((_normalised(by_guard), sc.guardrails), (errored, sc.errors)):
+        for t, s in part.items():
+            bad[t] = bad.get(t, 0.0) + w * s
+    avoid = [AvoidAction(action=t, score=round(s, 6), guardrails=guards.get(t, []))
              for t, s in sorted(bad.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
     return SuggestResult(query=request, next=nxt, avoid=avoid)

@@ -81,6 +81,9 @@ def test_seed_weights_favour_the_exact_state_and_near_twins():
     assert seeds["twin"] == pytest.approx(np.exp(-0.2))
     assert seeds["cousin"] == pytest.approx(np.exp(-4.0))
     assert "stranger" not in seeds
+    # no exact match: the closest known state counts fully, the others relative to it
+    seeds = seed_weights(None, [("a", 0.8), ("b", 0.75), ("c", 0.5)], 0.6, 0.05)
+    assert seeds == pytest.approx({"a": 1.0, "b": np.exp(-1.0)})
     assert seed_weights(None, [("a", 0.7)], 0.6, 0.0) == {"a": 1.0}
 
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 import pytest
 from test_retrieval_query import ITEM_OBS, RESULTS_OBS, SEARCH_OBS, TASK, build_shop_graph
 
+from expgraph.models import EdgeRecord, Rel
+from expgraph.refine.scoring import wilson_lower_bound
 from expgraph.templates import learn_constants, template
 from queries.corpus import Item, TransitionStats
-from queries.retrieval import Ranked
+from queries.retrieval import Ranked, query
 from queries.schema import Signals, SuggestResult
-from queries.suggest import next_in_sequence, skill_next_actions, suggest, transition_scores
+from queries.suggest import (
+    error_scores,
+    next_in_sequence,
+    skill_next_actions,
+    suggest,
+    transition_scores,
+)
 
 
 @pytest.fixture
@@ -41,6 +49,15 @@ def test_transition_scores_mix_states_and_credit_successes():
     # plain frequency 6/8 and 2/8, each scaled by 1 + its Wilson lower bound
     assert plain["click[next >]"] == pytest.approx(2 / 8)
     assert plain["click[<item>]"] > 6 / 8
+
+
+def test_error_scores_use_the_wilson_bound_of_the_error_rate():
+    stats = {"click[<item>]": TransitionStats(20, 5, 10), "click[next >]": TransitionStats(50, 20, 1),
+             "search[<query>]": TransitionStats(5, 5, 0)}
+    got = error_scores([(0.5, stats)])
+    assert set(got) == {"click[<item>]", "click[next >]"}
+    assert got["click[<item>]"] == pytest.approx(0.5 * wilson_lower_bound(10, 20))
+    assert got["click[next >]"] < 0.01  # one error in fifty is no warning
 
 
 def _ranked(i: str, actions: list[str], score: float, tier: str = "functional") -> Ranked:
@@ -93,6 +110,17 @@ def test_history_moves_a_functional_skill_forward(shop):
     assert res.query.history == ["search[red mug]"]
 
 
+def test_actions_that_errored_here_are_avoided_without_a_guardrail(shop):
+    store, emb, ids = shop
+    store.upsert_edges([EdgeRecord(src=ids["s_search"], dst=ids["s_search"], type=Rel.TRANSITION,
+                                   key="click[add to cart]", props={
+                                       "action": "click[add to cart]", "name": "click",
+                                       "count": 6, "successes": 0, "errors": 6})])
+    res = suggest(store, emb, SEARCH_OBS, task=TASK)
+    assert [(a.action, a.guardrails) for a in res.avoid] == [("click[add to cart]", [])]
+    assert res.avoid[0].score == pytest.approx(wilson_lower_bound(6, 6), abs=1e-5)
+
+
 def test_dense_preset_suggests_from_skills_only(shop):
     store, emb, ids = shop
     res = suggest(store, emb, RESULTS_OBS, preset="dense", k=10)
@@ -133,9 +161,19 @@ def test_a_value_needs_enough_episodes_to_become_a_constant():
     assert learn_constants([("a", "click[back to search]")] * 10) == {}
 
 
-@pytest.mark.xfail(strict=True, reason="learn_constants skips every argument containing '<' "
-                   "(meant for masked slots like <id>), so WebShop's `< Prev` button never "
-                   "becomes a constant; reported to the lead")
-def test_a_button_label_with_a_less_than_sign_can_be_a_constant():
-    uses = [(e, "click[< prev]") for e in "abc"]
-    assert learn_constants(uses) == {"click": {"< prev"}}
+def test_a_button_label_with_a_less_than_sign_can_be_a_constant_but_a_slot_cannot():
+    uses = [(e, "click[< prev]") for e in "abc"] + [(e, "click[<id>]") for e in "abc"]
+    consts = learn_constants(uses)
+    assert consts == {"click": {"< prev"}}
+    assert template("click[< prev]", consts) == "click[< prev]"
+
+
+def test_suggest_and_query_agree_on_every_backend(backend_store, embedder):
+    """The same graph on SQLite and on a Bolt server gives the same answers."""
+    ids = build_shop_graph(backend_store, embedder)
+    res = suggest(backend_store, embedder, RESULTS_OBS, task=TASK, k=5)
+    assert res.next[0].action == "click[<item>]" and res.next[0].support == 6
+    assert {a.action for a in res.avoid} == {"click[add to cart]", "click[buy now]"}
+    top = query(backend_store, embedder, RESULTS_OBS, preset="graph", k=4)
+    assert {r.id for r in top.results} == {ids["k_open"], ids["k_next"], ids["g_cart"],
+                                           ids["g_buy"]}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from store_fixtures import *  # noqa: F403 - backend_store, store_factory, bolt_compat_server
 
 from expgraph.models import EdgeRecord, Label, NodeRecord, Rel
 from expgraph.store.base import GraphStore, to_networkx
