@@ -100,7 +100,9 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ transactions
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, graph_write: bool = True) -> Iterator[None]:
+        """All-or-nothing writes. `graph_write=False` (the embedding cache) does not move
+        `generation()`: caches of the graph's content stay valid."""
         with self._lock:
             if self._depth:
                 self._depth += 1
@@ -120,7 +122,8 @@ class SQLiteStore:
                 self._conn.execute("COMMIT")
             finally:
                 self._depth = 0
-                self._writes += 1
+                if graph_write:
+                    self._writes += 1
 
     # ------------------------------------------------------------------ writes
     def upsert_nodes(self, nodes: Sequence[NodeRecord], accumulate: Sequence[str] = ()) -> None:
@@ -367,7 +370,7 @@ class SQLiteStore:
     def cache_embeddings(self, model: str, items: dict[str, np.ndarray]) -> None:
         if not items:
             return
-        with self.transaction():
+        with self.transaction(graph_write=False):
             self._conn.executemany(
                 "INSERT OR REPLACE INTO emb_cache (model, hash, vec) VALUES (?,?,?)",
                 [(model, h, _blob(v)) for h, v in items.items()])
