@@ -51,10 +51,14 @@ def time_ops(store: GraphStore, embedder: Any, probes: list[tuple[str, str]]) ->
             [Rel.TRANSITION, Rel.VISITS, Rel.APPLIES_IN, Rel.GUARDS], 2, 0.5),
     }
     try:
+        from queries.corpus import clear_query_vectors
         from queries.retrieval import query
 
-        ops["retrieval.query (end to end)"] = lambda i: query(store, embedder, probes[i][0],
-                                                              task=probes[i][1], k=10)
+        def end_to_end(i: int) -> Any:
+            clear_query_vectors()  # every call embeds its state, as a new observation would
+            return query(store, embedder, probes[i][0], task=probes[i][1], k=10)
+
+        ops["retrieval.query (end to end)"] = end_to_end
     except ImportError:
         pass
     out = {}

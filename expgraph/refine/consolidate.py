@@ -14,7 +14,7 @@ from expgraph.models import Label, NodeRecord, Status
 from expgraph.refine.common import RefineContext, name_of, touch
 from expgraph.refine.merge import (
     group_duplicates,
-    merge_records,
+    merge_groups,
     norm_actions,
     settle,
     sync_merged,
@@ -54,13 +54,7 @@ def consolidate_pass(ctx: RefineContext) -> PassReport:
               float(r.props.get("support") or 0)) for r in recs]
     groups = group_duplicates(items, _trigger_vectors(ctx, recs), STATE_MERGE_THRESHOLD,
                               compatible=lambda a, b: True)
-    dirty: list[NodeRecord] = []
-    for wid in sorted(groups):
-        winner, losers = by_id[wid], [by_id[x] for x in groups[wid]]
-        edges += merge_records(ctx, report, winner, losers)
-        dirty += [touch(winner, ctx.now), *losers]
-        recs_m.update({n.id: n for n in (winner, *losers)})
-        links.update({lo.id: wid for lo in losers})
+    dirty = merge_groups(ctx, report, groups, by_id, recs_m, links, edges)
     # Severity follows the settled support of every winner (old merges included).
     settled = settle(ctx, PassReport(name="scratch"), {k: v.model_copy(deep=True)
                                                          for k, v in recs_m.items()}, links,

@@ -289,6 +289,16 @@ def merge_pass(ctx: RefineContext) -> PassReport:
     items = [(r.id, str(r.props.get("tier")), r.props.get("actions") or [],
               float(r.props.get("support") or 0)) for r in recs]
     groups = group_duplicates(items, _vectors(ctx, recs))
+    dirty = merge_groups(ctx, report, groups, by_id, recs_m, links, edges)
+    write_merges(ctx, report, Label.SKILL, recs_m, links, dirty, edges)
+    return report
+
+
+def merge_groups(ctx: RefineContext, report: PassReport, groups: dict[str, list[str]],
+                 by_id: dict[str, NodeRecord], recs_m: dict[str, NodeRecord],
+                 links: dict[str, str], edges: list) -> list[NodeRecord]:
+    """Fold every group's losers into its winner (in memory; `edges` grows); returns the
+    nodes to write. Shared by the skill merge and the guardrail consolidation."""
     dirty: list[NodeRecord] = []
     for wid in sorted(groups):
         winner, losers = by_id[wid], [by_id[x] for x in groups[wid]]
@@ -296,5 +306,4 @@ def merge_pass(ctx: RefineContext) -> PassReport:
         dirty += [touch(winner, ctx.now), *losers]
         recs_m.update({n.id: n for n in (winner, *losers)})
         links.update({lo.id: wid for lo in losers})
-    write_merges(ctx, report, Label.SKILL, recs_m, links, dirty, edges)
-    return report
+    return dirty
