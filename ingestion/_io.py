@@ -162,3 +162,12 @@ def text_of(content: Any) -> str:
     if isinstance(content, dict | int | float | bool):
         return json.dumps(content, ensure_ascii=False)
     return str(content)
+
+
+def read_records(path: Path, split: Callable[[Any], list[Any]],
+                 make: Callable[..., Episode], *args: Any) -> Iterator[Episode | ParseError]:
+    """The read loop of every JSON/JSONL adapter: each record through `make(record, *args)`,
+    a bad record as a ParseError, the rest of the file still read."""
+    file = str(path)
+    for loc in iter_records(path, split):
+        yield loc if isinstance(loc, ParseError) else build(file, loc, make, loc.value, *args)

@@ -149,11 +149,7 @@ class Neo4jStore:
         by_label: dict[Label, list[dict[str, Any]]] = defaultdict(list)
         for i, n in enumerate(merged):
             by_label[Label(n.label)].append(rows_.node_row(n, self.namespace, base + i))
-        olds = "".join(f", n.{ident(a)} AS old_{j}" for j, a in enumerate(acc))
-        sums = "".join(
-            f", n.{ident(a)} = CASE WHEN fresh THEN row.props.{ident(a)} "
-            f"ELSE coalesce(old_{j}, 0) + coalesce(row.props.{ident(a)}, 0) END"
-            for j, a in enumerate(acc))
+        olds, sums = _accumulate_cypher("n", acc)
         queries = {label: (
             f"UNWIND $rows AS row MERGE (n:{NODE_LABEL}:{label.value} {{uid: row.uid}}) "
             f"ON CREATE SET n._new = true "
@@ -179,11 +175,7 @@ class Neo4jStore:
         by_type: dict[Rel, list[dict[str, Any]]] = defaultdict(list)
         for e in merged:
             by_type[Rel(e.type)].append(rows_.edge_row(e, self.namespace))
-        olds = "".join(f", r.{ident(a)} AS old_{j}" for j, a in enumerate(acc))
-        sums = "".join(
-            f", r.{ident(a)} = CASE WHEN fresh THEN row.props.{ident(a)} "
-            f"ELSE coalesce(old_{j}, 0) + coalesce(row.props.{ident(a)}, 0) END"
-            for j, a in enumerate(acc))
+        olds, sums = _accumulate_cypher("r", acc)
         queries = {rel: (
             f"UNWIND $rows AS row MATCH (a:{NODE_LABEL} {{uid: row.s}}) "
             f"MATCH (b:{NODE_LABEL} {{uid: row.d}}) "
@@ -422,3 +414,14 @@ def _bookmark_manager() -> Any:
     from neo4j import GraphDatabase
 
     return GraphDatabase.bookmark_manager()
+
+
+def _accumulate_cypher(var: str, acc: Sequence[str]) -> tuple[str, str]:
+    """Cypher fragments that keep the stored value of each accumulated prop (`olds`, for the
+    WITH) and add the incoming one to it (`sums`, for the SET); a fresh entity takes the row's."""
+    olds = "".join(f", {var}.{ident(a)} AS old_{j}" for j, a in enumerate(acc))
+    sums = "".join(
+        f", {var}.{ident(a)} = CASE WHEN fresh THEN row.props.{ident(a)} "
+        f"ELSE coalesce(old_{j}, 0) + coalesce(row.props.{ident(a)}, 0) END"
+        for j, a in enumerate(acc))
+    return olds, sums

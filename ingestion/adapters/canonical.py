@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from expgraph.models import Episode
-from ingestion._io import build, iter_records
+from ingestion._io import read_records
 from ingestion.errors import ParseError, RecordError
 
 _OTHER_LAYOUTS = re.compile(r'"(messages|traj|trajectory|history)"\s*:')
@@ -50,9 +50,4 @@ class CanonicalAdapter:
                 and _OTHER_LAYOUTS.search(head) is None)
 
     def read(self, path: Path) -> Iterator[Episode | ParseError]:
-        file = str(path)
-        for loc in iter_records(path, split_episodes):
-            if isinstance(loc, ParseError):
-                yield loc
-            else:
-                yield build(file, loc, episode_from_canonical, loc.value)
+        return read_records(path, split_episodes, episode_from_canonical)

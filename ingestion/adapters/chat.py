@@ -21,7 +21,7 @@ from typing import Any
 
 from expgraph.actions import tool_action
 from expgraph.models import ActionCall, Episode, Outcome, Step
-from ingestion._io import build, iter_records, text_of
+from ingestion._io import read_records, text_of
 from ingestion.errors import ParseError, RecordError
 
 _ERROR_RESULT = re.compile(r"\s*(error\b|exception\b|traceback \(most recent call last\))", re.I)
@@ -190,9 +190,4 @@ class OpenAIChatAdapter:
         return head.lstrip()[:1] in ("[", "{") and re.search(ROLE_RE, head) is not None
 
     def read(self, path: Path) -> Iterator[Episode | ParseError]:
-        file = str(path)
-        for loc in iter_records(path, split_conversations):
-            if isinstance(loc, ParseError):
-                yield loc
-            else:
-                yield build(file, loc, episode_from_conversation, loc.value, self.name)
+        return read_records(path, split_conversations, episode_from_conversation, self.name)

@@ -21,7 +21,7 @@ from typing import Any
 
 from expgraph.actions import text_action, tool_action
 from expgraph.models import ActionCall, Episode, Outcome, Step
-from ingestion._io import build, get_path, iter_records, text_of
+from ingestion._io import get_path, read_records, text_of
 from ingestion.errors import ParseError, RecordError
 
 EPISODE_KEYS = ("task", "steps", "success", "reward", "agent", "id", "records")
@@ -159,9 +159,4 @@ class GenericAdapter:
         )
 
     def read(self, path: Path) -> Iterator[Episode | ParseError]:
-        file = str(path)
-        for loc in iter_records(path, self._split):
-            if isinstance(loc, ParseError):
-                yield loc
-            else:
-                yield build(file, loc, self.episode, loc.value)
+        return read_records(path, self._split, self.episode)

@@ -13,7 +13,7 @@ from typing import Any
 
 from expgraph.actions import tool_action
 from expgraph.models import Episode, Outcome
-from ingestion._io import build, iter_records, text_of
+from ingestion._io import read_records, text_of
 from ingestion.adapters.chat import conversation_fields, episode_from_chat, outcome_from
 from ingestion.errors import ParseError, RecordError
 
@@ -101,12 +101,7 @@ class LangChainAdapter:
                 and re.search(r'"data"\s*:\s*\{', head) is not None)
 
     def read(self, path: Path) -> Iterator[Episode | ParseError]:
-        file = str(path)
-        for loc in iter_records(path, _split):
-            if isinstance(loc, ParseError):
-                yield loc
-            else:
-                yield build(file, loc, self.from_record, loc.value)
+        return read_records(path, _split, self.from_record)
 
 
 def _split(doc: Any) -> list[Any]:

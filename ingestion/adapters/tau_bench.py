@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from expgraph.models import Episode, Outcome
-from ingestion._io import build, get_path, iter_records
+from ingestion._io import get_path, read_records
 from ingestion.adapters.chat import episode_from_chat
 from ingestion.errors import ParseError, RecordError
 
@@ -64,9 +64,4 @@ class TauBenchAdapter:
                 and re.search(r'"(task_id|reward)"\s*:', head) is not None)
 
     def read(self, path: Path) -> Iterator[Episode | ParseError]:
-        file = str(path)
-        for loc in iter_records(path, _split):
-            if isinstance(loc, ParseError):
-                yield loc
-            else:
-                yield build(file, loc, episode_from_tau, loc.value)
+        return read_records(path, _split, episode_from_tau)
