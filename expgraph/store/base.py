@@ -6,7 +6,8 @@ Every backend (embedded SQLite, Neo4j/Bolt) implements `GraphStore`. Code outsid
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -139,3 +140,30 @@ def to_networkx(store: GraphStore, labels: Sequence[Label] | None = None,
 def _flat(props: dict[str, Any]) -> dict[str, Any]:
     """Drop the bulky raw steps so the networkx view stays light."""
     return {k: v for k, v in props.items() if k not in ("steps", "key")}
+
+
+_PROP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_prop_names(names: Sequence[str]) -> list[str]:
+    """Accumulated props are spliced into SQL/Cypher: plain identifiers only."""
+    for k in names:
+        if not _PROP_NAME.match(k):
+            raise ValueError(f"bad property name {k!r}")
+    return list(names)
+
+
+def merge_dupes(items: Sequence[Any], key: Callable[[Any], Any],
+                accumulate: Sequence[str]) -> list[Any]:
+    """Collapse repeated ids inside one upsert batch, as every backend must: later wins,
+    accumulated props add up. The caller's records are never mutated."""
+    out: dict[Any, Any] = {}
+    for it in items:
+        k = key(it)
+        prev = out.get(k)
+        if prev is not None and accumulate:
+            it = it.model_copy(update={"props": dict(it.props)})
+            for a in accumulate:
+                it.props[a] = (prev.props.get(a) or 0) + (it.props.get(a) or 0)
+        out[k] = it
+    return list(out.values())

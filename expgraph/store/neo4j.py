@@ -21,7 +21,7 @@ import numpy as np
 
 from expgraph.models import EdgeRecord, Label, NodeRecord, Rel
 from expgraph.store import neo4j_rows as rows_
-from expgraph.store.base import Direction, iter_batches
+from expgraph.store.base import Direction, iter_batches, merge_dupes
 from expgraph.store.dialect import CACHE_LABEL, GEN_LABEL, META_LABEL, NODE_LABEL, Dialect
 from expgraph.store.neo4j_connect import open_driver
 from expgraph.store.neo4j_rows import (
@@ -144,7 +144,7 @@ class Neo4jStore:
         if not nodes:
             return
         acc = rows_.check_accumulate(accumulate)
-        merged = rows_.merge_dupes(nodes, lambda n: n.id, accumulate)
+        merged = merge_dupes(nodes, lambda n: n.id, accumulate)
         base = time.time_ns()
         by_label: dict[Label, list[dict[str, Any]]] = defaultdict(list)
         for i, n in enumerate(merged):
@@ -171,7 +171,7 @@ class Neo4jStore:
         if not edges:
             return
         acc = rows_.check_accumulate(accumulate)
-        merged = rows_.merge_dupes(edges, lambda e: e.ident, accumulate)
+        merged = merge_dupes(edges, lambda e: e.ident, accumulate)
         by_type: dict[Rel, list[dict[str, Any]]] = defaultdict(list)
         for e in merged:
             by_type[Rel(e.type)].append(rows_.edge_row(e, self.namespace))

@@ -9,13 +9,13 @@ Cypher, so their top-level copies are authoritative and are laid over `props_jso
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from expgraph.models import EdgeRecord, Label, NodeRecord, Rel
+from expgraph.store.base import check_prop_names
 
 RESERVED = frozenset({"uid", "id", "namespace", "text", "embedding", "props_json", "key",
                       "_ord", "_acc", "_new"})
@@ -148,22 +148,4 @@ def where_clause(where: dict[str, Any] | None, var: str = "n",
 
 def check_accumulate(accumulate: Sequence[str]) -> list[str]:
     """Top-level names of accumulated props; like the embedded store, plain identifiers only."""
-    for k in accumulate:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
-            raise ValueError(f"bad property name {k!r}")
-    return [top_name(k) for k in accumulate]
-
-
-def merge_dupes(items: Sequence[Any], key: Callable[[Any], Any],
-                accumulate: Sequence[str]) -> list[Any]:
-    """Collapse repeated ids inside one batch: later wins, accumulated props add up."""
-    out: dict[Any, Any] = {}
-    for it in items:
-        k = key(it)
-        prev = out.get(k)
-        it = it.model_copy(update={"props": dict(it.props)})
-        if prev is not None and accumulate:
-            for a in accumulate:
-                it.props[a] = (prev.props.get(a) or 0) + (it.props.get(a) or 0)
-        out[k] = it
-    return list(out.values())
+    return [top_name(k) for k in check_prop_names(accumulate)]

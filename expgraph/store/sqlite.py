@@ -7,7 +7,6 @@ embeddings, FTS5 for text search, and an in-memory matrix per label for vector t
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 from collections import defaultdict
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from expgraph.models import EdgeRecord, Label, NodeRecord, Rel
-from expgraph.store.base import Direction, StoreError
+from expgraph.store.base import Direction, StoreError, check_prop_names, merge_dupes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -135,7 +134,7 @@ class SQLiteStore:
                         "json_extract(excluded.props, '$.created_at')))")
         props_sql = _accumulate_sql(keep_created, "nodes", accumulate)
         with self.transaction():
-            merged = _merge_dupes(nodes, lambda n: n.id, accumulate)
+            merged = merge_dupes(nodes, lambda n: n.id, accumulate)
             self._conn.executemany(
                 f"""INSERT INTO nodes (ns, id, label, text, props, emb) VALUES (?,?,?,?,?,?)
                 ON CONFLICT (ns, id) DO UPDATE SET label=excluded.label, text=excluded.text,
@@ -150,7 +149,7 @@ class SQLiteStore:
         ns = self.namespace
         props_sql = _accumulate_sql("excluded.props", "edges", accumulate)
         with self.transaction():
-            merged = _merge_dupes(edges, lambda e: e.ident, accumulate)
+            merged = merge_dupes(edges, lambda e: e.ident, accumulate)
             self._conn.executemany(
                 f"""INSERT INTO edges (ns, src, type, dst, key, props) VALUES (?,?,?,?,?,?)
                 ON CONFLICT (ns, src, type, dst, key) DO UPDATE SET props={props_sql}""",
@@ -405,16 +404,11 @@ class SQLiteStore:
         return f"SQLiteStore({self.path!r}, namespace={self.namespace!r})"
 
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
 def _accumulate_sql(base: str, table: str, accumulate: Sequence[str]) -> str:
     """SQL that adds the stored value of each accumulated prop to the incoming one, in place:
     no read-modify-write round trip."""
     expr = base
-    for k in accumulate:
-        if not _IDENT.match(k):
-            raise ValueError(f"bad property name {k!r}")
+    for k in check_prop_names(accumulate):
         expr = (f"json_set({expr}, '$.{k}', COALESCE(json_extract({table}.props, '$.{k}'), 0)"
                 f" + COALESCE(json_extract(excluded.props, '$.{k}'), 0))")
     return expr
@@ -431,18 +425,3 @@ def _sql_value(v: Any) -> Any:
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
-
-
-def _merge_dupes(items: Sequence[Any], key: Any, accumulate: Sequence[str]) -> list[Any]:
-    """Collapse repeated ids inside one batch: later wins, accumulated props add up.
-    The caller's records are never mutated."""
-    out: dict[Any, Any] = {}
-    for it in items:
-        k = key(it)
-        prev = out.get(k)
-        if prev is not None and accumulate:
-            it = it.model_copy(update={"props": dict(it.props)})
-            for a in accumulate:
-                it.props[a] = (prev.props.get(a) or 0) + (it.props.get(a) or 0)
-        out[k] = it
-    return list(out.values())
