@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from expgraph.refine.scoring import wilson_lower_bound
+from expgraph.scoring import wilson_lower_bound
 from expgraph.store.base import GraphStore
 from queries.config import SearchConfig, get_config
 from queries.corpus import ServedCorpus, quiet_blas, served_corpus

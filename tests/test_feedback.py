@@ -8,7 +8,7 @@ import pytest
 from expgraph.models import Episode, Outcome, Rel, SkillNode, Step, Tier
 from expgraph.refine import refine
 from expgraph.refine.feedback import feedback, record_retrieved
-from expgraph.refine.scoring import utility
+from expgraph.scoring import utility
 
 
 def put_skill(store, embedder, name, action, s=6, f=4, **kw) -> str:

@@ -8,7 +8,7 @@ import pytest
 from expgraph.models import GuardrailNode, SkillNode, Status, Tier
 from expgraph.refine import refine
 from expgraph.refine.feedback import feedback
-from expgraph.refine.scoring import item_utility, should_retire
+from expgraph.scoring import item_utility, should_retire
 
 
 def put(store, embedder, node) -> str:

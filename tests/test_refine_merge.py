@@ -8,7 +8,7 @@ import pytest
 from expgraph.models import EdgeRecord, Label, Rel, SkillNode, Status, Tier
 from expgraph.refine import refine
 from expgraph.refine.merge import group_duplicates
-from expgraph.refine.scoring import utility
+from expgraph.scoring import utility
 
 
 def put_skill(store, embedder, **kw) -> str:

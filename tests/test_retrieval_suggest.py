@@ -6,7 +6,7 @@ import pytest
 from test_retrieval_query import ITEM_OBS, RESULTS_OBS, SEARCH_OBS, TASK, build_shop_graph
 
 from expgraph.models import EdgeRecord, Rel
-from expgraph.refine.scoring import wilson_lower_bound
+from expgraph.scoring import wilson_lower_bound
 from expgraph.templates import learn_constants, template
 from queries.corpus import Item, TransitionStats
 from queries.retrieval import Ranked, query

@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from expgraph.distill.corpus import Corpus, EpisodeView, StepView
-from expgraph.distill.scores import utility, wilson_lower_bound
 from expgraph.distill.skills import atomic_id, episode_sample, short, top
 from expgraph.models import ActionNode, EdgeRecord, FailureNode, GuardrailNode, Rel
+from expgraph.scoring import utility, wilson_lower_bound
 from expgraph.templates import split_key
 
 MIN_FAILURES = 2  # distinct episodes

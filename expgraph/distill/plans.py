@@ -16,9 +16,9 @@ from collections import Counter, defaultdict
 import numpy as np
 
 from expgraph.distill.corpus import Corpus, EpisodeView
-from expgraph.distill.scores import utility
 from expgraph.distill.skills import atomic_id, episode_sample, parameters, short, top
 from expgraph.models import EdgeRecord, NodeRecord, Rel, SkillNode, TaskNode, Tier
+from expgraph.scoring import utility
 
 TASK_CLUSTER_DISTANCE = 0.5
 

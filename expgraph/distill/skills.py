@@ -15,9 +15,9 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 from expgraph.distill.corpus import Corpus, EpisodeView, StepView
-from expgraph.distill.scores import utility
 from expgraph.embedder import CachedEmbedder
 from expgraph.models import ActionNode, EdgeRecord, Rel, SkillNode, Tier
+from expgraph.scoring import utility
 from expgraph.store.base import GraphStore
 from expgraph.templates import split_key
 

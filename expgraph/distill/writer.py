@@ -11,7 +11,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from expgraph.distill.scores import utility
 from expgraph.embedder import CachedEmbedder
 from expgraph.models import (
     EdgeRecord,
@@ -24,6 +23,7 @@ from expgraph.models import (
     Status,
     utcnow,
 )
+from expgraph.scoring import utility
 from expgraph.store.base import GraphStore
 
 DERIVED_LABELS = (Label.SKILL, Label.FAILURE, Label.GUARDRAIL)

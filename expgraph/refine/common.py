@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from expgraph.models import EdgeRecord, Label, NodeRecord, Rel, Status, utcnow
-from expgraph.refine.scoring import item_utility
+from expgraph.scoring import item_utility
 from expgraph.store.base import GraphStore
 
 HISTORY_CAP = 100  # newest entries kept on a node; older ones are dropped

@@ -21,7 +21,7 @@ from expgraph.refine.merge import (
     write_merges,
 )
 from expgraph.refine.report import Change, PassReport
-from expgraph.refine.scoring import guardrail_severity
+from expgraph.scoring import guardrail_severity
 
 
 def _trigger_vectors(ctx: RefineContext, recs: list[NodeRecord]) -> np.ndarray | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from expgraph.models import Rel
 from expgraph.refine.common import SERVED_LABELS, name_of
-from expgraph.refine.scoring import item_counts, outcomes
+from expgraph.scoring import item_counts, outcomes
 from expgraph.store.base import GraphStore
 
 _BULKY = ("steps", "history")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from expgraph.models import Label, Status
 from expgraph.refine.common import SERVED_LABELS, RefineContext, add_history, name_of, touch
 from expgraph.refine.report import Change, PassReport
-from expgraph.refine.scoring import (
+from expgraph.scoring import (
     RETIRE_MIN_OUTCOMES,
     RETIRE_UTILITY,
     item_counts,

@@ -13,7 +13,7 @@ from expgraph.models import Label, NodeRecord, SkillNode, Status, Tier
 from expgraph.refine.common import RefineContext, add_history, merge_target, name_of, touch
 from expgraph.refine.merge import norm_actions
 from expgraph.refine.report import Change, PassReport
-from expgraph.refine.scoring import utility
+from expgraph.scoring import utility
 
 PROMOTE_MIN_SUPPORT = MIN_SUPPORT  # distinct successful episodes, as distillation mines
 
