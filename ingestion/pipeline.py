@@ -127,39 +127,38 @@ class Ingestor:
     # ------------------------------------------------------------------ internals
     def _ingest_batch(self, batch: list[Episode], report: IngestReport,
                       progress: Callable[[int], None] | None) -> None:
-        present = self.store.has_nodes([episode_node_id(e.id or '') for e in batch])
-        fresh: list[Episode] = []
-        seen: set[str] = set()
-        for ep in batch:
-            nid = episode_node_id(ep.id or '')
-            if nid in present or nid in seen:
+        node_ids = [episode_node_id(e.id or "") for e in batch]
+        present = self.store.has_nodes(node_ids)
+        fresh: dict[str, Episode] = {}  # node id -> episode, in order
+        for nid, ep in zip(node_ids, batch, strict=True):
+            if nid in present or nid in fresh:
                 report.skipped += 1
                 continue
-            seen.add(nid)
-            fresh.append(ep)
+            fresh[nid] = ep
         if not fresh:
             if progress:
                 progress(len(batch))
             return
         # Embed every distinct task text and observation signature of the batch at once.
-        sigs = {ep.id: _signatures(ep) for ep in fresh}
-        texts = list(dict.fromkeys([e.task for e in fresh] + [s for v in sigs.values() for s in v]))
+        sigs = {nid: _signatures(ep) for nid, ep in fresh.items()}
+        texts = list(dict.fromkeys([e.task for e in fresh.values()]
+                                   + [s for v in sigs.values() for s in v]))
         t0 = time.perf_counter()
         vecs = dict(zip(texts, self.embedder.embed(texts), strict=True))
         report.embed_seconds += time.perf_counter() - t0
         index = self.state_index()
         seq = int(self.store.get_meta("episode_seq", 0))
-        for ep in fresh:
+        for nid, ep in fresh.items():
             seq += 1
             try:
-                self._write_episode(ep, sigs[ep.id], vecs, index, seq)
+                self._write_episode(ep, sigs[nid], vecs, index, seq)
             except BaseException:
                 self.reset()  # the caches may name nodes that were rolled back
                 self.store.set_meta("episode_seq", seq - 1)
                 raise
             report.ingested += 1
             report.steps += len(ep.steps)
-            report.episode_ids.append(episode_node_id(ep.id or ''))
+            report.episode_ids.append(nid)
         self.store.set_meta("episode_seq", seq)
         if progress:
             progress(len(batch))
