@@ -3,7 +3,6 @@ ingest pipeline, distillation, refinement and retrieval; it holds no logic of it
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,7 +200,3 @@ def _mapping(mapping: str | dict[str, str] | None) -> dict[str, str] | None:
     from ingestion.adapters.generic import parse_mapping
 
     return parse_mapping(mapping)
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2, default=str)

@@ -7,7 +7,6 @@ the embedding cache, all in batches through the `GraphStore` protocol only.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,14 +59,14 @@ def copy_graph(src: GraphStore, dst: GraphStore, batch_size: int = 500) -> CopyR
     for rel in Rel:
         for batch in iter_batches(src.edges(rel), batch_size):
             dst.upsert_edges(batch)
-    meta = meta_items(src)
+    meta = src.meta_items()
     if meta:
         with dst.transaction():
             for k, v in meta.items():
                 dst.set_meta(k, v)
     copied = 0
     by_model: dict[str, dict[str, np.ndarray]] = {}
-    for model, h, vec in embedding_cache_items(src):
+    for model, h, vec in src.embedding_cache_items():
         by_model.setdefault(model, {})[h] = vec
         if len(by_model[model]) >= batch_size:
             dst.cache_embeddings(model, by_model.pop(model))
@@ -95,14 +94,6 @@ def compare(src: GraphStore, dst: GraphStore) -> CopyReport:
 
 def _cache_present(src: GraphStore, dst: GraphStore) -> int:
     by_model: dict[str, list[str]] = {}
-    for model, h, _ in embedding_cache_items(src):
+    for model, h, _ in src.embedding_cache_items():
         by_model.setdefault(model, []).append(h)
     return sum(len(dst.cached_embeddings(m, hs)) for m, hs in by_model.items())
-
-
-def meta_items(store: GraphStore) -> dict[str, Any]:
-    return dict(store.meta_items())
-
-
-def embedding_cache_items(store: GraphStore) -> Iterator[tuple[str, str, np.ndarray]]:
-    yield from store.embedding_cache_items()
