@@ -123,17 +123,10 @@ class ExperienceGraph:
         """Offline: rebuild every derived node (states, skills, failures, guardrails).
         Execution feedback and refinement history survive the rebuild."""
         from expgraph.distill import distill
-        from expgraph.models import utcnow
-        from expgraph.refine.recluster import restore, snapshot
 
-        if not rebuild:
-            return distill(self.store, self.embedder, llm=self.llm)
-        if self._ingestor is not None:
-            self._ingestor.reset()
-        snap = snapshot(self.store)
-        report = distill(self.store, self.embedder, llm=self.llm, rebuild=True)
-        restore(self.store, snap, utcnow().isoformat())
-        return report
+        if rebuild and self._ingestor is not None:
+            self._ingestor.reset()  # the states it knows are about to be replaced
+        return distill(self.store, self.embedder, llm=self.llm, rebuild=rebuild)
 
     def refine(self, passes: Sequence[str] | None = None, dry_run: bool = False) -> Any:
         from expgraph.refine import refine

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from expgraph.audit import SERVED_LABELS, add_history, rescore_props
 from expgraph.models import EdgeRecord, Label, Rel, episode_node_id, utcnow
-from expgraph.refine.common import SERVED_LABELS, add_history, merge_target, rescore_props
+from expgraph.refine.common import merge_target
 from expgraph.store.base import GraphStore
 
 

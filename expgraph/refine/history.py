@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from expgraph.audit import SERVED_LABELS
 from expgraph.models import Rel
-from expgraph.refine.common import SERVED_LABELS, name_of
+from expgraph.refine.common import name_of
 from expgraph.scoring import item_counts, outcomes
 from expgraph.store.base import GraphStore
 
