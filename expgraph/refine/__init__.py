@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from expgraph.errors import UsageError
 from expgraph.refine.common import RefineContext
 from expgraph.refine.consolidate import consolidate_pass
 from expgraph.refine.lifecycle import rescore_pass, retire_pass
@@ -45,7 +46,7 @@ def refine(store: GraphStore, embedder: Any = None, passes: Sequence[str] | None
     names = list(PASSES) if not passes else [p.strip().lower() for p in passes]
     unknown = [n for n in names if n not in PASSES]
     if unknown:
-        raise ValueError(f"unknown refine pass {', '.join(unknown)}; "
+        raise UsageError(f"unknown refine pass {', '.join(unknown)}; "
                          f"choose from {', '.join(PASSES)}")
     ordered = [n for n in PASSES if n in names]
     ctx = RefineContext(store=store, embedder=embedder, llm=llm, dry_run=dry_run)
