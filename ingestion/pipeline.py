@@ -18,6 +18,7 @@ import numpy as np
 from expgraph.distill.replay import replay_episode, with_sample
 from expgraph.distill.states import StateIndex, canonicalize
 from expgraph.embedder import CachedEmbedder
+from expgraph.memory.records import step_records, step_views
 from expgraph.models import (
     ActionNode,
     EdgeRecord,
@@ -140,8 +141,9 @@ class Ingestor:
             return
         # Embed every distinct task text and observation signature of the batch at once.
         sigs = {nid: _signatures(ep) for nid, ep in fresh.items()}
+        views = [t for e in fresh.values() for s in e.steps for t in step_views(s.observation)]
         texts = list(dict.fromkeys([e.task for e in fresh.values()]
-                                   + [s for v in sigs.values() for s in v]))
+                                   + [s for v in sigs.values() for s in v] + views))
         t0 = time.perf_counter()
         vecs = dict(zip(texts, self.embedder.embed(texts), strict=True))
         report.embed_seconds += time.perf_counter() - t0
@@ -205,8 +207,9 @@ class Ingestor:
             rec.props["member_count"] = n
             state_recs.append(rec)
         action_recs = self._action_records(ep, ns)
+        step_nodes, step_edges = step_records(node.id, ep.task, success, steps, vecs, ns, now)
         edges = [EdgeRecord(src=node.id, dst=task.id, type=Rel.ATTEMPTS, namespace=ns),
-                 *replay.visits]
+                 *replay.visits, *step_edges, *replay.step_states]
         transitions = replay.transitions
         performs = Counter(a.id for a in action_recs for _ in range(a.props["uses"]))
         edges += [EdgeRecord(src=node.id, dst=aid, type=Rel.PERFORMS, props={"count": c},
@@ -219,6 +222,7 @@ class Ingestor:
             self.store.upsert_nodes([task_rec], accumulate=("attempts", "successes"))
             self.store.upsert_nodes(state_recs, accumulate=("member_count",))
             self.store.upsert_nodes(action_recs, accumulate=("uses",))
+            self.store.upsert_nodes(step_nodes)
             self.store.upsert_edges(edges)
             self.store.upsert_edges(transitions, accumulate=("count", "successes", "errors"))
 

@@ -10,6 +10,7 @@ from collections import Counter
 from expgraph.distill.replay import replay_episode, signatures, with_sample
 from expgraph.distill.states import StateIndex
 from expgraph.embedder import CachedEmbedder
+from expgraph.memory.records import step_id, step_records, step_texts
 from expgraph.models import EdgeRecord, Label, NodeRecord, Rel, utcnow
 from expgraph.store.base import GraphStore
 
@@ -52,17 +53,39 @@ def replay_states(store: GraphStore, embedder: CachedEmbedder) -> int:
         for sid in dict.fromkeys(replay.state_ids):
             states[sid].props["episodes"] = with_sample(states[sid].props["episodes"], rec.id)
         members.update(replay.state_ids)
-        visits += replay.visits
+        visits += replay.visits + replay.step_states
         transitions += replay.transitions
     for sid, rec in states.items():
         rec.props["member_count"] = members[sid]
+    steps, step_edges = _step_layer(store, embedder, episodes, now)
     for rec in episodes:
         rec.embedding = None  # keep the stored one
     with store.transaction():
         store.upsert_nodes(list(states.values()))
         store.upsert_nodes(episodes)
+        store.upsert_nodes(steps)
         store.upsert_edges(visits)
+        store.upsert_edges(step_edges)
         # The old TRANSITION edges are gone (drop_derived): accumulating from zero sums the
         # per-step records into one edge per (state, next state, action).
         store.upsert_edges(transitions, accumulate=TRANSITION_COUNTS)
     return len(states)
+
+
+def _step_layer(store: GraphStore, embedder: CachedEmbedder, episodes: list[NodeRecord],
+                now: str) -> tuple[list[NodeRecord], list[EdgeRecord]]:
+    """Step nodes rewritten with their replayed states (stored embeddings kept); episodes
+    stored before steps were kept get theirs, embedded now."""
+    have = store.has_nodes([step_id(r.id, 0) for r in episodes if r.props.get("steps")])
+    missing = [r for r in episodes if r.props.get("steps") and step_id(r.id, 0) not in have]
+    texts = list(dict.fromkeys(t for r in missing for t in step_texts(r.props["steps"])))
+    vecs = dict(zip(texts, embedder.embed(texts), strict=True)) if texts else {}
+    nodes: list[NodeRecord] = []
+    edges: list[EdgeRecord] = []
+    for r in episodes:
+        p = r.props
+        n, e = step_records(r.id, p.get("task", ""), p.get("success"), p.get("steps", []),
+                            vecs, store.namespace, now)
+        nodes += n
+        edges += e
+    return nodes, edges

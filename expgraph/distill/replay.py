@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from expgraph.distill.states import StateIndex, canonicalize, representative
+from expgraph.memory.records import step_id
 from expgraph.models import EdgeRecord, Rel, StateNode
 
 PROVENANCE_SAMPLE = 20  # episode ids kept on each state as provenance
@@ -22,6 +23,7 @@ class EpisodeReplay:
     new_states: dict[str, StateNode] = field(default_factory=dict)  # first met in this episode
     visits: list[EdgeRecord] = field(default_factory=list)
     transitions: list[EdgeRecord] = field(default_factory=list)  # count 1 each: accumulate
+    step_states: list[EdgeRecord] = field(default_factory=list)  # Step -IN_STATE-> State
 
 
 def signatures(steps: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
@@ -56,6 +58,10 @@ def replay_episode(episode_id: str, steps: Sequence[dict[str, Any]], sigs: Seque
     for i, step in enumerate(steps):
         step["state"] = ids[i] if i < len(ids) else None
         step["next_state"] = ids[i + 1] if i + 1 < len(ids) else None
+        if step["state"]:
+            out.step_states.append(EdgeRecord.model_construct(
+                src=step_id(episode_id, i), dst=step["state"], type=Rel.IN_STATE, key="",
+                props={}, namespace=namespace))
         if i + 1 >= len(ids):
             continue
         key = step.get("key") or step.get("action", "")
