@@ -16,6 +16,7 @@ from expgraph.store import GraphStore, open_store, to_networkx
 if TYPE_CHECKING:
     from ingestion.pipeline import IngestReport
     from ingestion.record import EpisodeRecorder
+    from queries.schema import SuggestResult
 
 
 class ExperienceGraph:
@@ -152,11 +153,14 @@ class ExperienceGraph:
                      explain=explain, preset=preset, include_deprecated=include_deprecated)
 
     def suggest(self, state: str, task: str | None = None, history: Sequence[str] | None = None,
-                k: int = 5, preset: str | Any = "hybrid") -> Any:
-        from queries.retrieval import suggest
+                k: int = 5, candidates: Sequence[str] | None = None,
+                explain: bool = False) -> SuggestResult:
+        """What to do next from `state` and what to avoid. With `candidates` (the concrete
+        actions available now) `next` ranks exactly those strings."""
+        from queries.suggest import suggest
 
         return suggest(self.store, self.embedder, state, task=task, history=history, k=k,
-                       preset=preset)
+                       candidates=candidates, explain=explain)
 
     # ------------------------------------------------------------------ reading
     def stats(self) -> dict[str, Any]:

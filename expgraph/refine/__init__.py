@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from expgraph.errors import UsageError
+from expgraph.refine.advice import advice_pass
 from expgraph.refine.common import RefineContext
 from expgraph.refine.consolidate import consolidate_pass
 from expgraph.refine.lifecycle import rescore_pass, retire_pass
@@ -34,6 +35,8 @@ PASSES: dict[str, Callable[[RefineContext], PassReport]] = {
     # decided in this run, or the next run would undo it.
     "prune": prune_pass,
     "rename": rename_pass,
+    # Advice last: the fusion and avoid models are fit on the graph the other passes left.
+    "advice": advice_pass,
 }
 
 __all__ = ["PASSES", "Change", "PassReport", "RefineReport", "refine"]
