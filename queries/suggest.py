@@ -131,7 +131,8 @@ def _rank_templates(mem: StepMemory, model: AdviceModel, rows: Rows, state: str,
 def _flagged(model: AdviceModel, rows: Rows, risks: np.ndarray, r: int) -> bool:
     """Above the calibrated threshold, with evidence of failure here (a failing neighbour, a
     guardrail or failures in these states): never for merely being unusual."""
-    return bool(risks[r] >= model.threshold and rows.risk_x[r, :EVIDENCE].any())
+    evidence = rows.risk_x[r, :EVIDENCE].any() or rows.risk_x[r, -1] > 0
+    return bool(risks[r] >= model.threshold and evidence)
 
 
 def _avoid(mem: StepMemory, model: AdviceModel, rows: Rows, risks: np.ndarray, k: int,

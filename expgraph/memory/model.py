@@ -30,7 +30,7 @@ DEFAULT_NEXT = {"knn_newest": 2.0, "knn_window": 1.0, "knn_task": 1.5, "knn_hist
                 "markov_cluster": 0.5, "state": 0.5, "skill": 0.5, "position": 0.3,
                 "prior": 0.2, "risk": -1.0, "confident_newest": 1.0, "confident_task": 1.0}
 DEFAULT_RISK = {"risk_knn": 2.0, "failure_nearest": 1.0, "guardrail": 2.0, "state_failed": 1.0,
-                "failure_unusual": 3.0, "failure_margin": 3.0}
+                "failure_unusual": 3.0, "failure_margin": 3.0, "error_nearest": 3.0}
 DEFAULT_RISK_BIAS = -3.0
 DEFAULT_THRESHOLD = 0.6
 
