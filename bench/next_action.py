@@ -121,8 +121,12 @@ def evaluate(methods: dict[str, Method], next_q: Sequence[Query], avoid_q: Seque
     """Ask every method every query. A method answers (next, avoid); None for a part it does
     not offer (its metrics stay None)."""
     rows = {m: Row(m, extra_ms=(extra_ms or {}).get(m, 0.0)) for m in methods}
+    done, total, t0 = 0, len(next_q) + len(avoid_q), time.perf_counter()
     for qs in (next_q, avoid_q):
         for q in qs:
+            done += 1
+            if done % 250 == 0:
+                log(f"  asked {done} of {total} ({time.perf_counter() - t0:.0f} s)")
             for name, method in methods.items():
                 t0 = time.perf_counter()
                 nxt, bad = method(q)
@@ -280,8 +284,10 @@ def build_baselines(train: Sequence[Episode], failing: dict[str, int | None], la
 
 def stream(db: Path, held: Sequence[Episode], queries: Sequence[Query], labeler: Labeler,
            model: Any, include_failed: bool) -> dict[tuple[str, int], list[str]]:
-    """Ask the queries of the second half of the successful held-out episodes, ingesting each
-    held-out episode after its turn (the failed ones only with `include_failed`)."""
+    """Ask `queries` of a copy of the store while the held-out episodes stream in, in order,
+    each ingested (online distillation) after its turn; the failed ones only with
+    `include_failed`. Episodes nobody asks about in between are ingested together just before
+    the next question: at every question the memory is exactly what one-by-one ingest gives."""
     by_ep: dict[str, list[Query]] = {}
     for q in queries:
         by_ep.setdefault(q.episode, []).append(q)
@@ -289,13 +295,18 @@ def stream(db: Path, held: Sequence[Episode], queries: Sequence[Query], labeler:
         copy = Path(tmp) / "stream.db"
         copy_db(db, copy)
         answers: dict[tuple[str, int], list[str]] = {}
+        pending: list[Episode] = []
         with ExperienceGraph(copy, embedder=model, auto_distill=True) as g:
             ask = expgraph_method(g, labeler)
             for ep in held:
-                for q in by_ep.get(ep.id or "", ()):
+                asked = by_ep.get(ep.id or "", ())
+                if asked and pending:
+                    g.ingest(pending)
+                    pending = []
+                for q in asked:
                     answers[(q.episode, q.index)] = ask(q)[0] or []
                 if ep.succeeded or include_failed:
-                    g.ingest(ep)
+                    pending.append(ep)
         return answers
 
 
@@ -314,7 +325,7 @@ def hit1(answers: dict[tuple[str, int], list[str]], qs: Sequence[Query]) -> floa
 
 def run_split(corpus_name: str, split: Split, failing: dict[str, int | None], model: Any,
               embedder: CachedEmbedder, db_dir: Path, max_queries: int | None,
-              streaming: bool) -> dict[str, Any]:
+              streaming: bool, stream_max: int | None = None) -> dict[str, Any]:
     labeler = Labeler(split.train)
     next_all, avoid_all = queries_for(split.held, failing, labeler)
     next_q, avoid_q = subsample(next_all, max_queries), subsample(avoid_all, max_queries)
@@ -346,11 +357,13 @@ def run_split(corpus_name: str, split: Split, failing: dict[str, int | None], mo
         "rows": list(summary.values()), "wins": verdict(summary), "times": times,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    late = second_half(split.held, next_q)
+    late = subsample(second_half(split.held, next_q), stream_max)
     if streaming and late:
         t0 = time.perf_counter()
+        log(f"  streaming: {len(late)} steps of the second half, twice")
         ok_only = stream(db, split.held, late, labeler, model, include_failed=False)
-        with_failed = stream(db, split.held, late, labeler, model, include_failed=True)
+        with_failed = (stream(db, split.held, late, labeler, model, include_failed=True)
+                       if any(not e.succeeded for e in split.held) else ok_only)
         times["stream_s"] = round(time.perf_counter() - t0, 1)
         static = hit1(rows["expgraph"].per_query, late)
         s_ok, s_all = hit1(ok_only, late), hit1(with_failed, late)
@@ -424,12 +437,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--db-dir", type=Path, default=None,
                     help="keep the ingested stores here and reuse them on later runs")
     ap.add_argument("--no-stream", action="store_true", help="skip the streaming runs")
+    ap.add_argument("--stream-max", type=int, default=300,
+                    help="stream-ask at most N steps of the second half (the same ones every "
+                         "run; 0 = all): each run re-ingests the held-out episodes one by one")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--torch-threads", type=int, default=1,
                     help="threads for the embedding model (1: on a shared 2-core machine a second "
                          "thread mostly waits for the first; single-text latency drops ~20x)")
     ap.add_argument("--out", type=Path, default=RESULTS / "next_action.json")
     args = ap.parse_args(argv)
+    args.stream_max = args.stream_max or None
     if not args.data.is_dir():
         ap.error(f"no data directory at {args.data} (../shared/data beside the repo; --data DIR)")
 
@@ -458,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 if split is None or (args.split and split.name not in args.split):
                     continue
                 res = run_split(name, split, corpus.failing, model, embedder, db_dir,
-                                args.max_queries, not args.no_stream)
+                                args.max_queries, not args.no_stream, args.stream_max)
                 results.append(res)
                 print(render(res) + "\n", flush=True)
             if splits[1] is None:
