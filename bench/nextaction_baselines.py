@@ -51,7 +51,7 @@ class KNN:
                  min_sim: float | None = None) -> None:
         if len(vecs) != len(labels):
             raise ValueError(f"{len(vecs)} vectors for {len(labels)} labels")
-        self.vecs = np.asarray(vecs, dtype=np.float32).reshape(len(labels), -1)
+        self.vecs = np.asarray(vecs, dtype=np.float32)
         self.labels = list(labels)
         self.k = k
         self.min_sim = min_sim

@@ -217,6 +217,8 @@ def test_knn_votes_are_similarity_weighted_and_failure_knn_keeps_close_neighbour
     # query (0, 1): sims c 1.0, b 0.8, b 0.6 -> the 0.6 one is not > 0.6
     assert fail.neighbours(np.array([0, 1], dtype=np.float32)) == [
         (3, 1.0), (2, pytest.approx(0.8))]
+    # a corpus without failures (ALFWorld) flags nothing
+    assert failure_knn(np.zeros((0, 2), dtype=np.float32), []).rank(np.array([0, 1])) == []
 
 
 def test_baselines_on_the_tiny_corpus_match_hand_computed_metrics(embedder, model) -> None:
