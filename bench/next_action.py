@@ -454,6 +454,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     torch.set_num_threads(args.torch_threads)
     model = default_embedder()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     if args.db_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="next_action_")
@@ -478,15 +479,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                                 args.max_queries, not args.no_stream, args.stream_max)
                 results.append(res)
                 print(render(res) + "\n", flush=True)
+                # written after every split: an interrupted run keeps what it measured
+                args.out.write_text(json.dumps(merge_results(args.out, [res]), indent=2) + "\n")
             if splits[1] is None:
                 print(f"== {name} / recurring: no task repeats in this corpus\n")
     finally:
         cache_store.close()
         if tmp is not None:
             tmp.cleanup()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(merge_results(args.out, results), indent=2) + "\n")
-    log(f"done in {time.perf_counter() - t_all:.0f} s; wrote {args.out}")
+    log(f"done in {time.perf_counter() - t_all:.0f} s; {len(results)} splits written to "
+        f"{args.out}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ checked with the real model before it is used.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` from thi
 from bench.next_action import (  # noqa: E402
     build_baselines,
     evaluate,
+    merge_results,
     rank_scores,
     run_split,
     second_half,
@@ -96,6 +98,17 @@ def test_verdict_needs_both_hits_and_avoid_recall_at_no_higher_false_avoid() -> 
     assert v["avoid"]["wins"] is True  # same recall, fewer false avoids
     rows["expgraph"]["false_avoid"] = 0.07
     assert verdict(rows)["avoid"]["wins"] is False
+
+
+def test_results_merge_keeps_other_corpora_and_replaces_the_ones_measured(tmp_path) -> None:
+    out = tmp_path / "next_action.json"
+    old = [{"corpus": "tau_retail", "split": "unseen", "v": 1},
+           {"corpus": "webshop", "split": "unseen", "v": 1}]
+    out.write_text(json.dumps({"results": old}))
+    merged = merge_results(out, [{"corpus": "webshop", "split": "unseen", "v": 2}])
+    assert [(r["corpus"], r["v"]) for r in merged["results"]] == [("webshop", 2),
+                                                                   ("tau_retail", 1)]
+    assert merge_results(tmp_path / "absent.json", [])["results"] == []
 
 
 # --------------------------------------------------------------------------- protocol
