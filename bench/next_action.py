@@ -121,12 +121,12 @@ def evaluate(methods: dict[str, Method], next_q: Sequence[Query], avoid_q: Seque
     """Ask every method every query. A method answers (next, avoid); None for a part it does
     not offer (its metrics stay None)."""
     rows = {m: Row(m, extra_ms=(extra_ms or {}).get(m, 0.0)) for m in methods}
-    done, total, t0 = 0, len(next_q) + len(avoid_q), time.perf_counter()
+    done, total, start = 0, len(next_q) + len(avoid_q), time.perf_counter()
     for qs in (next_q, avoid_q):
         for q in qs:
             done += 1
             if done % 250 == 0:
-                log(f"  asked {done} of {total} ({time.perf_counter() - t0:.0f} s)")
+                log(f"  asked {done} of {total} ({time.perf_counter() - start:.0f} s)")
             for name, method in methods.items():
                 t0 = time.perf_counter()
                 nxt, bad = method(q)
