@@ -326,16 +326,17 @@ def hit1(answers: dict[tuple[str, int], list[str]], qs: Sequence[Query]) -> floa
 def run_split(corpus_name: str, split: Split, failing: dict[str, int | None], model: Any,
               embedder: CachedEmbedder, db_dir: Path, max_queries: int | None,
               streaming: bool, stream_max: int | None = None) -> dict[str, Any]:
-    labeler = Labeler(split.train)
-    next_all, avoid_all = queries_for(split.held, failing, labeler)
-    next_q, avoid_q = subsample(next_all, max_queries), subsample(avoid_all, max_queries)
-    log(f"{corpus_name}/{split.name}: {len(split.train)} episodes ingested, {len(split.held)} "
-        f"held out; asking {len(next_q)} of {len(next_all)} steps, {len(avoid_q)} of "
-        f"{len(avoid_all)} failing steps")
     db = db_dir / f"{corpus_name}-{split.name}-{_cache_key(corpus_name, split)}.db"
+    log(f"{corpus_name}/{split.name}: {len(split.train)} episodes to ingest, "
+        f"{len(split.held)} held out")
     t0 = time.perf_counter()
     graph, times = build_store(db, split.train, model)
     log(f"  store ready in {time.perf_counter() - t0:.0f} s {times}")
+    labeler = Labeler(split.train, graph.store.get_meta("action_constants"))
+    next_all, avoid_all = queries_for(split.held, failing, labeler)
+    next_q, avoid_q = subsample(next_all, max_queries), subsample(avoid_all, max_queries)
+    log(f"  asking {len(next_q)} of {len(next_all)} steps, {len(avoid_q)} of {len(avoid_all)} "
+        f"failing steps")
     t0 = time.perf_counter()
     base = build_baselines(split.train, failing, labeler, embedder, [*next_q, *avoid_q], model)
     times["baselines_s"] = round(time.perf_counter() - t0, 1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,11 +188,17 @@ def split_recurring(episodes: Sequence[Episode]) -> Split | None:
 
 class Labeler:
     """One labeling function for every method: the action template under the constants
-    learned from the training split (tool name for tool calls)."""
+    learned from the training split (tool name for tool calls). With `agree_with` (the
+    constants a store learned from the same split) a value is a constant only where both
+    agree, so that no answer is a slot where the gold label is a constant or the reverse."""
 
-    def __init__(self, train: Iterable[Episode]) -> None:
+    def __init__(self, train: Iterable[Episode],
+                 agree_with: Mapping[str, Iterable[str]] | None = None) -> None:
         uses = [(e.id or "", action_key(s.action)) for e in train for s in e.steps]
         self.constants = learn_constants(uses)
+        if agree_with is not None:
+            self.constants = {n: vs & set(agree_with.get(n, ()))
+                              for n, vs in self.constants.items()}
 
     def of_step(self, step: Any) -> str:
         return template(action_key(step.action), self.constants)

@@ -172,6 +172,10 @@ def test_labels_are_templates_under_constants_learned_from_training() -> None:
     assert lab.of_step(clicks(1, "Next >")[0].steps[0]) == "click[<item>]"  # only 2
     assert lab.of_answer("click[next >]") == "click[<item>]"  # an answer relabeled alike
     assert lab.of_answer("get_order_details") == "get_order_details"
+    # where the store learned otherwise (it counts distinct trajectories), both sides are slots
+    strict = Labeler(clicks(3, "Buy Now"), agree_with={"click": []})
+    assert strict.of_step(clicks(1, "Buy Now")[0].steps[0]) == "click[<item>]"
+    assert strict.of_answer("click[buy now]") == "click[<item>]"
 
 
 def test_failing_steps_follow_what_each_corpus_says() -> None:
