@@ -63,6 +63,7 @@ from bench.nextaction_data import (  # noqa: E402
     split_recurring,
     split_unseen,
     subsample,
+    subsample_episodes,
 )
 from expgraph.embedder import CachedEmbedder, default_embedder  # noqa: E402
 from expgraph.graph import ExperienceGraph  # noqa: E402
@@ -358,10 +359,11 @@ def run_split(corpus_name: str, split: Split, failing: dict[str, int | None], mo
         "rows": list(summary.values()), "wins": verdict(summary), "times": times,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    late = subsample(second_half(split.held, next_q), stream_max)
+    late = subsample_episodes(second_half(split.held, next_q), stream_max)
     if streaming and late:
         t0 = time.perf_counter()
-        log(f"  streaming: {len(late)} steps of the second half, twice")
+        log(f"  streaming: {len(late)} steps of {len({q.episode for q in late})} episodes of "
+            f"the second half")
         ok_only = stream(db, split.held, late, labeler, model, include_failed=False)
         with_failed = (stream(db, split.held, late, labeler, model, include_failed=True)
                        if any(not e.succeeded for e in split.held) else ok_only)
@@ -438,9 +440,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--db-dir", type=Path, default=None,
                     help="keep the ingested stores here and reuse them on later runs")
     ap.add_argument("--no-stream", action="store_true", help="skip the streaming runs")
-    ap.add_argument("--stream-max", type=int, default=300,
-                    help="stream-ask at most N steps of the second half (the same ones every "
-                         "run; 0 = all): each run re-ingests the held-out episodes one by one")
+    ap.add_argument("--stream-max", type=int, default=200,
+                    help="stream-ask the steps of whole second-half episodes, about N steps (the "
+                         "same ones every run; 0 = all): each asked episode costs an online ingest")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--torch-threads", type=int, default=1,
                     help="threads for the embedding model (1: on a shared 2-core machine a second "

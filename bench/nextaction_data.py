@@ -256,6 +256,25 @@ def subsample(queries: list[Query], n: int | None) -> list[Query]:
     return [q for q in queries if id(q) in keep]
 
 
+def subsample_episodes(queries: list[Query], n: int | None) -> list[Query]:
+    """The queries of whole episodes (picked by a hash of their id, the same on every run) until
+    at least n steps are in, kept in asking order: fewer episodes asked means fewer separate
+    ingests when streaming."""
+    if n is None or len(queries) <= n:
+        return queries
+    by_ep: dict[str, list[Query]] = {}
+    for q in queries:
+        by_ep.setdefault(q.episode, []).append(q)
+    keep: set[str] = set()
+    count = 0
+    for ep in sorted(by_ep, key=lambda e: hashlib.blake2b(e.encode(), digest_size=8).digest()):
+        if count >= n:
+            break
+        keep.add(ep)
+        count += len(by_ep[ep])
+    return [q for q in queries if q.episode in keep]
+
+
 def failing_training_steps(train: Sequence[Episode], failing: dict[str, int | None]
                            ) -> list[tuple[Episode, int]]:
     return [(e, f) for e in train if not e.succeeded

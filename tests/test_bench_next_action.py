@@ -38,6 +38,7 @@ from bench.nextaction_data import (  # noqa: E402
     split_recurring,
     split_unseen,
     subsample,
+    subsample_episodes,
     tau_failing_step,
     webshop_failing_step,
 )
@@ -160,6 +161,10 @@ def test_subsample_is_deterministic_and_keeps_asking_order() -> None:
     assert [(q.episode, q.index) for q in a] == [(q.episode, q.index) for q in b]
     assert len(a) == 3 and a == [q for q in nxt if q in a]
     assert subsample(nxt, None) == nxt
+    whole = subsample_episodes(nxt, 2)  # whole episodes until at least 2 steps are in
+    by_ep = {q.episode: [p.index for p in nxt if p.episode == q.episode] for q in whole}
+    assert all([q.index for q in whole if q.episode == e] == idx for e, idx in by_ep.items())
+    assert len(whole) >= 2 and whole == subsample_episodes(list(nxt), 2)
 
 
 def test_labels_are_templates_under_constants_learned_from_training() -> None:
