@@ -167,7 +167,21 @@ class ExperienceGraph:
 
     # ------------------------------------------------------------------ reading
     def stats(self) -> dict[str, Any]:
-        return {"nodes": self.store.count_by_label(), "relationships": self.store.count_by_type()}
+        """Nodes by label, relationships by type, skills by tier and status, guardrails by
+        status: what a user asks first after an ingest or a refine."""
+        from expgraph.models import Status, Tier
+
+        skills = {t.value: dict.fromkeys([s.value for s in Status], 0) for t in Tier}
+        for rec in self.store.find_nodes(Label.SKILL):
+            tier = skills.setdefault(str(rec.props.get("tier", Tier.ATOMIC.value)), {})
+            status = str(rec.props.get("status", Status.ACTIVE.value))
+            tier[status] = tier.get(status, 0) + 1
+        guardrails = dict.fromkeys([s.value for s in Status], 0)
+        for rec in self.store.find_nodes(Label.GUARDRAIL):
+            status = str(rec.props.get("status", Status.ACTIVE.value))
+            guardrails[status] = guardrails.get(status, 0) + 1
+        return {"nodes": self.store.count_by_label(), "relationships": self.store.count_by_type(),
+                "skills": skills, "guardrails": guardrails}
 
     def node(self, id: str) -> NodeRecord | None:
         return self.store.get_node(id)

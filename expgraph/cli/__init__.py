@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "expgraph.cli.refine_cmds",
     "expgraph.cli.query_cmds",
     "expgraph.cli.viz_cmds",
+    "expgraph.cli.mcp_cmds",
 )
 
 

@@ -97,6 +97,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print_table(sorted(stats["nodes"].items()), ["label", "nodes"])
     print()
     print_table(sorted(stats["relationships"].items()), ["relationship", "count"])
+    statuses = list(stats["guardrails"])
+    print()
+    print_table([(tier, *(by.get(s, 0) for s in statuses), sum(by.values()))
+                 for tier, by in stats["skills"].items()], ["skills", *statuses, "total"])
+    print()
+    print_table([("guardrails", *(stats["guardrails"][s] for s in statuses),
+                  sum(stats["guardrails"].values()))], ["", *statuses, "total"])
     return 0
 
 
