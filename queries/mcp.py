@@ -23,7 +23,8 @@ from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from mcp.server.mcpserver.tools import Tool
+from pydantic import ConfigDict, Field
 
 from queries.schema import (
     FeedbackResult,
@@ -163,8 +164,6 @@ def create_server(graph: Any) -> MCPServer:
     """An MCP server over `graph` (an `ExperienceGraph`)."""
     lock = threading.RLock()
     logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG on import
-    server = MCPServer("expgraph", instructions=INSTRUCTIONS, version="0.1.0",
-                       log_level="WARNING")
 
     def call(fn: Callable[[], T]) -> T:
         """Run `fn` under the lock; a problem the caller can fix becomes a tool error with
@@ -178,7 +177,6 @@ def create_server(graph: Any) -> MCPServer:
             except (ValueError, FormatError, StoreError) as exc:
                 raise ToolError(str(exc)) from exc
 
-    @server.tool(name="suggest", description=SUGGEST_DOC)
     def suggest(
         state: Annotated[str, Field(min_length=1, description="what the agent sees now")],
         task: Annotated[str | None, Field(description="the task being worked on")] = None,
@@ -191,7 +189,6 @@ def create_server(graph: Any) -> MCPServer:
         extra = {"candidates": candidates} if candidates is not None else {}
         return call(lambda: graph.suggest(state, task=task, history=history, k=k, **extra))
 
-    @server.tool(name="query_skills", description=QUERY_DOC)
     def query_skills(
         state: Annotated[str, Field(min_length=1, description="what the agent sees now")],
         task: Annotated[str | None, Field(description="the task being worked on")] = None,
@@ -204,7 +201,6 @@ def create_server(graph: Any) -> MCPServer:
         return call(lambda: graph.query(state, task=task, k=k,
                                         kinds=kinds or ("skill", "guardrail"), tiers=tiers))
 
-    @server.tool(name="record_episode", description=RECORD_DOC)
     def record_episode(
         episode: Annotated[dict[str, Any] | list[Any], Field(
             description="one episode object, or a list of them (or a chat message list)")],
@@ -214,7 +210,6 @@ def create_server(graph: Any) -> MCPServer:
             raise ToolError("nothing recorded:\n" + "\n".join(r.error for r in summary.rejected))
         return summary
 
-    @server.tool(name="feedback", description=FEEDBACK_DOC)
     def feedback(
         item_id: Annotated[str, Field(min_length=1, description="skill or guardrail id")],
         success: Annotated[bool, Field(description="did the run it was served for succeed?")],
@@ -224,9 +219,14 @@ def create_server(graph: Any) -> MCPServer:
         return FeedbackResult.model_validate(
             call(lambda: graph.feedback(item_id, success, episode_id=episode_id)))
 
-    @server.tool(name="show", description=SHOW_DOC)
     def show(id: Annotated[str, Field(min_length=1, description="a node id")]) -> NodeView:
         return NodeView.model_validate(call(lambda: graph.show(id)))
+
+    tools = [_strict(Tool.from_function(fn, description=doc)) for fn, doc in (
+        (suggest, SUGGEST_DOC), (query_skills, QUERY_DOC), (record_episode, RECORD_DOC),
+        (feedback, FEEDBACK_DOC), (show, SHOW_DOC))]
+    server = MCPServer("expgraph", instructions=INSTRUCTIONS, version="0.1.0",
+                       log_level="WARNING", tools=tools)
 
     @server.resource("expgraph://stats", name="stats", mime_type="application/json",
                      description="counts: nodes by label, relationships by type, skills by "
@@ -240,6 +240,18 @@ def create_server(graph: Any) -> MCPServer:
                         description=f"the active {tier} skills, most useful first")(
             _skill_list(graph, tier, call))
     return server
+
+
+def _strict(tool: Tool) -> Tool:
+    """Unknown argument names are an error, not silently dropped: a model that misspells
+    `history` must be told, or it believes its history was used."""
+    base = tool.fn_metadata.arg_model
+    strict = type(base.__name__, (base,), {
+        "__module__": base.__module__,
+        "model_config": ConfigDict(extra="forbid", arbitrary_types_allowed=True)})
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
+    return tool
 
 
 def _skill_list(graph: Any, tier: str, call: Callable) -> Callable[[], str]:
