@@ -119,7 +119,7 @@ class ExperienceGraph:
         return write_imported_skills(self.store, self.embedder, skills)
 
     # ------------------------------------------------------------------ distill / refine
-    def distill(self, rebuild: bool = True) -> Any:
+    def distill(self, rebuild: bool = True, progress: Any = None) -> Any:
         """Offline: rebuild every derived node (states, skills, failures, guardrails).
         Execution feedback and refinement history survive the rebuild."""
         from expgraph.distill import distill
@@ -127,18 +127,21 @@ class ExperienceGraph:
         from expgraph.refine.recluster import restore, snapshot
 
         if not rebuild:
-            return distill(self.store, self.embedder, llm=self.llm)
+            return distill(self.store, self.embedder, llm=self.llm, progress=progress)
         if self._ingestor is not None:
             self._ingestor.reset()
         snap = snapshot(self.store)
-        report = distill(self.store, self.embedder, llm=self.llm, rebuild=True)
+        report = distill(self.store, self.embedder, llm=self.llm, rebuild=True,
+                         progress=progress)
         restore(self.store, snap, utcnow().isoformat())
         return report
 
-    def refine(self, passes: Sequence[str] | None = None, dry_run: bool = False) -> Any:
+    def refine(self, passes: Sequence[str] | None = None, dry_run: bool = False,
+               progress: Any = None) -> Any:
         from expgraph.refine import refine
 
-        report = refine(self.store, self.embedder, passes=passes, dry_run=dry_run, llm=self.llm)
+        report = refine(self.store, self.embedder, passes=passes, dry_run=dry_run, llm=self.llm,
+                        progress=progress)
         if self._ingestor is not None and not dry_run:
             self._ingestor.reset()  # a recluster pass may have rebuilt the states
         return report

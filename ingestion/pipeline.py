@@ -7,7 +7,6 @@ in the store (same deterministic id) is skipped: re-ingesting is idempotent.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -290,19 +289,3 @@ def _compact_step(step, state_ids: list[str], sigs: list[str], i: int) -> dict: 
         "state": state_ids[i] if i < len(state_ids) else None,
         "next_state": state_ids[i + 1] if i + 1 < len(state_ids) else None,
     }
-
-
-def stderr_progress(total: int | None = None) -> Callable[[int], None] | None:
-    """A one-line progress counter on a terminal; nothing when output is piped."""
-    if not sys.stderr.isatty():
-        return None
-    done = 0
-
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        suffix = f"/{total}" if total else ""
-        sys.stderr.write(f"\ringesting: {done}{suffix} episodes")
-        sys.stderr.flush()
-
-    return tick
