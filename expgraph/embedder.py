@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from expgraph.errors import UsageError
 from expgraph.models import content_hash
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def langchain_identity(embeddings: Any, dim: int) -> str:
     return f"langchain:{cls.__module__}.{cls.__qualname__}:{model}:{dim}"
 
 
-class EmbeddingMismatchError(ValueError):
+class EmbeddingMismatchError(UsageError):
     """The embedder gives vectors of another dimension than the store holds."""
 
 

@@ -26,6 +26,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from pydantic import ConfigDict, Field
 
+from expgraph.errors import UsageError
 from queries.schema import (
     FeedbackResult,
     IngestSummary,
@@ -106,7 +107,7 @@ and, for skills and guardrails, the merge lineage and the feedback received."""
 T = TypeVar("T")
 
 
-class TokenError(ValueError):
+class TokenError(UsageError):
     """A bearer-token setting that would leave the server open or unusable."""
 
 
