@@ -7,7 +7,6 @@ against the store file itself."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import socket
@@ -24,7 +23,6 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from expgraph.graph import ExperienceGraph
 from expgraph.models import Label
 from expgraph.store.sqlite import SQLiteStore
 from queries.mcp import TokenError, http_token
@@ -49,10 +47,6 @@ RESOURCES = {"expgraph://stats", "expgraph://skills/strategic", "expgraph://skil
 TOKEN = "mcp-test-token-0123456789"
 ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-
-# The facade gains `candidates=` in a parallel change; until it lands the call is an error.
-HAS_CANDIDATES = "candidates" in inspect.signature(ExperienceGraph.suggest).parameters
-
 
 def _structured(result: Any) -> dict:
     assert not result.is_error, result.content[0].text
@@ -210,13 +204,11 @@ def test_suggest_and_query_answer_in_the_shared_json_shape(run) -> None:
     assert SuggestResult.model_validate(_structured(out["after_errors"])).next
 
 
-@pytest.mark.xfail(not HAS_CANDIDATES, strict=True,
-                   reason="ExperienceGraph.suggest(candidates=) is being added in parallel")
 def test_suggest_ranks_the_candidates_it_is_given(run) -> None:
     out, _ = run
     sug = SuggestResult.model_validate(_structured(out["candidates"]))
-    heads = {c.split("[")[0] for c in CANDIDATES}
-    assert sug.next and all(n.action.split("[")[0] in heads for n in sug.next)
+    assert sug.query.candidates == CANDIDATES
+    assert sorted(n.action for n in sug.next) == sorted(CANDIDATES)  # exactly those, ranked
 
 
 def test_feedback_counts_once_per_episode_and_show_reports_it(run) -> None:
