@@ -17,6 +17,7 @@ import numpy as np
 from expgraph.distill.replay import replay_episode, with_sample
 from expgraph.distill.states import StateIndex, canonicalize
 from expgraph.embedder import CachedEmbedder
+from expgraph.memory.index import remember
 from expgraph.memory.records import step_records, step_views
 from expgraph.models import (
     ActionNode,
@@ -206,7 +207,8 @@ class Ingestor:
             rec.props["member_count"] = n
             state_recs.append(rec)
         action_recs = self._action_records(ep, ns)
-        step_nodes, step_edges = step_records(node.id, ep.task, success, steps, vecs, ns, now)
+        step_nodes, step_edges = step_records(node.id, ep.task, success, steps, vecs, ns, now,
+                                              views=[step_views(s.observation) for s in ep.steps])
         edges = [EdgeRecord(src=node.id, dst=task.id, type=Rel.ATTEMPTS, namespace=ns),
                  *replay.visits, *step_edges, *replay.step_states]
         transitions = replay.transitions
@@ -224,6 +226,7 @@ class Ingestor:
             self.store.upsert_nodes(step_nodes)
             self.store.upsert_edges(edges)
             self.store.upsert_edges(transitions, accumulate=("count", "successes", "errors"))
+        remember(self.store, step_nodes, [vecs[r.props["window"]] for r in step_nodes])
 
     def _action_records(self, ep: Episode, ns: str) -> list[NodeRecord]:
         by_name: dict[str, ActionNode] = {}

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from expgraph.actions import TEXT_VERB_SLOTS
 from expgraph.distill.states import canonicalize, state_id
 from expgraph.memory.features import Probe, Rows, candidate_rows, history_ids, normalise_action
 from expgraph.memory.index import StepMemory, step_memory
@@ -36,6 +37,7 @@ from expgraph.store.base import GraphStore
 from queries.corpus import embed_texts, quiet_blas
 from queries.schema import AvoidAction, NextAction, SuggestRequest, SuggestResult
 
+TEXT_SLOTS = {*TEXT_VERB_SLOTS.values(), "arg"}
 GROUNDING_NEIGHBOURS = 20
 EVIDENCE = 4  # the first four risk features are evidence of failure (see RISK_FEATURES)
 _WORD = re.compile(r"[a-z0-9]+")
@@ -196,6 +198,10 @@ def concrete(mem: StepMemory, i: int) -> str:
         return raw
     if not args:
         return name
+    if len(args) == 1:
+        (slot, value), = args.items()
+        if slot in TEXT_SLOTS and isinstance(value, str):
+            return f"{name}[{value}]"  # a ReAct-style text action, as the agent writes it
     return f"{name}({json.dumps(args, sort_keys=True, ensure_ascii=False)})"
 
 

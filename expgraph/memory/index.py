@@ -40,6 +40,8 @@ class StepMemory:
     constants: dict[str, set[str]]
     # one entry per step
     step_ids: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # action key (templates follow constants)
+    prev_keys: list[list[str]] = field(default_factory=list)
     label: list[int] = field(default_factory=list)  # template index of the action taken
     prev1: list[int] = field(default_factory=list)
     prev2: list[int] = field(default_factory=list)
@@ -99,9 +101,13 @@ class StepMemory:
         if e is None:
             e = self.episode_index[ep] = len(self.episodes)
             self.episodes.append(ep)
-        prev = [self.action_id(self.template(k)) for k in (p.get("prev") or [])[:2]]
+        key = p.get("key") or p.get("name") or ""
+        prev_keys = list(p.get("prev") or [])[:2]
+        prev = [self.action_id(self.template(k)) for k in prev_keys]
         self.step_ids.append(rec.id)
-        self.label.append(self.action_id(self.template(p.get("key") or p.get("name") or "")))
+        self.keys.append(key)
+        self.prev_keys.append(prev_keys)
+        self.label.append(self.action_id(self.template(key)))
         self.prev1.append(prev[0] if prev else NO)
         self.prev2.append(prev[1] if len(prev) > 1 else NO)
         self.episode.append(e)
@@ -114,6 +120,26 @@ class StepMemory:
         self.arguments.append(dict(p.get("arguments") or {}))
         self._new.append(np.asarray(rec.embedding, dtype=np.float32))
         self._win.append(win_vec)
+        self._arrays = None
+
+    def relabel(self, constants: dict[str, set[str]]) -> None:
+        """New action constants (a distillation learned them): every step's template again."""
+        self.constants = constants
+        self.label = [self.action_id(self.template(k)) for k in self.keys]
+        prev = [[self.action_id(self.template(k)) for k in ks] for ks in self.prev_keys]
+        self.prev1 = [p[0] if p else NO for p in prev]
+        self.prev2 = [p[1] if len(p) > 1 else NO for p in prev]
+        self._arrays = None
+
+    def refresh_derived(self, store: GraphStore) -> None:
+        """Re-read what distillation and refinement own (constants, task clusters, skills,
+        guardrails); the steps themselves are append-only and stay."""
+        constants = _constants(store)
+        if constants != self.constants:
+            self.relabel(constants)
+        _load_tasks(self, store)
+        self.skills = _skill_views(store, constants)
+        self.guardrails = _guardrails(self, store)
         self._arrays = None
 
     def state_int(self, sid: str | None) -> int:
@@ -175,26 +201,44 @@ def _skill_views(store: GraphStore, constants: dict[str, set[str]]) -> list[Skil
     return out
 
 
+def _constants(store: GraphStore) -> dict[str, set[str]]:
+    return {k: set(v) for k, v in (store.get_meta(CONSTANTS_META) or {}).items()}
+
+
+def _load_tasks(mem: StepMemory, store: GraphStore) -> None:
+    for rec in store.find_nodes(Label.TASK, with_embedding=True):
+        text = rec.props.get("text", rec.text)
+        vec = np.asarray(rec.embedding, np.float32) if rec.embedding else None
+        i = mem.task_id(text, vec, rec.props.get("cluster"))
+        cluster = rec.props.get("cluster")
+        mem.task_cluster[i] = NO if cluster is None else int(cluster)
+        if vec is not None:
+            mem._task_vecs[i] = vec
+
+
+def _guardrails(mem: StepMemory, store: GraphStore) -> list[tuple[str, str, list[int], float]]:
+    out = []
+    for rec in store.find_nodes(Label.GUARDRAIL):
+        p = rec.props
+        if p.get("status", Status.ACTIVE.value) == Status.ACTIVE.value and p.get("trigger_state"):
+            bans = [mem.action_id(mem.template(str(a))) for a in p.get("forbidden") or ()]
+            out.append((rec.id, p["trigger_state"], bans, float(p.get("severity") or 0.0)))
+    return out
+
+
 def build_memory(store: GraphStore, embedder: Any) -> StepMemory:
     """Every Step of the store (window vectors come from the embedding cache: no model call
     for texts ingest embedded), the tasks with their clusters, and the served skills."""
-    constants = {k: set(v) for k, v in (store.get_meta(CONSTANTS_META) or {}).items()}
+    constants = _constants(store)
     mem = StepMemory(generation=store.generation(), dim=int(embedder.dim), constants=constants)
-    for rec in store.find_nodes(Label.TASK, with_embedding=True):
-        vec = np.asarray(rec.embedding, np.float32) if rec.embedding else None
-        mem.task_id(rec.props.get("text", rec.text), vec, rec.props.get("cluster"))
+    _load_tasks(mem, store)
     steps = sorted(store.find_nodes(Label.STEP, with_embedding=True),
                    key=lambda r: (r.props.get("episode", ""), int(r.props.get("index") or 0)))
     wins = embedder.embed([r.props.get("window") or "" for r in steps]) if steps else []
     for rec, w in zip(steps, wins, strict=True):
         mem.add(rec, np.asarray(w, np.float32))
     mem.skills = _skill_views(store, constants)
-    for rec in store.find_nodes(Label.GUARDRAIL):
-        p = rec.props
-        if p.get("status", Status.ACTIVE.value) == Status.ACTIVE.value and p.get("trigger_state"):
-            bans = [mem.action_id(template(str(a), constants)) for a in p.get("forbidden") or ()]
-            mem.guardrails.append((rec.id, p["trigger_state"], bans,
-                                   float(p.get("severity") or 0.0)))
+    mem.guardrails = _guardrails(mem, store)
     return mem
 
 
@@ -203,13 +247,35 @@ _CACHE_LOCK = threading.Lock()
 
 
 def step_memory(store: GraphStore, embedder: Any) -> StepMemory:
-    """The store's step memory for its current generation (built on first use)."""
+    """The store's step memory for its current generation. Built once; after a write it is
+    brought up to date in place when every stored step is already in it (ingest in this
+    process hands its new steps over through `remember`), rebuilt otherwise."""
     gen = store.generation()
     with _CACHE_LOCK:
         mem = _CACHE.get(store)
-        if mem is not None and mem.generation == gen:
-            return mem
+    if mem is not None:
+        with mem.lock:
+            if mem.generation == gen:
+                return mem
+            if int(store.count_by_label().get(Label.STEP.value, 0)) == len(mem):
+                mem.refresh_derived(store)
+                mem.generation = gen
+                return mem
     mem = build_memory(store, embedder)
     with _CACHE_LOCK:
         _CACHE[store] = mem
     return mem
+
+
+def remember(store: GraphStore, steps: list[NodeRecord], windows: list[np.ndarray]) -> None:
+    """Steps this process just committed, appended to the store's memory if one is built
+    (the next `step_memory` call then only refreshes the derived layer)."""
+    with _CACHE_LOCK:
+        mem = _CACHE.get(store)
+    if mem is None:
+        return
+    with mem.lock:
+        known = set(mem.step_ids[-len(steps):]) if steps else set()
+        for rec, w in zip(steps, windows, strict=True):
+            if rec.id not in known:
+                mem.add(rec, np.asarray(w, np.float32))

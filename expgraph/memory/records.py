@@ -46,14 +46,18 @@ def step_texts(steps: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def step_records(episode_node_id: str, task: str, success: bool | None,
                  steps: Sequence[Mapping[str, Any]], vecs: Mapping[str, np.ndarray],
-                 namespace: str, now: str) -> tuple[list[NodeRecord], list[EdgeRecord]]:
+                 namespace: str, now: str, views: Sequence[tuple[str, str]] | None = None,
+                 ) -> tuple[list[NodeRecord], list[EdgeRecord]]:
     """Step nodes with their newest-message embedding, and their STEP_OF / TAKES edges.
-    IN_STATE edges come from the replay (states are derived)."""
+    `views` are the steps' (newest, window) from their full observations (ingest has them);
+    without them they come from the stored, cut observations. IN_STATE edges come from the
+    replay (states are derived)."""
     nodes: list[NodeRecord] = []
     edges: list[EdgeRecord] = []
     keys = [s.get("key") or s.get("action") or "" for s in steps]
     for i, s in enumerate(steps):
-        newest, window = step_views(s.get("observation") or "")
+        newest, window = views[i] if views is not None else step_views(
+            s.get("observation") or "")
         node = StepNode(id=step_id(episode_node_id, i), episode=episode_node_id, index=i,
                         task=task, newest=newest, window=window, key=keys[i],
                         name=s.get("action") or "", arguments=s.get("arguments") or {},
