@@ -22,13 +22,21 @@ import re
 import threading
 import weakref
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from expgraph.actions import TEXT_VERB_SLOTS
 from expgraph.distill.states import canonicalize, state_id
-from expgraph.memory.features import Probe, Rows, candidate_rows, history_ids, normalise_action
+from expgraph.memory.features import (
+    EVIDENCE,
+    Probe,
+    Rows,
+    candidate_rows,
+    history_ids,
+    normalise_action,
+)
 from expgraph.memory.index import StepMemory, step_memory
 from expgraph.memory.model import AdviceModel, load_model
 from expgraph.memory.records import step_views
@@ -39,7 +47,6 @@ from queries.schema import AvoidAction, NextAction, SuggestRequest, SuggestResul
 
 TEXT_SLOTS = {*TEXT_VERB_SLOTS.values(), "arg"}
 GROUNDING_NEIGHBOURS = 20
-EVIDENCE = 4  # the first four risk features are evidence of failure (see RISK_FEATURES)
 _WORD = re.compile(r"[a-z0-9]+")
 
 _MODELS: weakref.WeakKeyDictionary[Any, tuple[int, AdviceModel]] = weakref.WeakKeyDictionary()
@@ -61,15 +68,20 @@ def advice_model(store: GraphStore) -> AdviceModel:
 
 def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = None,
             history: Sequence[str] | None = None, k: int = 5,
-            candidates: Sequence[str] | None = None, explain: bool = False) -> SuggestResult:
-    """Next actions for `state`, best first, and the actions to avoid."""
+            candidates: Sequence[str] | None = None, explain: bool = False,
+            max_false_avoid: float | None = None) -> SuggestResult:
+    """Next actions for `state`, best first, and the actions to avoid. `max_false_avoid`
+    moves the avoid threshold: the share of the store's own successful actions that may be
+    flagged (default: the calibrated 4 %)."""
     request = SuggestRequest(state=state, task=task, history=list(history) if history else None,
                              k=k,
                              candidates=list(candidates) if candidates is not None else None,
-                             explain=explain)
+                             explain=explain, max_false_avoid=max_false_avoid)
     with quiet_blas():
         mem = step_memory(store, embedder)
         model = advice_model(store)
+        if max_false_avoid is not None:
+            model = replace(model, threshold=model.threshold_for(max_false_avoid))
         probe = _probe(mem, embedder, state, task, history or ())
         include = []
         if candidates:
