@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: here it resolves to the local CPU build (no CUDA download).
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	# The notebooks' kernel, "Python (expgraph)": this venv's interpreter, found by any Jupyter
+	# started from the venv and by the notebook tests.
+	$(BIN)/python -m ipykernel install --sys-prefix --name expgraph --display-name "Python (expgraph)"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -36,4 +39,4 @@ bench: install
 	$(BIN)/python bench/backends.py
 
 clean:
-	rm -rf $(VENV) *.egg-info demo.db* .pytest_cache
+	rm -rf $(VENV) *.egg-info demo.db* .pytest_cache notebooks/*-figures

@@ -1,7 +1,8 @@
 """Embedders: the local all-MiniLM-L6-v2 by default, any langchain-core `Embeddings` on request.
 
 Vectors are unit-normalised float32. `CachedEmbedder` embeds each distinct text once and keeps
-the vectors in the store, keyed by content hash and model name.
+the vectors in the store, keyed by content hash and the embedder's `name`, which names the model
+and its dimension; a store remembers the dimension it was built with and refuses another.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from expgraph.errors import UsageError
 from expgraph.models import content_hash
 
 if TYPE_CHECKING:
     from expgraph.store.base import GraphStore
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+EMBEDDING_META = "embedding"  # {"model": name, "dim": n}: what the store's vectors are
+# Attributes that name the model behind a langchain-core `Embeddings`, most specific first.
+_SECRET_WORDS = ("key", "token", "secret", "password")  # never part of a stored cache key
+_MODEL_ATTRS = ("model", "model_name", "model_id", "deployment", "deployment_name", "repo_id")
 MAX_CHARS = 512  # ~128 word pieces: what identifies a text; attention cost grows with length
 
 
@@ -77,6 +83,8 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self._model = SentenceTransformer(self.model_path, device="cpu")
         self.dim = int(self._model.get_embedding_dimension())
+        if model_path is not None:  # another model: its own cache key (the default keeps its own)
+            self.name = f"sentence-transformers:{Path(model_path).resolve()}:{self.dim}"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -93,17 +101,61 @@ class SentenceTransformerEmbedder:
 
 
 class LangChainEmbedder:
-    """Adapter for any langchain-core `Embeddings` (bring your own provider)."""
+    """Adapter for any langchain-core `Embeddings` (bring your own provider).
+
+    Its `name` (the cache key) is the class, the model it names and the dimension it returns:
+    two `Embeddings` of one class but different models or sizes never share cached vectors."""
 
     def __init__(self, embeddings: Any, name: str | None = None) -> None:
         self._emb = embeddings
-        self.name = name or f"langchain:{type(embeddings).__name__}"
         self.dim = len(embeddings.embed_query("dimension probe"))
+        self.name = name or langchain_identity(embeddings, self.dim)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return _normalise(np.asarray(self._emb.embed_documents(list(texts))))
+
+
+def langchain_identity(embeddings: Any, dim: int) -> str:
+    """`langchain:<module.Class>:<model>:<dim>`; the model from the first attribute that names
+    one (`model`, `model_name`, ...), else the object's other settings."""
+    cls = type(embeddings)
+    model = next((str(v) for a in _MODEL_ATTRS if (v := getattr(embeddings, a, None))), None)
+    if model is None:
+        fields = getattr(embeddings, "model_dump", None)
+        settings = fields() if callable(fields) else {}
+        model = ",".join(f"{k}={v}" for k, v in sorted(settings.items())
+                         if isinstance(v, (str, int, float, bool))
+                         and not any(w in k.lower() for w in _SECRET_WORDS)) or "-"
+    return f"langchain:{cls.__module__}.{cls.__qualname__}:{model}:{dim}"
+
+
+class EmbeddingMismatchError(UsageError):
+    """The embedder gives vectors of another dimension than the store holds."""
+
+
+def check_store_embedding(store: GraphStore, name: str, dim: int) -> None:
+    """Refuse an embedder whose dimension differs from the vectors already in `store`; record
+    the embedder on a store that has none yet (older stores: read one stored vector)."""
+    info = store.get_meta(EMBEDDING_META)
+    if info is None:
+        from expgraph.models import Label
+
+        have = None
+        for label in (Label.TASK, Label.STATE, Label.SKILL):
+            recs = store.find_nodes(label, limit=1, with_embedding=True)
+            if recs and recs[0].embedding:
+                have = len(recs[0].embedding)
+                break
+        info = {"model": name if have in (None, dim) else "unknown", "dim": have or dim}
+        if have in (None, dim):
+            store.set_meta(EMBEDDING_META, info)
+    if int(info["dim"]) != dim:
+        raise EmbeddingMismatchError(
+            f"{store!r} holds {info['dim']}-d embeddings (model {info['model']}) but the "
+            f"embedder {name} gives {dim}-d vectors: open this store with the embedder it was "
+            "built with, or ingest into a new store")
 
 
 class CachedEmbedder:
@@ -116,6 +168,8 @@ class CachedEmbedder:
         self.dim = inner.dim
         self._memo: dict[str, np.ndarray] = {}
         self.embedded = 0  # texts actually sent to the model (for benchmarks)
+        if store is not None:
+            check_store_embedding(store, self.name, self.dim)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

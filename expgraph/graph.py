@@ -120,19 +120,22 @@ class ExperienceGraph:
         return write_imported_skills(self.store, self.embedder, skills)
 
     # ------------------------------------------------------------------ distill / refine
-    def distill(self, rebuild: bool = True) -> Any:
+    def distill(self, rebuild: bool = True, progress: Any = None) -> Any:
         """Offline: rebuild every derived node (states, skills, failures, guardrails).
         Execution feedback and refinement history survive the rebuild."""
         from expgraph.distill import distill
 
         if rebuild and self._ingestor is not None:
             self._ingestor.reset()  # the states it knows are about to be replaced
-        return distill(self.store, self.embedder, llm=self.llm, rebuild=rebuild)
+        return distill(self.store, self.embedder, llm=self.llm, rebuild=rebuild,
+                       progress=progress)
 
-    def refine(self, passes: Sequence[str] | None = None, dry_run: bool = False) -> Any:
+    def refine(self, passes: Sequence[str] | None = None, dry_run: bool = False,
+               progress: Any = None) -> Any:
         from expgraph.refine import refine
 
-        report = refine(self.store, self.embedder, passes=passes, dry_run=dry_run, llm=self.llm)
+        report = refine(self.store, self.embedder, passes=passes, dry_run=dry_run, llm=self.llm,
+                        progress=progress)
         if self._ingestor is not None and not dry_run:
             self._ingestor.reset()  # a recluster pass may have rebuilt the states
         return report
@@ -165,7 +168,21 @@ class ExperienceGraph:
 
     # ------------------------------------------------------------------ reading
     def stats(self) -> dict[str, Any]:
-        return {"nodes": self.store.count_by_label(), "relationships": self.store.count_by_type()}
+        """Nodes by label, relationships by type, skills by tier and status, guardrails by
+        status: what a user asks first after an ingest or a refine."""
+        from expgraph.models import Status, Tier
+
+        skills = {t.value: dict.fromkeys([s.value for s in Status], 0) for t in Tier}
+        for rec in self.store.find_nodes(Label.SKILL):
+            tier = skills.setdefault(str(rec.props.get("tier", Tier.ATOMIC.value)), {})
+            status = str(rec.props.get("status", Status.ACTIVE.value))
+            tier[status] = tier.get(status, 0) + 1
+        guardrails = dict.fromkeys([s.value for s in Status], 0)
+        for rec in self.store.find_nodes(Label.GUARDRAIL):
+            status = str(rec.props.get("status", Status.ACTIVE.value))
+            guardrails[status] = guardrails.get(status, 0) + 1
+        return {"nodes": self.store.count_by_label(), "relationships": self.store.count_by_type(),
+                "skills": skills, "guardrails": guardrails}
 
     def node(self, id: str) -> NodeRecord | None:
         return self.store.get_node(id)

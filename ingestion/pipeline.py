@@ -7,7 +7,6 @@ in the store (same deterministic id) is skipped: re-ingesting is idempotent.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -278,19 +277,3 @@ def _compact_step(step, sigs: list[str], i: int) -> dict:  # noqa: ANN001
         "error": step.error,
         "thought": step.thought,
     }
-
-
-def stderr_progress(total: int | None = None) -> Callable[[int], None] | None:
-    """A one-line progress counter on a terminal; nothing when output is piped."""
-    if not sys.stderr.isatty():
-        return None
-    done = 0
-
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        suffix = f"/{total}" if total else ""
-        sys.stderr.write(f"\ringesting: {done}{suffix} episodes")
-        sys.stderr.flush()
-
-    return tick

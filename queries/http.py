@@ -16,7 +16,13 @@ from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from queries.config import UnknownPresetError
-from queries.schema import QueryRequest, QueryResult, SuggestRequest, SuggestResult
+from queries.schema import (
+    IngestSummary,
+    QueryRequest,
+    QueryResult,
+    SuggestRequest,
+    SuggestResult,
+)
 
 EpisodesBody = Annotated[Any, Body(description="an episode, a list of episodes, a chat message "
                                                "list, a tau-bench result...")]
@@ -26,14 +32,6 @@ class FeedbackRequest(BaseModel):
     item_id: str = Field(description="id of the skill or guardrail that was served")
     success: bool = Field(description="did the episode it was served for succeed?")
     episode_id: str | None = Field(default=None, description="counts once per episode")
-
-
-class IngestSummary(BaseModel):
-    ingested: int
-    steps: int
-    skipped: int
-    rejected: list[dict[str, str]]
-    episode_ids: list[str]
 
 
 class NodeOut(BaseModel):
@@ -95,11 +93,7 @@ def create_app(graph: Any, token: str | None = None) -> FastAPI:
                 report = graph.ingest_object(body)
             except ValueError as exc:
                 raise HTTPException(status_code=400, detail=str(exc)) from exc
-        return IngestSummary(
-            ingested=report.ingested, steps=report.steps, skipped=report.skipped,
-            rejected=[{"position": e.position, "reason": e.reason, "error": str(e)}
-                      for e in report.rejected],
-            episode_ids=list(report.episode_ids))
+        return IngestSummary.from_report(report)
 
     @api.post("/feedback", summary="record that a served item helped or not")
     def post_feedback(req: FeedbackRequest) -> dict[str, Any]:

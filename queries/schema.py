@@ -133,3 +133,80 @@ class SuggestResult(BaseModel):
             lines.append("Avoid:")
             lines += [f"  {a.action}  (score {a.score:.2f})" for a in self.avoid]
         return "\n".join(lines)
+
+
+class Rejected(BaseModel):
+    """An input record that was not ingested, and why (the CLI prints the same text)."""
+
+    position: str = Field(description="where in the input, e.g. `episode 2`")
+    reason: str
+    error: str = Field(description="the full message: source, position and reason")
+
+
+class IngestSummary(BaseModel):
+    """What one ingest call did: the answer of `POST /episodes` and the MCP `record_episode`."""
+
+    ingested: int = Field(description="new episodes written (and distilled)")
+    steps: int = Field(description="steps of the new episodes")
+    skipped: int = Field(description="episodes already in the store (same id): not written again")
+    rejected: list[Rejected] = Field(default_factory=list)
+    episode_ids: list[str] = Field(default_factory=list,
+                                   description="node ids of the new episodes")
+
+    @classmethod
+    def from_report(cls, report: object) -> IngestSummary:
+        """From an `ingestion.pipeline.IngestReport`."""
+        return cls(ingested=report.ingested, steps=report.steps,  # type: ignore[attr-defined]
+                   skipped=report.skipped,  # type: ignore[attr-defined]
+                   rejected=[Rejected(position=e.position, reason=e.reason, error=str(e))
+                             for e in report.rejected],  # type: ignore[attr-defined]
+                   episode_ids=list(report.episode_ids))  # type: ignore[attr-defined]
+
+
+class FeedbackResult(BaseModel):
+    """What `feedback` recorded (the facade's `feedback` dict, as a model)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item: str = Field(description="the id the feedback was given for")
+    credited: str = Field(description="the id that got the count (a merged item credits the "
+                                      "item it was merged into)")
+    success: bool
+    episode: str | None = Field(default=None, description="episode node id, when given")
+    counted: bool = Field(description="false when this episode's outcome was already recorded")
+    reason: str | None = None
+    corrected: bool = Field(default=False, description="the episode's earlier, opposite "
+                                                       "outcome was replaced")
+    utility_before: float
+    utility_after: float
+    feedback_successes: int | None = None
+    feedback_failures: int | None = None
+
+
+class NodeView(BaseModel):
+    """One node with its evidence, status and history (`expgraph show --json`)."""
+
+    id: str
+    label: str
+    name: str
+    text: str
+    status: str | None = None
+    props: dict = Field(default_factory=dict)
+    evidence: dict = Field(default_factory=dict)
+    history: list[dict] = Field(default_factory=list)
+    edges: dict[str, dict[str, int]] = Field(default_factory=dict,
+                                             description="relationship counts, out and in")
+    lineage: dict | None = Field(default=None, description="skills and guardrails only: "
+                                 "merged_into chain, current id, supersedes, absorbed")
+    feedback: list[dict] | None = None
+
+
+class StoreStats(BaseModel):
+    """Counts of the store: nodes by label, relationships by type, skills by tier and status,
+    guardrails by status."""
+
+    nodes: dict[str, int]
+    relationships: dict[str, int]
+    skills: dict[str, dict[str, int]] = Field(default_factory=dict,
+                                              description="tier -> status -> count")
+    guardrails: dict[str, int] = Field(default_factory=dict, description="status -> count")

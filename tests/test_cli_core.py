@@ -123,3 +123,35 @@ def test_python_dash_m_and_console_script_are_the_same_cli():
                        capture_output=True, text=True)
     assert a.returncode == b.returncode == 0 and a.stdout == b.stdout
     assert "ingest" in a.stdout
+
+
+def test_stats_counts_skills_by_tier_and_status_and_guardrails_by_status(examples_file, db,
+                                                                         capsys):
+    import sqlite3
+
+    run(capsys, "ingest", str(examples_file), "--db", db)
+    run(capsys, "refine", "--db", db)  # merges and prunes: not every skill stays active
+    code, out, _ = run(capsys, "stats", "--db", db, "--json")
+    stats = json.loads(out)
+    con = sqlite3.connect(db)  # counted straight from the file, not through the store
+    rows = con.execute("SELECT label, json_extract(props, '$.tier'), "
+                       "json_extract(props, '$.status'), count(*) FROM nodes "
+                       "WHERE label IN ('Skill', 'Guardrail') GROUP BY 1, 2, 3").fetchall()
+    con.close()
+    skills = {(t, s): n for label, t, s, n in rows if label == "Skill"}
+    guards = {s: n for label, _, s, n in rows if label == "Guardrail"}
+    assert len({s for _, s in skills}) > 1  # the test needs more than one status
+    for tier in ("strategic", "functional", "atomic"):
+        for status in ("active", "merged", "deprecated", "redundant"):
+            assert stats["skills"][tier][status] == skills.get((tier, status), 0)
+    assert stats["guardrails"] == {s: guards.get(s, 0)
+                                   for s in ("active", "merged", "deprecated", "redundant")}
+    code, out, _ = run(capsys, "stats", "--db", db)
+    lines = out.splitlines()
+    assert any(x.split() == ["skills", "active", "merged", "deprecated", "redundant", "total"]
+               for x in lines)
+    for tier in ("strategic", "functional", "atomic"):
+        row = next(x.split() for x in lines if x.startswith(tier + " "))
+        counts = [skills.get((tier, s), 0) for s in ("active", "merged", "deprecated",
+                                                     "redundant")]
+        assert row == [tier, *map(str, counts), str(sum(counts))]

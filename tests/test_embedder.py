@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from expgraph.embedder import CachedEmbedder, LangChainEmbedder
@@ -42,3 +43,67 @@ def test_any_langchain_embeddings_can_be_brought(tmp_path):
     assert states and len(states[0].embedding) == 16
     assert abs(np.linalg.norm(states[0].embedding) - 1) < 1e-5
     g.close()
+
+
+class _NamedModel:
+    """A langchain-core-style `Embeddings` that names its model: same class, other model,
+    other vectors (as two OpenAIEmbeddings(model=...) would be)."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self._seed = sum(map(ord, model))
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self.embed_query(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        rng = np.random.default_rng(self._seed + sum(map(ord, text)))
+        return rng.normal(size=8).tolist()
+
+
+def test_two_embedders_of_one_class_never_share_cached_vectors(store):
+    a, b = LangChainEmbedder(_NamedModel("model-a")), LangChainEmbedder(_NamedModel("model-b"))
+    assert a.name != b.name and "model-a" in a.name and a.name.endswith(":8")
+    va = CachedEmbedder(a, store).embed(["the same text"])[0]
+    cached_b = CachedEmbedder(b, store)
+    vb = cached_b.embed(["the same text"])[0]
+    assert cached_b.embedded == 1  # b computed its own vector instead of reading a's
+    want = np.asarray(_NamedModel("model-b").embed_query("the same text"))
+    assert np.allclose(vb, want / np.linalg.norm(want), atol=1e-6)
+    assert not np.allclose(va, vb)
+    sizes = {LangChainEmbedder(DeterministicFakeEmbedding(size=n)).name for n in (16, 32)}
+    assert len(sizes) == 2
+
+
+def test_a_store_refuses_an_embedder_of_another_dimension(tmp_path):
+    from expgraph.embedder import EmbeddingMismatchError
+
+    g = ExperienceGraph(tmp_path / "dim.db", embedder=DeterministicFakeEmbedding(size=16),
+                        auto_distill=False)
+    g.ingest(Episode(task="t", steps=[{"observation": "o", "action": {"name": "a"}}]))
+    g.close()
+    g = ExperienceGraph(tmp_path / "dim.db", embedder=DeterministicFakeEmbedding(size=32),
+                        auto_distill=False)
+    try:
+        with pytest.raises(EmbeddingMismatchError, match=r"holds 16-d .* gives 32-d"):
+            g.query("o")
+    finally:
+        g.close()
+    # The same dimension opens fine.
+    with ExperienceGraph(tmp_path / "dim.db", embedder=DeterministicFakeEmbedding(size=16),
+                         auto_distill=False) as ok:
+        assert ok.embedder.dim == 16
+
+
+def test_a_store_without_the_record_is_checked_against_a_stored_vector(tmp_path):
+    from expgraph.embedder import EMBEDDING_META, EmbeddingMismatchError
+
+    g = ExperienceGraph(tmp_path / "old.db", embedder=DeterministicFakeEmbedding(size=16),
+                        auto_distill=False)
+    g.ingest(Episode(task="t", steps=[{"observation": "o", "action": {"name": "a"}}]))
+    g.store.set_meta(EMBEDDING_META, None)  # as a store written before the record existed
+    g.close()
+    with ExperienceGraph(tmp_path / "old.db", embedder=DeterministicFakeEmbedding(size=24),
+                         auto_distill=False) as g:
+        with pytest.raises(EmbeddingMismatchError, match=r"holds 16-d"):
+            g.embedder  # noqa: B018

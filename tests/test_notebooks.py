@@ -1,11 +1,14 @@
-"""The notebooks, executed top to bottom with nbclient on the embedded store, in a kernel that
-runs this interpreter; what they print is checked against the store they wrote. Committed
-notebooks must carry no outputs (scripts/strip_notebooks.py strips them)."""
+"""The notebooks, executed top to bottom with nbclient on the embedded store, in the kernel a
+user gets: the "expgraph" kernelspec `make install` puts in the venv, named in each notebook's
+metadata. What they print is checked against the store they wrote. Committed notebooks must
+carry no outputs (scripts/strip_notebooks.py strips them)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,17 +32,24 @@ def _strip_module():
     return mod
 
 
+KERNEL = "expgraph"
+
+
 @pytest.fixture(scope="module")
-def kernel_env(tmp_path_factory: pytest.TempPathFactory):
-    """A `python3` kernelspec that runs this interpreter (the venv's), found first on
-    JUPYTER_PATH, so the notebooks import the same expgraph as the tests."""
-    kdir = tmp_path_factory.mktemp("jupyter") / "kernels" / "python3"
-    kdir.mkdir(parents=True)
-    (kdir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (expgraph tests)", "language": "python"}))
+def kernel_env():
+    """The project's kernelspec must be installed (`make install`); the notebooks run in it,
+    importing this checkout (PYTHONPATH) whichever checkout the venv was installed from."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(KERNEL)
+    except NoSuchKernel:
+        pytest.fail(f"no {KERNEL!r} kernelspec: run `make install` (it runs `python -m "
+                    f"ipykernel install --sys-prefix --name {KERNEL}`)")
     mp = pytest.MonkeyPatch()
-    mp.setenv("JUPYTER_PATH", str(kdir.parent.parent))
+    mp.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    for var in ("EXPGRAPH_DB", "EXPGRAPH_DEMO_DB", "EXPGRAPH_NAMESPACE"):
+        mp.delenv(var, raising=False)
     yield mp
     mp.undo()
 
@@ -47,9 +57,12 @@ def kernel_env(tmp_path_factory: pytest.TempPathFactory):
 def run_notebook(path: Path, env: dict[str, str], mp: pytest.MonkeyPatch) -> nbformat.NotebookNode:
     for k, v in env.items():
         mp.setenv(k, v)
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    try:
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    finally:
+        for k in env:
+            mp.delenv(k, raising=False)
     return nb
 
 
@@ -71,7 +84,7 @@ def quickstart(kernel_env, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("quickstart")
     db, out = tmp / "qs.db", tmp / "figures"
     nb = run_notebook(ROOT / "notebooks" / "quickstart.ipynb",
-                      {"EXPGRAPH_QUICKSTART_DB": str(db), "EXPGRAPH_OUT": str(out)}, kernel_env)
+                      {"EXPGRAPH_DEMO_DB": str(db), "EXPGRAPH_OUT": str(out)}, kernel_env)
     return nb, db, out
 
 
@@ -129,21 +142,66 @@ def test_quickstart_draws_every_view_as_page_and_figure(quickstart) -> None:
     assert {"image/png", "text/html"} <= kinds  # the inline figure and the inline page
 
 
-def test_explore_opens_a_store_from_the_environment_and_prints_cypher(quickstart, kernel_env,
-                                                                      tmp_path: Path) -> None:
-    _, db, _ = quickstart
+def test_explore_builds_the_demo_store_when_missing_and_prints_cypher(kernel_env,
+                                                                       tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
     nb = run_notebook(ROOT / "notebooks" / "explore.ipynb",
-                      {"EXPGRAPH_DB": str(db), "EXPGRAPH_OUT": str(tmp_path),
+                      {"EXPGRAPH_DEMO_DB": str(db), "EXPGRAPH_OUT": str(tmp_path),
                        "EXPGRAPH_SHOW_CYPHER": "1"}, kernel_env)
     lines = printed(nb)
+    assert f"no store at {db}: building the demo store with examples/demo.py" in lines
     store = SQLiteStore(db)
     try:
-        assert tagged(lines, "NODE_COUNTS") == [store.count_by_label()]
+        counts = store.count_by_label()
+        assert tagged(lines, "NODE_COUNTS") == [counts]
     finally:
         store.close()
+    assert counts["Episode"] == 36 and counts["Skill"] > 0
     drawn = {d["view"]: d for d in tagged(lines, "DRAWN")}
     assert set(drawn) == {"hierarchy", "failures", "transitions", "episode", "query", "overview"}
     assert all((tmp_path / f"{v}.png").exists() and (tmp_path / f"{v}.html").exists()
                for v in drawn)
     assert sum(x.startswith("CYPHER ") for x in lines) == 6
     assert any("MATCH (s:Skill {namespace: $ns})" in x for x in lines)
+
+
+def _parameters(name: str, tmp_path: Path, mp: pytest.MonkeyPatch) -> dict:
+    """The parameter cell of a notebook, run as a user runs it (from notebooks/, no variables
+    set but the figure folder)."""
+    mp.chdir(ROOT / "notebooks")
+    mp.setenv("EXPGRAPH_OUT", str(tmp_path / name))
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code")
+    scope: dict = {}
+    exec(compile(cell.source, name, "exec"), scope)  # noqa: S102 - our own notebook
+    return scope
+
+
+def test_make_demo_quickstart_and_explore_default_to_one_store(kernel_env, tmp_path: Path,
+                                                                capsys) -> None:
+    quick = _parameters("quickstart.ipynb", tmp_path, kernel_env)
+    explore = _parameters("explore.ipynb", tmp_path, kernel_env)
+    capsys.readouterr()
+    assert Path(quick["DB"]) == Path(explore["DB"]) == Path(explore["DEMO_DB"]) == ROOT / "demo.db"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "examples/demo.py --db demo.db" in makefile  # `make demo` runs from the root
+
+
+def test_notebooks_run_in_the_project_kernel_of_this_venv(kernel_env) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    for path in NOTEBOOKS:
+        spec = nbformat.read(path, as_version=4).metadata["kernelspec"]
+        assert (spec["name"], spec["display_name"]) == (KERNEL, "Python (expgraph)"), path.name
+    argv = KernelSpecManager().get_kernel_spec(KERNEL).argv
+    assert Path(argv[0]).parent.parent == Path(sys.prefix)  # this venv's interpreter
+    assert "ipykernel_launcher" in argv
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout")
+def test_what_the_notebooks_write_is_gitignored() -> None:
+    written = ["demo.db", "demo.db-wal", "notebooks/quickstart-figures/hierarchy.png",
+               "notebooks/explore-figures/query.html", "notebooks/other.db"]
+    proc = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.stdout.split() == written

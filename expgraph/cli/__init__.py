@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "expgraph.cli.refine_cmds",
     "expgraph.cli.query_cmds",
     "expgraph.cli.viz_cmds",
+    "expgraph.cli.mcp_cmds",
 )
 
 
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: $EXPGRAPH_DB, $NEO4J_URI, ./expgraph.db)")
     common.add_argument("--namespace", default=os.environ.get("EXPGRAPH_NAMESPACE", "default"),
                         help="namespace inside the store (default: default)")
+    common.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bar (there is none anyway when stderr is not a "
+                             "terminal or with --json)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     parser.set_defaults(_common=common)

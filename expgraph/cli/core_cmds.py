@@ -47,8 +47,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from expgraph.cli.progress import Bar, wanted
     from ingestion.errors import FormatError
-    from ingestion.pipeline import IngestReport, StrictModeError, stderr_progress
+    from ingestion.pipeline import IngestReport, StrictModeError
 
     graph = open_graph(args, auto_distill=not args.no_distill)
     total = IngestReport()
@@ -56,8 +57,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         for path in args.files:
             try:
-                report = graph.ingest(path, format=args.format, mapping=args.mapping,
-                                      strict=args.strict, progress=stderr_progress())
+                n = _count_episodes(path, args) if wanted(args) else None
+                with Bar(args, str(path.name), "episode", total=n) as bar:
+                    report = graph.ingest(path, format=args.format, mapping=args.mapping,
+                                          strict=args.strict, progress=bar.advance)
             except FormatError as exc:
                 print(f"expgraph: error: {exc}", file=sys.stderr)
                 failed_files += 1
@@ -68,8 +71,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 print(f"expgraph: error: {exc}", file=sys.stderr)
                 print("stopped at the first error (--strict)", file=sys.stderr)
                 return 1
-            if sys.stderr.isatty():
-                sys.stderr.write("\n")
             for err in report.rejected:
                 print(str(err), file=sys.stderr)
             total.merge(report)
@@ -85,6 +86,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if (total.rejected or failed_files) else 0
 
 
+def _count_episodes(path: Path, args: argparse.Namespace) -> int | None:
+    """How many records `path` holds, for the bar's total: parsing is cheap next to
+    embedding and writing. None when the file cannot be read (ingest then says why)."""
+    from ingestion.detect import open_source
+    from ingestion.errors import FormatError
+
+    try:
+        from expgraph.graph import _mapping
+
+        return sum(1 for _ in open_source(path, format=args.format,
+                                          mapping=_mapping(args.mapping)))
+    except (FormatError, OSError, ValueError):
+        return None
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     graph = open_graph(args)
     try:
@@ -97,6 +113,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print_table(sorted(stats["nodes"].items()), ["label", "nodes"])
     print()
     print_table(sorted(stats["relationships"].items()), ["relationship", "count"])
+    statuses = list(stats["guardrails"])
+    print()
+    print_table([(tier, *(by.get(s, 0) for s in statuses), sum(by.values()))
+                 for tier, by in stats["skills"].items()], ["skills", *statuses, "total"])
+    print()
+    print_table([("guardrails", *(stats["guardrails"][s] for s in statuses),
+                  sum(stats["guardrails"].values()))], ["", *statuses, "total"])
     return 0
 
 

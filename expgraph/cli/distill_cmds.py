@@ -6,6 +6,7 @@ import argparse
 import json
 
 from expgraph.cli import CLIError, open_graph, print_table
+from expgraph.cli.progress import Bar
 from expgraph.models import Label, Tier
 
 TIERS = [t.value for t in Tier]
@@ -34,7 +35,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     with open_graph(args) as graph:
         if not graph.store.count_by_label().get(Label.EPISODE.value):
             raise CLIError(f"no episodes in {graph.store!r}; run `expgraph ingest FILE` first")
-        report = graph.distill(rebuild=True)
+        with Bar(args, "distill", "stage") as bar:
+            report = graph.distill(rebuild=True, progress=bar)
     if args.json:
         print(json.dumps(report.model_dump(), indent=2))
     else:

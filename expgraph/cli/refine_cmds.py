@@ -6,6 +6,7 @@ import argparse
 import json
 
 from expgraph.cli import open_graph, print_table
+from expgraph.cli.progress import Bar
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -42,7 +43,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def cmd_refine(args: argparse.Namespace) -> int:
     with open_graph(args) as graph:
-        report = graph.refine(passes=args.passes, dry_run=args.dry_run)
+        with Bar(args, "refine", "pass") as bar:
+            report = graph.refine(passes=args.passes, dry_run=args.dry_run, progress=bar)
     if args.json:
         print(report.model_dump_json(indent=2))
         return 0

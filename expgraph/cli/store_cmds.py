@@ -7,6 +7,7 @@ import json
 import os
 
 from expgraph.cli import CLIError, print_table
+from expgraph.cli.progress import Bar
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -21,6 +22,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="namespace to copy (same name on both sides; default: default)")
     p.add_argument("--batch", type=int, default=500, help="records per write batch (500)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_copy)
 
 
@@ -36,7 +38,8 @@ def cmd_copy(args: argparse.Namespace) -> int:
     try:
         dst = open_store(args.target, namespace=args.namespace)
         try:
-            report = copy_graph(src, dst, batch_size=args.batch)
+            with Bar(args, "copy", "record") as bar:
+                report = copy_graph(src, dst, batch_size=args.batch, progress=bar)
         finally:
             dst.close()
     finally:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from expgraph.cli import CLIError, open_graph
+from expgraph.cli.progress import Bar
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -74,10 +75,11 @@ def cmd_viz(args: argparse.Namespace) -> int:
     graphs = [open_graph(args)] if not namespaces else [
         open_graph(argparse.Namespace(**{**vars(args), "namespace": ns})) for ns in namespaces]
     try:
-        d = draw(graphs if len(graphs) > 1 else graphs[0], view=args.view, out=args.out,
-                 labels=labels, tiers=tiers, cluster=args.cluster, episode=args.episode,
-                 query=args.query, task=args.task, k=args.k, max_nodes=args.max_nodes,
-                 include_inactive=args.include_inactive)
+        with Bar(args, f"viz {args.view}", "step") as bar:
+            d = draw(graphs if len(graphs) > 1 else graphs[0], view=args.view, out=args.out,
+                     labels=labels, tiers=tiers, cluster=args.cluster, episode=args.episode,
+                     query=args.query, task=args.task, k=args.k, max_nodes=args.max_nodes,
+                     include_inactive=args.include_inactive, progress=bar)
     finally:
         for g in graphs:
             g.close()

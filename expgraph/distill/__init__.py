@@ -25,6 +25,8 @@ from expgraph.distill.skills import atomic_skills, functional_skills
 from expgraph.distill.writer import write_layer
 from expgraph.embedder import CachedEmbedder
 from expgraph.models import Label, utcnow
+from expgraph.progress import Progress
+from expgraph.progress import report as report_
 from expgraph.store.base import GraphStore
 
 __all__ = ["DistillReport", "distill"]
@@ -66,16 +68,28 @@ class DistillReport:
         return asdict(self)
 
 
+# The stages `mark` times, in order (a rebuild adds replay_states first and restore last):
+# what a progress bar counts.
+STAGES = ("load", "failures", "skills", "plans", "enrich", "write")
+
+
 def distill(store: GraphStore, embedder: CachedEmbedder, llm: Any = None,
-            episode_ids: Sequence[str] | None = None, rebuild: bool = False) -> DistillReport:
-    """Bring the distilled layer up to date with every episode in the store."""
+            episode_ids: Sequence[str] | None = None, rebuild: bool = False,
+            progress: Progress | None = None) -> DistillReport:
+    """Bring the distilled layer up to date with every episode in the store; `progress` hears
+    of each stage done."""
     t0 = time.perf_counter()
     report = DistillReport(mode="rebuild" if rebuild else "online",
                            new_episodes=len(episode_ids or ()))
     marks: dict[str, float] = {}
+    stages = ("replay_states", *STAGES, "restore") if rebuild else STAGES
 
     def mark(name: str) -> None:
         marks[name] = round(time.perf_counter() - t0 - sum(marks.values()), 4)
+        done = len(marks)
+        report_(progress, done, len(stages), stages[done] if done < len(stages) else "done")
+
+    report_(progress, 0, len(stages), stages[0])
 
     snap = snapshot(store) if rebuild else None
     if rebuild:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from expgraph.errors import UsageError
+from expgraph.progress import Progress
+from expgraph.progress import report as report_progress
 from expgraph.refine.advice import advice_pass
 from expgraph.refine.common import RefineContext
 from expgraph.refine.consolidate import consolidate_pass
@@ -43,9 +45,11 @@ __all__ = ["PASSES", "Change", "PassReport", "RefineReport", "refine"]
 
 
 def refine(store: GraphStore, embedder: Any = None, passes: Sequence[str] | None = None,
-           dry_run: bool = False, llm: Any = None) -> RefineReport:
+           dry_run: bool = False, llm: Any = None,
+           progress: Progress | None = None) -> RefineReport:
     """Run `passes` (default: all, in the canonical order) and report every change.
-    With `dry_run` nothing is written; each pass then sees the graph as it was."""
+    With `dry_run` nothing is written; each pass then sees the graph as it was. `progress`
+    hears of each pass done."""
     names = list(PASSES) if not passes else [p.strip().lower() for p in passes]
     unknown = [n for n in names if n not in PASSES]
     if unknown:
@@ -54,10 +58,12 @@ def refine(store: GraphStore, embedder: Any = None, passes: Sequence[str] | None
     ordered = [n for n in PASSES if n in names]
     ctx = RefineContext(store=store, embedder=embedder, llm=llm, dry_run=dry_run)
     report = RefineReport(dry_run=dry_run)
-    for name in ordered:
+    for i, name in enumerate(ordered):
+        report_progress(progress, i, len(ordered), name)
         if name == "recluster" or dry_run:
             report.passes.append(PASSES[name](ctx))
             continue
         with store.transaction():  # a pass lands whole or not at all
             report.passes.append(PASSES[name](ctx))
+    report_progress(progress, len(ordered), len(ordered), "done")
     return report

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from expgraph.models import Label, Rel
+from expgraph.progress import Progress
+from expgraph.progress import report as report_progress
 from expgraph.store.base import GraphStore, iter_batches
 
 
@@ -50,15 +52,24 @@ class CopyReport:
                 "cache": {"source": self.cache[0], "target": self.cache[1]}}
 
 
-def copy_graph(src: GraphStore, dst: GraphStore, batch_size: int = 500) -> CopyReport:
-    """Copy every node, edge, metadata key and cached embedding of `src`'s namespace to `dst`."""
+def copy_graph(src: GraphStore, dst: GraphStore, batch_size: int = 500,
+               progress: Progress | None = None) -> CopyReport:
+    """Copy every node, edge, metadata key and cached embedding of `src`'s namespace to `dst`;
+    `progress` counts the nodes and edges written."""
     t0 = time.perf_counter()
+    total = sum(src.count_by_label().values()) + sum(src.count_by_type().values())
+    done = 0
+    report_progress(progress, done, total, "nodes")
     for label in Label:
         for batch in iter_batches(src.find_nodes(label, with_embedding=True), batch_size):
             dst.upsert_nodes(batch)
+            done += len(batch)
+            report_progress(progress, done, total, f"{label.value} nodes")
     for rel in Rel:
         for batch in iter_batches(src.edges(rel), batch_size):
             dst.upsert_edges(batch)
+            done += len(batch)
+            report_progress(progress, done, total, f"{rel.value} edges")
     meta = src.meta_items()
     if meta:
         with dst.transaction():

@@ -16,6 +16,7 @@ from typing import Any
 import networkx as nx
 
 from expgraph.errors import UsageError
+from expgraph.progress import report as report_progress
 from expgraph.store.base import GraphStore
 from expgraph.viz import paths, views
 from expgraph.viz.cypher import cypher_for
@@ -136,16 +137,25 @@ def draw(graph: Any, view: str = "hierarchy", out: str | Path | None = None,
 
     Keywords: labels, tiers, cluster, include_inactive, max_nodes (default 1500; beyond it
     the least supported nodes are aggregated), episode (episode view), query / task / k /
-    results / embedder (query view), with_episodes (overview).
+    results / embedder (query view), with_episodes (overview), progress (a
+    `expgraph.progress.Progress`: building, then writing).
     """
+    progress = kw.pop("progress", None)
+    steps = 1 if out is None else 2
+    report_progress(progress, 0, steps, f"building the {view} view")
     sc = scene(graph, view, **kw)
     if out is None:
+        report_progress(progress, 1, steps, "done")
         return Drawing(sc)
     path = Path(out)
     if not path.parent.exists():
         raise UsageError(f"folder {path.parent} does not exist; create it first")
+    report_progress(progress, 1, steps, f"writing {path.name}")
     if path.suffix.lower() in HTML_SUFFIXES:
-        return Drawing(sc, write_html(sc, path))
-    from expgraph.viz.static import render_figure
+        drawing = Drawing(sc, write_html(sc, path))
+    else:
+        from expgraph.viz.static import render_figure
 
-    return Drawing(sc, render_figure(sc, path))
+        drawing = Drawing(sc, render_figure(sc, path))
+    report_progress(progress, 2, steps, "done")
+    return drawing
