@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from expgraph.models import EMBEDDED_LABELS
+from expgraph.store import neo4j_cypher as cy
 from expgraph.store.base import StoreError
 from expgraph.store.dialect import Dialect, _short, common_schema, dialect_for, too_old
 
@@ -57,7 +58,7 @@ def _preflight(driver: Any, nx: Any, uri: str, user: str, database: str | None) 
     agent = str(driver.get_server_info().agent)
     try:
         with driver.session(database=database) as s:
-            s.run("RETURN 1 AS ok").consume()
+            s.run(cy.PING).consume()
     except nx.ClientError as exc:
         if "DatabaseNotFound" in str(exc.code) or "database" in str(exc.message).lower():
             raise StoreError(f"database {database!r} does not exist on {uri}: check "
@@ -96,14 +97,12 @@ def _probe(driver: Any, database: str | None, dialect: Dialect, dims: int) -> di
     with driver.session(database=database) as s:
         for label in EMBEDDED_LABELS:
             try:
-                s.run("CALL db.index.vector.queryNodes($i, 1, $v) YIELD node RETURN node LIMIT 1",
-                      i=dialect.vector_index(label), v=probe).consume()
+                s.run(cy.PROBE_VECTOR, i=dialect.vector_index(label), v=probe).consume()
                 caps[f"vector:{label.value}"] = True
             except Exception:  # noqa: BLE001
                 caps[f"vector:{label.value}"] = False
         try:
-            s.run("CALL db.index.fulltext.queryNodes($i, 'probe') YIELD node "
-                  "RETURN node LIMIT 1", i=dialect.text_index()).consume()
+            s.run(cy.PROBE_FULLTEXT, i=dialect.text_index()).consume()
             caps["fulltext"] = True
         except Exception:  # noqa: BLE001
             caps["fulltext"] = False
