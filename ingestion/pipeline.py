@@ -1,7 +1,8 @@
 """The ingest pipeline: episodes in, Episode/Task/State/Action nodes and their edges out.
 
-Episodes are embedded in batches (each distinct text once) and written one transaction per
-episode, so a crash or a kill leaves every episode in whole or not at all. An episode already
+Episodes are embedded in batches (each distinct text once) and each batch is written in one
+transaction, so a crash or a kill leaves every episode in whole or not at all (a Bolt store
+sends a batch's writes as a few `UNWIND` statements, not a few per episode). An episode already
 in the store (same deterministic id) is skipped: re-ingesting is idempotent.
 """
 
@@ -147,15 +148,21 @@ class Ingestor:
         vecs = dict(zip(texts, self.embedder.embed(texts), strict=True))
         report.embed_seconds += time.perf_counter() - t0
         index = self.state_index()
-        seq = int(self.store.get_meta("episode_seq", 0))
+        first = seq = int(self.store.get_meta("episode_seq", 0))
+        try:
+            writes = []
+            for ep_nid, ep in fresh.items():
+                seq += 1
+                writes.append(self._episode_writes(ep, sigs[ep_nid], vecs, index, seq))
+            with self.store.transaction():  # the whole batch lands, or none of it
+                for upserts in writes:
+                    for upsert, records, accumulate in upserts:
+                        upsert(records, accumulate=accumulate)
+        except BaseException:
+            self.reset()  # the caches may name nodes that were rolled back
+            self.store.set_meta("episode_seq", first)
+            raise
         for nid, ep in fresh.items():
-            seq += 1
-            try:
-                self._write_episode(ep, sigs[nid], vecs, index, seq)
-            except BaseException:
-                self.reset()  # the caches may name nodes that were rolled back
-                self.store.set_meta("episode_seq", seq - 1)
-                raise
             report.ingested += 1
             report.steps += len(ep.steps)
             report.episode_ids.append(nid)
@@ -163,8 +170,9 @@ class Ingestor:
         if progress:
             progress(len(batch))
 
-    def _write_episode(self, ep: Episode, sigs: list[str], vecs: dict[str, np.ndarray],
-                       index: StateIndex, seq: int) -> None:
+    def _episode_writes(self, ep: Episode, sigs: list[str], vecs: dict[str, np.ndarray],
+                        index: StateIndex, seq: int) -> list[tuple[Callable, list, tuple]]:
+        """The episode's upserts, as (store method, records, accumulated props), in order."""
         ns = self.store.namespace
         success = ep.succeeded
         ok = 1 if success else 0
@@ -232,13 +240,13 @@ class Ingestor:
         for rec in [*state_recs, *action_recs]:
             self._props[rec.id] = {k: v for k, v in rec.props.items()
                                    if k not in ("member_count", "uses")}
-        with self.store.transaction():
-            self.store.upsert_nodes(nodes)
-            self.store.upsert_nodes([task_rec], accumulate=("attempts", "successes"))
-            self.store.upsert_nodes(state_recs, accumulate=("member_count",))
-            self.store.upsert_nodes(action_recs, accumulate=("uses",))
-            self.store.upsert_edges(edges)
-            self.store.upsert_edges(transitions, accumulate=("count", "successes", "errors"))
+        nodes_, edges_ = self.store.upsert_nodes, self.store.upsert_edges
+        return [(nodes_, nodes, ()),
+                (nodes_, [task_rec], ("attempts", "successes")),
+                (nodes_, state_recs, ("member_count",)),
+                (nodes_, action_recs, ("uses",)),
+                (edges_, edges, ()),
+                (edges_, transitions, ("count", "successes", "errors"))]
 
     def _action_records(self, ep: Episode, ns: str) -> list[NodeRecord]:
         by_name: dict[str, ActionNode] = {}
