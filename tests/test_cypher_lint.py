@@ -166,3 +166,12 @@ def test_a_schema_missing_a_procedure_fails_the_store_statements(registry):
     for s in calls:
         assert any("db.index.vector.queryNodes is not present" in d["message"]
                    for d in found[(s.name, "CYPHER 5")]), s.name
+
+
+def test_readme_index_ddl_is_what_connect_runs():
+    from expgraph.store.neo4j_registry import ddl_script
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Index DDL"):]
+    (block,) = re.findall(r"```cypher\n(.*?)```", section[:section.index("\n### ", 1)], re.S)
+    assert block.strip() == ddl_script(384)

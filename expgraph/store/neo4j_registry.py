@@ -289,3 +289,15 @@ def db_schema() -> dict[str, Any]:
         "procedures": {"CYPHER 5": procs, "CYPHER 25": procs},
         "functions": {"CYPHER 5": funcs, "CYPHER 25": funcs},
     }
+
+
+def ddl_script(dims: int = 384) -> str:
+    """The schema a DBA can run by hand on Neo4j (what `connect` runs, `IF NOT EXISTS`)."""
+    stmts = [*common_schema(), *(t for _, t in Dialect().search_index_ddl(dims))]
+    return "\n".join(f"{s};" for s in stmts)
+
+
+if __name__ == "__main__":  # python -m expgraph.store.neo4j_registry [DIMS]: print the DDL
+    import sys
+
+    print(ddl_script(int(sys.argv[1]) if len(sys.argv) > 1 else 384))
