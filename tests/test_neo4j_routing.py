@@ -320,3 +320,55 @@ def test_suggest_right_after_ingest_carries_the_ingests_bookmark(bolt_store, mod
     episode_writes = [t for t in ingest_writes
                       if any("MERGE (n:ExpNode:Episode" in q for q in t.queries)]
     assert len(episode_writes) == 1
+
+
+# Spliced per call: the accumulated props of an upsert, the keys of a filter and the set of
+# relationship types a hop follows. Both sides of the comparison below drop them; the
+# registry lints them with representative names.
+_SPLICED = [
+    re.compile(r"(?<=\[:)[A-Z_|]+(?=\])"),
+    re.compile(r", [nr]\.`[^`]+` AS old_\d+"),
+    re.compile(r", [nr]\.`[^`]+` = CASE WHEN fresh THEN row\.props\.`[^`]+` ELSE "
+               r"coalesce\(old_\d+, 0\) \+ coalesce\(row\.props\.`[^`]+`, 0\) END"),
+    re.compile(r" AND (?:n|node)\.`[^`]+` = \$w\d+"),
+]
+
+
+def _shape(query: str) -> str:
+    for pattern in _SPLICED:
+        query = pattern.sub("", query)
+    return query
+
+
+def test_every_statement_sent_is_in_the_registry(bolt_store, model, examples_file):
+    """What the store really sends, over ingest + distil + refine + query + suggest and the
+    rest of the protocol, is a subset of what the lint test checks."""
+    from expgraph.graph import ExperienceGraph
+    from expgraph.models import Episode
+    from expgraph.store.copy import copy_graph  # noqa: F401 - reads meta and cache items
+    from expgraph.store.neo4j_registry import statements
+
+    episodes = [Episode.model_validate_json(line)
+                for line in examples_file.read_text(encoding="utf-8").splitlines()[:6]]
+    g = ExperienceGraph(store=bolt_store, embedder=model)
+    with wire() as w:
+        g.ingest(episodes)  # distils too
+        g.refine()
+        g.query(episodes[0].steps[0].observation, task=episodes[0].task)
+        g.suggest(episodes[1].steps[0].observation, task=episodes[1].task)
+        s = bolt_store
+        s.neighbors(episodes[0].id or "x", direction="both")
+        s.neighbors("x", Rel.VISITS, direction="in")
+        s.text_search("search", None, 5)
+        s.has_nodes(["x"])
+        s.find_nodes(Label.SKILL, where={"tier": "atomic"}, limit=3, with_embedding=True)
+        s.meta_items()
+        list(s.embedding_cache_items())
+        s.count_by_type()
+        s.delete_edges(Rel.RETRIEVED_FOR, src="x", dst="y")
+        s.delete_nodes(["x"])
+    sent = {q for t in w.txs for q in t.queries}
+    assert len(sent) > 20
+    registered = {_shape(st.text) for st in statements() if st.language == "cypher"}
+    missing = sorted(q for q in sent if _shape(q) not in registered)
+    assert not missing, "sent but not in the registry:\n" + "\n".join(missing)
