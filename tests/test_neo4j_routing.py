@@ -372,3 +372,43 @@ def test_every_statement_sent_is_in_the_registry(bolt_store, model, examples_fil
     registered = {_shape(st.text) for st in statements() if st.language == "cypher"}
     missing = sorted(q for q in sent if _shape(q) not in registered)
     assert not missing, "sent but not in the registry:\n" + "\n".join(missing)
+
+
+def _mixed_upserts(store: Neo4jStore) -> None:
+    """Upserts of one node in several shapes (with and without accumulated props), and of one
+    edge twice: the order matters, and merging must not change the outcome."""
+    e1, e2 = [1.0, 0.0] + [0.0] * 382, [0.0, 1.0] + [0.0] * 382
+
+    def state(x: int, count: int, emb: list[float] | None) -> NodeRecord:
+        return NodeRecord(id="A", label=Label.STATE, text="a", props={"x": x, "count": count,
+                          "created_at": f"t{x}"}, embedding=emb)
+
+    store.upsert_nodes([NodeRecord(id="B", label=Label.STATE, text="b")])
+    store.upsert_nodes([state(1, 2, e1)], accumulate=("count",))
+    store.upsert_nodes([state(2, 3, None)], accumulate=("count",))
+    store.upsert_nodes([state(3, 10, e2)])  # replaces the counter
+    store.upsert_nodes([state(4, 1, None)], accumulate=("count",))
+    for n in (1, 4):
+        store.upsert_edges([EdgeRecord(src="A", dst="B", type=Rel.TRANSITION, key="k",
+                                       props={"count": n, "last": n})], accumulate=("count",))
+
+
+def test_a_block_gives_what_the_calls_one_by_one_give(bolt_compat_server):
+    t = bolt_compat_server
+    one_by_one, batched = (Neo4jStore.connect(t.uri, namespace=_ns(), user=t.user,
+                                              password=t.password) for _ in range(2))
+    try:
+        _mixed_upserts(one_by_one)
+        with wire() as w, batched.transaction():
+            _mixed_upserts(batched)
+        assert len(w.txs) == 1
+        for store in (one_by_one, batched):
+            a = store.get_node("A")
+            assert (a.props["x"], a.props["count"], a.props["created_at"]) == (4, 11, "t1")
+            assert a.embedding[:2] == [0.0, 1.0]
+            (edge,) = store.edges(Rel.TRANSITION)
+            assert (edge.props["count"], edge.props["last"]) == (5, 4)
+    finally:
+        for store in (one_by_one, batched):
+            store.clear_derived(list(Label), list(Rel))
+            store.close()

@@ -2,13 +2,14 @@
 
 Each node has its Label plus `ExpNode` (one uniqueness constraint on `uid = namespace:id`, which
 works on every edition, and fast label-less lookups); edges are typed relationships MERGEd on
-`key`. Writes are `UNWIND $rows ... MERGE` in batches; `transaction()` is one explicit driver
-transaction; search, traversal and filters run in Cypher. Server differences live in `dialect`.
+`key`. Writes are `UNWIND $rows ... MERGE` in batches; a `transaction()` block is one driver
+transaction (see "plumbing"); search, traversal and filters run in Cypher. Every statement is
+built in `neo4j_cypher` (and listed for the linter in `neo4j_registry`); server differences
+live in `dialect`.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -28,7 +29,6 @@ from expgraph.store.neo4j_batch import PendingWrites
 from expgraph.store.neo4j_connect import open_driver
 from expgraph.store.neo4j_rows import to_edge, to_node, uid, where_args
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 Work = Callable[[Any], T]
 
