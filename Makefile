@@ -21,11 +21,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Neo4j's Cypher linter for tests/test_cypher_lint.py (pinned in its package-lock.json).
+CYPHER_LINT := tests/cypher_lint/node_modules/.package-lock.json
+$(CYPHER_LINT): tests/cypher_lint/package.json tests/cypher_lint/package-lock.json
+	cd tests/cypher_lint && npm ci --no-audit --no-fund --loglevel=error
+
 demo: install
 	rm -f demo.db demo.db-wal demo.db-shm
 	$(BIN)/python examples/demo.py --db demo.db
 
-test: install
+test: install $(CYPHER_LINT)
 	$(BIN)/python -m pytest -q
 
 lint: install
@@ -39,4 +44,4 @@ bench: install
 	$(BIN)/python bench/backends.py
 
 clean:
-	rm -rf $(VENV) *.egg-info demo.db* .pytest_cache notebooks/*-figures
+	rm -rf $(VENV) *.egg-info demo.db* .pytest_cache notebooks/*-figures tests/cypher_lint/node_modules

@@ -1,7 +1,8 @@
 """The ingest pipeline: episodes in, Episode/Task/State/Action nodes and their edges out.
 
-Episodes are embedded in batches (each distinct text once) and written one transaction per
-episode, so a crash or a kill leaves every episode in whole or not at all. An episode already
+Episodes are embedded in batches (each distinct text once) and each batch is written in one
+transaction, so a crash or a kill leaves every episode in whole or not at all (a Bolt store
+sends a batch's writes as a few `UNWIND` statements, not a few per episode). An episode already
 in the store (same deterministic id) is skipped: re-ingesting is idempotent.
 """
 
@@ -148,15 +149,23 @@ class Ingestor:
         vecs = dict(zip(texts, self.embedder.embed(texts), strict=True))
         report.embed_seconds += time.perf_counter() - t0
         index = self.state_index()
-        seq = int(self.store.get_meta("episode_seq", 0))
+        first = seq = int(self.store.get_meta("episode_seq", 0))
+        try:
+            writes, steps = [], []
+            for ep_nid, ep in fresh.items():
+                seq += 1
+                upserts, step_nodes = self._episode_writes(ep, sigs[ep_nid], vecs, index, seq)
+                writes += upserts
+                steps += step_nodes
+            with self.store.transaction():  # the whole batch lands, or none of it
+                for upsert, records, accumulate in writes:
+                    upsert(records, accumulate=accumulate)
+        except BaseException:
+            self.reset()  # the caches may name nodes that were rolled back
+            self.store.set_meta("episode_seq", first)
+            raise
+        remember(self.store, steps, [vecs[r.props["window"]] for r in steps])
         for nid, ep in fresh.items():
-            seq += 1
-            try:
-                self._write_episode(ep, sigs[nid], vecs, index, seq)
-            except BaseException:
-                self.reset()  # the caches may name nodes that were rolled back
-                self.store.set_meta("episode_seq", seq - 1)
-                raise
             report.ingested += 1
             report.steps += len(ep.steps)
             report.episode_ids.append(nid)
@@ -164,8 +173,11 @@ class Ingestor:
         if progress:
             progress(len(batch))
 
-    def _write_episode(self, ep: Episode, sigs: list[str], vecs: dict[str, np.ndarray],
-                       index: StateIndex, seq: int) -> None:
+    def _episode_writes(self, ep: Episode, sigs: list[str], vecs: dict[str, np.ndarray],
+                        index: StateIndex, seq: int,
+                        ) -> tuple[list[tuple[Callable, list, tuple]], list[NodeRecord]]:
+        """The episode's upserts, as (store method, records, accumulated props) in order, and
+        its Step nodes (for the step memory once they are committed)."""
         ns = self.store.namespace
         success = ep.succeeded
         ok = 1 if success else 0
@@ -218,15 +230,14 @@ class Ingestor:
         for rec in [*state_recs, *action_recs]:
             self._props[rec.id] = {k: v for k, v in rec.props.items()
                                    if k not in ("member_count", "uses")}
-        with self.store.transaction():
-            self.store.upsert_nodes(nodes)
-            self.store.upsert_nodes([task_rec], accumulate=("attempts", "successes"))
-            self.store.upsert_nodes(state_recs, accumulate=("member_count",))
-            self.store.upsert_nodes(action_recs, accumulate=("uses",))
-            self.store.upsert_nodes(step_nodes)
-            self.store.upsert_edges(edges)
-            self.store.upsert_edges(transitions, accumulate=("count", "successes", "errors"))
-        remember(self.store, step_nodes, [vecs[r.props["window"]] for r in step_nodes])
+        nodes_, edges_ = self.store.upsert_nodes, self.store.upsert_edges
+        return [(nodes_, nodes, ()),
+                (nodes_, [task_rec], ("attempts", "successes")),
+                (nodes_, state_recs, ("member_count",)),
+                (nodes_, action_recs, ("uses",)),
+                (nodes_, step_nodes, ()),
+                (edges_, edges, ()),
+                (edges_, transitions, ("count", "successes", "errors"))], step_nodes
 
     def _action_records(self, ep: Episode, ns: str) -> list[NodeRecord]:
         by_name: dict[str, ActionNode] = {}

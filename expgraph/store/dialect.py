@@ -39,6 +39,7 @@ HOT_INDEXES: tuple[tuple[Label, tuple[str, ...]], ...] = (
 )
 
 MIN_NEO4J = (5, 18)  # CREATE VECTOR INDEX + vector.similarity.cosine
+AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 
 
 def common_schema() -> list[str]:
@@ -74,27 +75,32 @@ class Dialect:
         """A Cypher expression for the raw cosine of two vectors."""
         return f"(2.0 * vector.similarity.cosine({a}, {b}) - 1.0)"
 
+    def vector_index_ddl(self, label: Label, dims: int) -> str:
+        return (f"CREATE VECTOR INDEX {self.vector_index(label)} IF NOT EXISTS "
+                f"FOR (n:{label.value}) ON n.embedding OPTIONS {{indexConfig: "
+                f"{{`vector.dimensions`: {int(dims)}, "
+                f"`vector.similarity_function`: 'cosine'}}}}")
+
+    def text_index_ddl(self) -> str:
+        return (f"CREATE FULLTEXT INDEX {self.text_index()} IF NOT EXISTS "
+                f"FOR (n:{NODE_LABEL}) ON EACH [n.text] "
+                f"OPTIONS {{indexConfig: {{`fulltext.analyzer`: 'english'}}}}")
+
+    def search_index_ddl(self, dims: int) -> list[tuple[str, str]]:
+        """(what, Cypher) for each search index, then the wait for them to come online."""
+        out = [(f"vector index on {label.value}", self.vector_index_ddl(label, dims))
+               for label in EMBEDDED_LABELS]
+        return [*out, ("full-text index", self.text_index_ddl()),
+                ("awaiting indexes", AWAIT_INDEXES)]
+
     def create_search_indexes(self, run: Callable[[str], None], dims: int) -> list[str]:
         """Create the vector and full-text indexes; returns the problems met (empty if none)."""
         problems = []
-        for label in EMBEDDED_LABELS:
+        for what, stmt in self.search_index_ddl(dims):
             try:
-                run(f"CREATE VECTOR INDEX {self.vector_index(label)} IF NOT EXISTS "
-                    f"FOR (n:{label.value}) ON n.embedding OPTIONS {{indexConfig: "
-                    f"{{`vector.dimensions`: {int(dims)}, "
-                    f"`vector.similarity_function`: 'cosine'}}}}")
+                run(stmt)
             except Exception as exc:  # noqa: BLE001 - reported, then the scan fallback is used
-                problems.append(f"vector index on {label.value}: {_short(exc)}")
-        try:
-            run(f"CREATE FULLTEXT INDEX {self.text_index()} IF NOT EXISTS "
-                f"FOR (n:{NODE_LABEL}) ON EACH [n.text] "
-                f"OPTIONS {{indexConfig: {{`fulltext.analyzer`: 'english'}}}}")
-        except Exception as exc:  # noqa: BLE001
-            problems.append(f"full-text index: {_short(exc)}")
-        try:
-            run("CALL db.awaitIndexes(300)")
-        except Exception as exc:  # noqa: BLE001
-            problems.append(f"awaiting indexes: {_short(exc)}")
+                problems.append(f"{what}: {_short(exc)}")
         return problems
 
 
@@ -137,9 +143,8 @@ class ArcadeDialect(Dialect):
                 pass
             raise RuntimeError(f"HTTP {exc.code}: {str(detail)[:200]}") from exc
 
-    def create_search_indexes(self, run: Callable[[str], None], dims: int) -> list[str]:
-        if not self.http_url.startswith(("http://", "https://")):
-            return [f"ARCADEDB_HTTP_URL {self.http_url!r} is not an http(s) URL"]
+    def search_index_sql(self, dims: int) -> list[str]:
+        """The same two index kinds in ArcadeDB SQL (not Cypher: sent over HTTP)."""
         stmts = [f"CREATE VERTEX TYPE {NODE_LABEL} IF NOT EXISTS",
                  f"CREATE PROPERTY {NODE_LABEL}.text IF NOT EXISTS STRING",
                  f"CREATE INDEX IF NOT EXISTS ON {NODE_LABEL} (text) FULL_TEXT"]
@@ -148,6 +153,12 @@ class ArcadeDialect(Dialect):
                       f"CREATE PROPERTY {label.value}.embedding IF NOT EXISTS ARRAY_OF_FLOATS",
                       f"CREATE INDEX IF NOT EXISTS ON {label.value} (embedding) LSM_VECTOR "
                       f"METADATA {{dimensions: {int(dims)}, similarity: 'COSINE'}}"]
+        return stmts
+
+    def create_search_indexes(self, run: Callable[[str], None], dims: int) -> list[str]:
+        if not self.http_url.startswith(("http://", "https://")):
+            return [f"ARCADEDB_HTTP_URL {self.http_url!r} is not an http(s) URL"]
+        stmts = self.search_index_sql(dims)
         for stmt in stmts:
             try:
                 self.sql(stmt)

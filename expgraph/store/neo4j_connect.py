@@ -6,19 +6,58 @@ Order: reachable -> credentials -> database -> server capabilities -> schema (id
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 from expgraph.models import EMBEDDED_LABELS
+from expgraph.store import neo4j_cypher as cy
 from expgraph.store.base import StoreError
 from expgraph.store.dialect import Dialect, _short, common_schema, dialect_for, too_old
 
 log = logging.getLogger(__name__)
 _SCHEMA_DONE: dict[tuple[str, str | None, int], dict[str, bool]] = {}  # per process
+DEFAULT_PORT = 7687
+# scheme -> (routing, encryption): neo4j:// asks the server for a routing table (clusters,
+# Aura); +s verifies the certificate against the system CAs, +ssc accepts a self-signed one.
+SCHEMES = {"bolt": (False, ""), "bolt+s": (False, "verified"), "bolt+ssc": (False, "self-signed"),
+           "neo4j": (True, ""), "neo4j+s": (True, "verified"),
+           "neo4j+ssc": (True, "self-signed")}
+URI_HELP = ("use bolt://host:7687 (one server), neo4j://host:7687 (a cluster) or "
+            "neo4j+s://<id>.databases.neo4j.io (Aura)")
+
+
+@dataclass(frozen=True)
+class BoltURI:
+    scheme: str
+    host: str
+    port: int
+    routing: bool  # the driver routes reads to followers and writes to the leader
+    encryption: str  # "" (none), "verified" or "self-signed"
+
+
+def parse_uri(uri: str) -> BoltURI:
+    """Check a Bolt URI before the driver sees it; the error says what a valid one looks like."""
+    try:
+        parts = urlparse(uri)
+        port = parts.port
+    except ValueError as exc:
+        raise StoreError(f"bad Bolt URI {uri!r} ({exc}): {URI_HELP}") from exc
+    if parts.scheme not in SCHEMES:
+        raise StoreError(f"bad Bolt URI {uri!r}: unknown scheme {parts.scheme!r}; {URI_HELP}")
+    if not parts.hostname:
+        raise StoreError(f"bad Bolt URI {uri!r}: no host; {URI_HELP}")
+    if parts.path not in ("", "/"):
+        raise StoreError(f"bad Bolt URI {uri!r}: a database is chosen with NEO4J_DATABASE (or "
+                         f"database=), not in the URI path")
+    routing, encryption = SCHEMES[parts.scheme]
+    return BoltURI(parts.scheme, parts.hostname, port or DEFAULT_PORT, routing, encryption)
 
 
 def open_driver(uri: str, user: str, password: str, database: str | None,
                 dims: int) -> tuple[Any, Dialect, dict[str, bool]]:
     """A checked driver, its dialect and the capabilities found (vector/full-text indexes)."""
+    parse_uri(uri)
     try:
         import neo4j
         from neo4j import exceptions as nx
@@ -28,10 +67,9 @@ def open_driver(uri: str, user: str, password: str, database: str | None,
         driver = neo4j.GraphDatabase.driver(uri, auth=(user, password),
                                             connection_timeout=10, max_transaction_retry_time=30)
     except (nx.ConfigurationError, ValueError) as exc:
-        raise StoreError(f"bad Bolt URI {uri!r} ({_short(exc)}): use bolt://host:7687 "
-                         f"or neo4j://host:7687") from exc
+        raise StoreError(f"bad Bolt URI {uri!r} ({_short(exc)}): {URI_HELP}") from exc
     try:
-        agent = _preflight(driver, nx, uri, user, database)
+        agent = _preflight(driver, neo4j, nx, uri, user, database)
         dialect = dialect_for(agent, uri, user, password, database)
         key = (uri, database, dims)
         caps = _SCHEMA_DONE.get(key) or _ensure_schema(driver, database, dialect, dims)
@@ -43,7 +81,8 @@ def open_driver(uri: str, user: str, password: str, database: str | None,
     return driver, dialect, caps
 
 
-def _preflight(driver: Any, nx: Any, uri: str, user: str, database: str | None) -> str:
+def _preflight(driver: Any, neo4j: Any, nx: Any, uri: str, user: str,
+               database: str | None) -> str:
     try:
         driver.verify_connectivity()
     except nx.AuthError as exc:
@@ -55,9 +94,9 @@ def _preflight(driver: Any, nx: Any, uri: str, user: str, database: str | None) 
     except nx.Neo4jError as exc:
         raise StoreError(f"Bolt server at {uri} refused the connection: {_short(exc)}") from exc
     agent = str(driver.get_server_info().agent)
-    try:
-        with driver.session(database=database) as s:
-            s.run("RETURN 1 AS ok").consume()
+    try:  # a read: on a cluster any member may answer
+        with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as s:
+            s.execute_read(lambda tx: tx.run(cy.PING).consume())
     except nx.ClientError as exc:
         if "DatabaseNotFound" in str(exc.code) or "database" in str(exc.message).lower():
             raise StoreError(f"database {database!r} does not exist on {uri}: check "
@@ -74,7 +113,7 @@ def _preflight(driver: Any, nx: Any, uri: str, user: str, database: str | None) 
 
 def _ensure_schema(driver: Any, database: str | None, dialect: Dialect,
                    dims: int) -> dict[str, bool]:
-    def run(stmt: str) -> None:
+    def run(stmt: str) -> None:  # schema commands go to the leader (a write session)
         with driver.session(database=database) as s:
             s.run(stmt).consume()
 
@@ -93,17 +132,17 @@ def _probe(driver: Any, database: str | None, dialect: Dialect, dims: int) -> di
     """Which search indexes answer queries: the store uses them, else exact scans."""
     caps: dict[str, bool] = {}
     probe = [1.0] + [0.0] * (dims - 1)
-    with driver.session(database=database) as s:
+    from neo4j import READ_ACCESS
+
+    with driver.session(database=database, default_access_mode=READ_ACCESS) as s:
         for label in EMBEDDED_LABELS:
             try:
-                s.run("CALL db.index.vector.queryNodes($i, 1, $v) YIELD node RETURN node LIMIT 1",
-                      i=dialect.vector_index(label), v=probe).consume()
+                s.run(cy.PROBE_VECTOR, i=dialect.vector_index(label), v=probe).consume()
                 caps[f"vector:{label.value}"] = True
             except Exception:  # noqa: BLE001
                 caps[f"vector:{label.value}"] = False
         try:
-            s.run("CALL db.index.fulltext.queryNodes($i, 'probe') YIELD node "
-                  "RETURN node LIMIT 1", i=dialect.text_index()).consume()
+            s.run(cy.PROBE_FULLTEXT, i=dialect.text_index()).consume()
             caps["fulltext"] = True
         except Exception:  # noqa: BLE001
             caps["fulltext"] = False

@@ -136,14 +136,10 @@ def to_edge(row: dict[str, Any], namespace: str) -> EdgeRecord:
                       key=row.get("key") or "", props=props, namespace=namespace)
 
 
-def where_clause(where: dict[str, Any] | None, var: str = "n",
-                 prefix: str = "w") -> tuple[str, dict[str, Any]]:
-    """` AND n.`k` = $w0 ...` over the top-level copies, with its parameters."""
-    sql, params = "", {}
-    for i, (k, v) in enumerate((where or {}).items()):
-        sql += f" AND {var}.{ident(top_name(k))} = ${prefix}{i}"
-        params[f"{prefix}{i}"] = where_value(v)
-    return sql, params
+def where_args(where: dict[str, Any] | None, prefix: str = "w") -> tuple[list[str], dict[str, Any]]:
+    """The filter's prop names (for `neo4j_cypher.where_cypher`) and its parameters."""
+    keys = list(where or {})
+    return keys, {f"{prefix}{i}": where_value(v) for i, v in enumerate((where or {}).values())}
 
 
 def check_accumulate(accumulate: Sequence[str]) -> list[str]:
