@@ -77,8 +77,11 @@ class ExperienceGraph:
             items = [source]
         else:
             items = source
+        from ingestion.pipeline import undistilled
+
         report: IngestReport = self.ingestor.ingest(items, strict=strict, progress=progress)
-        if report.ingested:
+        # Also when nothing was new: a run killed mid-distillation is finished here.
+        if report.ingested or (self.auto_distill and undistilled(self.store)):
             self._after_ingest(report.episode_ids)
         return report
 
@@ -93,9 +96,9 @@ class ExperienceGraph:
 
         record_retrieved(self.store, episode_ids)
         if self.auto_distill:
-            from expgraph.distill import distill
+            from ingestion.pipeline import distill_online
 
-            distill(self.store, self.embedder, llm=self.llm, episode_ids=list(episode_ids))
+            distill_online(self.store, self.embedder, llm=self.llm, episode_ids=list(episode_ids))
 
     def record(self, task: str, agent: str = "unknown",
                metadata: dict[str, Any] | None = None) -> EpisodeRecorder:
@@ -127,12 +130,17 @@ class ExperienceGraph:
         from expgraph.refine.recluster import restore, snapshot
 
         if not rebuild:
-            return distill(self.store, self.embedder, llm=self.llm)
+            from ingestion.pipeline import distill_online
+
+            return distill_online(self.store, self.embedder, llm=self.llm)
         if self._ingestor is not None:
             self._ingestor.reset()
         snap = snapshot(self.store)
         report = distill(self.store, self.embedder, llm=self.llm, rebuild=True)
         restore(self.store, snap, utcnow().isoformat())
+        from ingestion.pipeline import mark_distilled
+
+        mark_distilled(self.store)
         return report
 
     def refine(self, passes: Sequence[str] | None = None, dry_run: bool = False) -> Any:

@@ -83,6 +83,9 @@ class Ingestor:
         self._states: StateIndex | None = None
         # Props of states and actions already written, so known ones are not read back.
         self._props: dict[str, dict] = {}
+        # (seq, generation) right after this ingestor's last commit: anything else means
+        # another writer committed since, and the caches above are stale.
+        self._seen: tuple[int, int] | None = None
 
     def state_index(self) -> StateIndex:
         if self._states is None:
@@ -96,6 +99,7 @@ class Ingestor:
     def reset(self) -> None:
         self._states = None
         self._props = {}
+        self._seen = None
 
     def _known_props(self, ids: list[str]) -> dict[str, dict]:
         missing = [i for i in ids if i not in self._props]
@@ -146,22 +150,37 @@ class Ingestor:
         t0 = time.perf_counter()
         vecs = dict(zip(texts, self.embedder.embed(texts), strict=True))
         report.embed_seconds += time.perf_counter() - t0
-        index = self.state_index()
-        seq = int(self.store.get_meta("episode_seq", 0))
         for nid, ep in fresh.items():
-            seq += 1
             try:
-                self._write_episode(ep, sigs[nid], vecs, index, seq)
+                with self.store.transaction():
+                    seq = self._claim_seq(nid)
+                    if seq is not None:
+                        self._write_episode(ep, sigs[nid], vecs, self.state_index(), seq)
             except BaseException:
                 self.reset()  # the caches may name nodes that were rolled back
-                self.store.set_meta("episode_seq", seq - 1)
                 raise
+            if seq is None:
+                report.skipped += 1
+                continue
+            self._seen = (seq, self.store.generation())
             report.ingested += 1
             report.steps += len(ep.steps)
             report.episode_ids.append(nid)
-        self.store.set_meta("episode_seq", seq)
         if progress:
             progress(len(batch))
+
+    def _claim_seq(self, node_id: str) -> int | None:
+        """Inside the episode's write transaction, which serialises writers (other processes
+        too): the episode's `seq`, or None when another writer stored it meanwhile. When
+        another writer committed since this one did, the state index and props caches are
+        reloaded first, so a state it created is resolved to, never duplicated."""
+        if self.store.has_nodes([node_id]):
+            return None
+        seq = int(self.store.get_meta("episode_seq", 0))
+        if self._seen is not None and self._seen != (seq, self.store.generation()):
+            self.reset()
+        self.store.set_meta("episode_seq", seq + 1)
+        return seq + 1
 
     def _write_episode(self, ep: Episode, sigs: list[str], vecs: dict[str, np.ndarray],
                        index: StateIndex, seq: int) -> None:
@@ -306,3 +325,39 @@ def stderr_progress(total: int | None = None) -> Callable[[int], None] | None:
         sys.stderr.flush()
 
     return tick
+
+
+# ---------------------------------------------------------------------- online distillation
+DISTILLED_META = "distilled_seq"  # every episode with seq <= this is in the derived layer
+
+
+def undistilled(store: GraphStore) -> int:
+    """How many episodes the derived layer does not cover yet: an interrupted or disabled
+    online distillation, repaired by the next `distill_online`."""
+    return max(0, int(store.get_meta("episode_seq", 0))
+               - int(store.get_meta(DISTILLED_META, 0)))
+
+
+def distill_online(store: GraphStore, embedder: CachedEmbedder, llm: object = None,
+                   episode_ids: list[str] | None = None) -> object:
+    """Online distillation whose result is one write transaction with the `distilled_seq`
+    marker: a kill rolls it back and the marker still says what is left; two writers'
+    distillations (other processes too) run one after the other, each mining every episode
+    committed before it, so the last one leaves the layer one process would have.
+
+    A first pass runs outside that transaction: it does the slow part (embedding new skill and
+    guardrail texts) without holding the store's write lock; the second pass re-mines inside
+    the transaction and finds those texts embedded (and most nodes unchanged)."""
+    from expgraph.distill import distill
+
+    distill(store, embedder, llm=llm, episode_ids=episode_ids)
+    with store.transaction():
+        seq = int(store.get_meta("episode_seq", 0))
+        report = distill(store, embedder, llm=llm, episode_ids=episode_ids)
+        store.set_meta(DISTILLED_META, seq)
+    return report
+
+
+def mark_distilled(store: GraphStore) -> None:
+    """After a full offline rebuild: every episode in the store is distilled."""
+    store.set_meta(DISTILLED_META, int(store.get_meta("episode_seq", 0)))
