@@ -186,11 +186,75 @@ def load_json(path: Path) -> Any | ParseError:
     are rejected one by one (`value_problem`), the others are read."""
     try:
         with open_text(path) as fh:
-            return json.load(fh)
+            return json.load(fh, strict=False)  # a raw control char costs its record only
     except json.JSONDecodeError as e:
         return ParseError(str(path), str(e.lineno), f"invalid JSON: {e.msg} at column {e.colno}")
     except RecursionError:
+        return _deep_document(path)
+
+
+@dataclass(frozen=True)
+class TooDeep:
+    """Stands for an element of a top-level JSON array nested too deep to decode."""
+
+    line: int
+
+
+def _deep_document(path: Path) -> Any | ParseError:
+    """A document too deep for `json.load`: when it is a top-level array, its elements are
+    decoded one by one and a too-deep one becomes a `TooDeep` (rejected as its record)."""
+    with open_text(path) as fh:
+        text = fh.read()
+    out: list[Any] = []
+    for start, end in _array_spans(text) or []:
+        try:
+            out.append(json.loads(text[start:end], strict=False))
+        except RecursionError:
+            out.append(TooDeep(text.count("\n", 0, start) + 1))
+        except json.JSONDecodeError as e:
+            line = text.count("\n", 0, start) + e.lineno
+            return ParseError(str(path), str(line), f"invalid JSON: {e.msg}")
+    if not out:
         return ParseError(str(path), "1", TOO_DEEP)
+    return out
+
+
+_SCAN = re.compile(r'["\[\]{},]')
+
+
+def _array_spans(text: str) -> list[tuple[int, int]] | None:
+    """(start, end) of each element of a top-level JSON array, found without recursion;
+    None when `text` is not an array."""
+    i = len(text) - len(text.lstrip())
+    if text[i:i + 1] != "[":
+        return None
+    spans: list[tuple[int, int]] = []
+    depth, start, pos = 0, i + 1, i + 1
+    while (m := _SCAN.search(text, pos)) is not None:
+        c, pos = m.group(), m.end()
+        if c == '"':
+            while True:  # to the closing quote, skipping escapes
+                q = text.find('"', pos)
+                if q < 0:
+                    return spans
+                k = q - 1
+                while text[k] == "\\":
+                    k -= 1
+                pos = q + 1
+                if (q - 1 - k) % 2 == 0:  # an even run of backslashes: the quote closes
+                    break
+        elif c in "[{":
+            depth += 1
+        elif c in "]}" and depth:
+            depth -= 1
+        elif depth == 0:  # "," or the closing "]" of the top-level array
+            seg = text[start:m.start()]
+            if seg.strip():
+                spans.append((start + len(seg) - len(seg.lstrip()), m.start()))
+            start = pos
+            if c == "]":
+                break
+    return spans
 
 
 def iter_records(
@@ -211,7 +275,8 @@ def iter_records(
         yield as_parse_error(str(path), "episode 0", e)
         return
     for i, rec in enumerate(records):
-        bad = value_problem(rec)
+        deep = isinstance(rec, TooDeep)
+        bad = f"{TOO_DEEP} (line {rec.line})" if deep else value_problem(rec)
         if bad:
             yield ParseError(str(path), f"episode {i}", bad)
             continue

@@ -73,13 +73,22 @@ def test_deep_tool_call_arguments_string_rejects_only_that_conversation(tmp_path
     assert "steps.0.action.arguments" in bad[1].reason
 
 
-def test_a_whole_deep_json_document_is_one_rejected_record(tmp_path) -> None:
+def test_a_deep_record_of_a_whole_json_document_costs_that_record_only(tmp_path) -> None:
+    def tau(task: str) -> str:
+        return json.dumps({"task_id": 1, "reward": 1.0, "traj": [
+            {"role": "user", "content": task},
+            {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {
+                "name": "find", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "found"}]})
+
     path = tmp_path / "tau.json"
-    path.write_text('[{"task_id": 1, "traj": ' + DEEP + "}]")
+    path.write_text("[\n" + tau("first") + ",\n" + '{"task_id": 2, "reward": 0, "traj": '
+                    + DEEP + "},\n" + tau("last") + "\n]\n")
     tasks, bad = read(path, format="tau_bench")
-    assert tasks == []
-    assert [(e.position, e.reason) for e in bad] == [("1", bad[0].reason)]
-    assert bad[0].reason.startswith("too deeply nested")
+    assert tasks == ["first", "last"]
+    assert [(e.position, e.reason) for e in bad] == [
+        ("episode 1", f"too deeply nested (more than {MAX_DEPTH} levels of arrays/objects) "
+                      "(line 3)")]
 
 
 def test_lone_surrogate_rejects_that_record_with_field_and_position(tmp_path) -> None:
