@@ -78,8 +78,11 @@ class ExperienceGraph:
             items = [source]
         else:
             items = source
+        from ingestion.pipeline import undistilled
+
         report: IngestReport = self.ingestor.ingest(items, strict=strict, progress=progress)
-        if report.ingested:
+        # Also when nothing was new: a run killed mid-distillation is finished here.
+        if report.ingested or (self.auto_distill and undistilled(self.store)):
             self._after_ingest(report.episode_ids)
         return report
 
@@ -94,9 +97,9 @@ class ExperienceGraph:
 
         record_retrieved(self.store, episode_ids)
         if self.auto_distill:
-            from expgraph.distill import distill
+            from ingestion.pipeline import distill_online
 
-            distill(self.store, self.embedder, llm=self.llm, episode_ids=list(episode_ids))
+            distill_online(self.store, self.embedder, llm=self.llm, episode_ids=list(episode_ids))
 
     def record(self, task: str, agent: str = "unknown",
                metadata: dict[str, Any] | None = None) -> EpisodeRecorder:
@@ -125,10 +128,17 @@ class ExperienceGraph:
         Execution feedback and refinement history survive the rebuild."""
         from expgraph.distill import distill
 
-        if rebuild and self._ingestor is not None:
+        if not rebuild:
+            from ingestion.pipeline import distill_online
+
+            return distill_online(self.store, self.embedder, llm=self.llm)
+        if self._ingestor is not None:
             self._ingestor.reset()  # the states it knows are about to be replaced
-        return distill(self.store, self.embedder, llm=self.llm, rebuild=rebuild,
-                       progress=progress)
+        report = distill(self.store, self.embedder, llm=self.llm, rebuild=True, progress=progress)
+        from ingestion.pipeline import mark_distilled
+
+        mark_distilled(self.store)  # every stored episode is distilled now
+        return report
 
     def refine(self, passes: Sequence[str] | None = None, dry_run: bool = False,
                progress: Any = None) -> Any:

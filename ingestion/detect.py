@@ -7,7 +7,6 @@ of `Episode | ParseError`.
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -29,6 +28,24 @@ def _formats_hint() -> str:
             f"--format generic --map '{MAP_SYNTAX}' for any other JSON/JSONL layout")
 
 
+# The one rule for text inputs: a file is binary (rejected whole, one line) when NULs, control
+# bytes and undecodable bytes make up this share of its first 64 KiB; otherwise each record
+# holding such a byte is rejected on its own, with its line, and the rest is read.
+BINARY_SHARE = 0.05
+_TEXT_CONTROLS = set(b"\t\n\r\f\x1b")
+_MAGIC = (b"\x1f\x8b", b"PK\x03\x04", b"\x89PNG", b"SQLite format 3\x00", b"%PDF", b"\x7fELF",
+          b"BZh", b"\xfd7zXZ\x00", b"(\xb5/\xfd")
+
+
+def _looks_binary(data: bytes) -> bool:
+    if data.startswith(_MAGIC):
+        return True
+    decoded = data.decode("utf-8", errors="surrogateescape")
+    odd = sum(1 for c in decoded if ("\udc80" <= c <= "\udcff")
+              or (ord(c) < 32 and ord(c) not in _TEXT_CONTROLS))
+    return odd >= BINARY_SHARE * max(len(decoded), 1)
+
+
 def read_head(path: Path | str) -> str:
     """The first 64 KiB as text, after checking the file can be read at all."""
     path = Path(path)
@@ -43,13 +60,12 @@ def read_head(path: Path | str) -> str:
         raise FormatError(f"{path}: cannot read: {e.strerror or e}") from None
     if not data.strip():
         raise FormatError(f"{path}: empty file")
-    if b"\x00" in data:
-        raise FormatError(f"{path}: binary file (contains NUL bytes), not an agent log")
-    try:
-        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=len(data) < HEAD_BYTES)
-    except UnicodeDecodeError as e:
-        where = f"undecodable byte at offset {e.start}"
-        raise FormatError(f"{path}: not UTF-8 text ({where})") from None
+    if _looks_binary(data):
+        raise FormatError(f"{path}: binary file (NUL or undecodable bytes in "
+                          f"{BINARY_SHARE:.0%} or more of its first bytes), not an agent log")
+    # Undecodable bytes stay as surrogates here as in the readers (see `ingestion._io`): the
+    # record holding one is rejected with its line, wherever in the file it is.
+    text = data.decode("utf-8", errors="surrogateescape")
     return text.removeprefix("\ufeff")
 
 

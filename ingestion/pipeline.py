@@ -84,6 +84,9 @@ class Ingestor:
         self._states: StateIndex | None = None
         # Props of states and actions already written, so known ones are not read back.
         self._props: dict[str, dict] = {}
+        # (seq, generation) right after this ingestor's last commit: anything else means
+        # another writer committed since, and the caches above are stale.
+        self._seen: tuple[int, int] | None = None
 
     def state_index(self) -> StateIndex:
         if self._states is None:
@@ -97,6 +100,7 @@ class Ingestor:
     def reset(self) -> None:
         self._states = None
         self._props = {}
+        self._seen = None
 
     def _known_props(self, ids: list[str]) -> dict[str, dict]:
         missing = [i for i in ids if i not in self._props]
@@ -148,30 +152,47 @@ class Ingestor:
         t0 = time.perf_counter()
         vecs = dict(zip(texts, self.embedder.embed(texts), strict=True))
         report.embed_seconds += time.perf_counter() - t0
-        index = self.state_index()
-        first = seq = int(self.store.get_meta("episode_seq", 0))
+        done: list[tuple[str, Episode]] = []
         try:
-            writes, steps = [], []
-            for ep_nid, ep in fresh.items():
-                seq += 1
-                upserts, step_nodes = self._episode_writes(ep, sigs[ep_nid], vecs, index, seq)
-                writes += upserts
-                steps += step_nodes
-            with self.store.transaction():  # the whole batch lands, or none of it
+            # The whole batch lands, or none of it; `seq` is claimed inside the transaction,
+            # which serialises writers (other processes too), and an episode another writer
+            # stored meanwhile is skipped. When another writer committed since this one did,
+            # the state index and props caches are reloaded first, so a state it created is
+            # resolved to, never duplicated.
+            with self.store.transaction():
+                present = self.store.has_nodes(list(fresh))
+                seq = int(self.store.get_meta("episode_seq", 0))
+                if self._seen is not None and self._seen != (seq, self.store.generation()):
+                    self.reset()
+                index = self.state_index()
+                writes, steps = [], []
+                for ep_nid, ep in fresh.items():
+                    if ep_nid in present:
+                        report.skipped += 1
+                        continue
+                    seq = self._claim_seq(seq)
+                    upserts, step_nodes = self._episode_writes(ep, sigs[ep_nid], vecs, index, seq)
+                    writes += upserts
+                    steps += step_nodes
+                    done.append((ep_nid, ep))
                 for upsert, records, accumulate in writes:
                     upsert(records, accumulate=accumulate)
+                self.store.set_meta("episode_seq", seq)
         except BaseException:
             self.reset()  # the caches may name nodes that were rolled back
-            self.store.set_meta("episode_seq", first)
             raise
+        self._seen = (seq, self.store.generation())
         remember(self.store, steps, [vecs[r.props["window"]] for r in steps])
-        for nid, ep in fresh.items():
+        for nid, ep in done:
             report.ingested += 1
             report.steps += len(ep.steps)
             report.episode_ids.append(nid)
-        self.store.set_meta("episode_seq", seq)
         if progress:
             progress(len(batch))
+
+    def _claim_seq(self, last: int) -> int:
+        """The next episode's `seq` (called inside the batch's write transaction)."""
+        return last + 1
 
     def _episode_writes(self, ep: Episode, sigs: list[str], vecs: dict[str, np.ndarray],
                         index: StateIndex, seq: int,
@@ -288,3 +309,39 @@ def _compact_step(step, sigs: list[str], i: int) -> dict:  # noqa: ANN001
         "error": step.error,
         "thought": step.thought,
     }
+
+
+# ---------------------------------------------------------------------- online distillation
+DISTILLED_META = "distilled_seq"  # every episode with seq <= this is in the derived layer
+
+
+def undistilled(store: GraphStore) -> int:
+    """How many episodes the derived layer does not cover yet: an interrupted or disabled
+    online distillation, repaired by the next `distill_online`."""
+    return max(0, int(store.get_meta("episode_seq", 0))
+               - int(store.get_meta(DISTILLED_META, 0)))
+
+
+def distill_online(store: GraphStore, embedder: CachedEmbedder, llm: object = None,
+                   episode_ids: list[str] | None = None) -> object:
+    """Online distillation whose result is one write transaction with the `distilled_seq`
+    marker: a kill rolls it back and the marker still says what is left; two writers'
+    distillations (other processes too) run one after the other, each mining every episode
+    committed before it, so the last one leaves the layer one process would have.
+
+    A first pass runs outside that transaction: it does the slow part (embedding new skill and
+    guardrail texts) without holding the store's write lock; the second pass re-mines inside
+    the transaction and finds those texts embedded (and most nodes unchanged)."""
+    from expgraph.distill import distill
+
+    distill(store, embedder, llm=llm, episode_ids=episode_ids)
+    with store.transaction():
+        seq = int(store.get_meta("episode_seq", 0))
+        report = distill(store, embedder, llm=llm, episode_ids=episode_ids)
+        store.set_meta(DISTILLED_META, seq)
+    return report
+
+
+def mark_distilled(store: GraphStore) -> None:
+    """After a full offline rebuild: every episode in the store is distilled."""
+    store.set_meta(DISTILLED_META, int(store.get_meta("episode_seq", 0)))

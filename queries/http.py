@@ -1,20 +1,28 @@
 """The HTTP API: the Python API's calls as JSON endpoints (FastAPI; `expgraph serve` runs it).
 
 Request bodies use the Python parameter names and answers are the same pydantic models the
-Python API returns. Endpoints are plain `def`s (FastAPI runs them in its threadpool) and every
-call into the graph holds one lock: the store's SQLite connection is shared, and a write
-transaction must never interleave with another thread's reads.
+Python API returns. Endpoints are plain `def`s (FastAPI runs them in its threadpool).
+
+Hardening (issue 15): the bearer token is checked before the body is read, and a body over
+`max_body` bytes is answered 413 without reading it; text that is not valid Unicode is a 4xx,
+never a 500. Reads and writes hold different locks: with a `writer` graph (a second connection
+to the same store) an ingest's embedding and distillation never make a read wait.
 """
 
 from __future__ import annotations
 
-import secrets
+import json
 import threading
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 
+from ingestion._io import char_problem, value_problem
+from queries.auth import Auth
 from queries.config import UnknownPresetError
 from queries.schema import (
     IngestSummary,
@@ -26,6 +34,12 @@ from queries.schema import (
 
 EpisodesBody = Annotated[Any, Body(description="an episode, a list of episodes, a chat message "
                                                "list, a tau-bench result...")]
+DEFAULT_MAX_BODY = 4 * 1024 * 1024  # bytes; `expgraph serve --max-body-mb` changes it
+PUBLIC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 
 class FeedbackRequest(BaseModel):
@@ -41,30 +55,104 @@ class NodeOut(BaseModel):
     props: dict[str, Any]
 
 
-def _auth(token: str | None):  # noqa: ANN202 - a FastAPI dependency
-    def check(request: Request) -> None:
-        if token is None:
+class GuardMiddleware:
+    """Auth, then the size limit, before any of the body is read: an unauthenticated or
+    oversized request costs its headers, not its body."""
+
+    def __init__(self, app: Any, auth: Auth, max_body: int) -> None:
+        self.app, self.auth, self.max_body = app, auth, max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip(), token):
-            raise HTTPException(status_code=401, detail="missing or wrong bearer token; send "
-                                "`Authorization: Bearer <token>` (the --token given to serve)",
-                                headers={"WWW-Authenticate": "Bearer"})
-    return check
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", ())}
+        if scope["path"] not in PUBLIC_PATHS and not self.auth.allows(headers.get("authorization")):
+            await _reply(send, 401, "missing or wrong bearer token; send `Authorization: Bearer "
+                         "<token>` (the token the server was started with)",
+                         {"www-authenticate": "Bearer"})
+            return
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            await _reply(send, 413, f"request body of {int(declared)} bytes is over the limit "
+                         f"of {self.max_body} bytes (serve --max-body-mb); send fewer episodes "
+                         "per request")
+            return
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:  # a chunked body without a length is counted as it comes
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await _reply(send, 413, f"request body is over the limit of {self.max_body} "
+                             "bytes (serve --max-body-mb); send fewer episodes per request")
+                return
+            chunks.append(chunk)
+            more = msg.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
-def create_app(graph: Any, token: str | None = None) -> FastAPI:
-    """An app serving `graph` (an `ExperienceGraph`); with `token`, every endpoint except the
-    docs requires `Authorization: Bearer <token>`."""
-    lock = threading.RLock()
+async def _reply(send: Send, status: int, detail: str, headers: dict[str, str] | None = None,
+                 ) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+           *((k.encode(), v.encode()) for k, v in (headers or {}).items())]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _valid_text(value: Any, what: str = "request") -> None:
+    """A 422 naming the field when a string of the request is not valid Unicode (a lone
+    surrogate escape such as `\\ud800`): such text cannot be embedded nor stored."""
+    bad = char_problem(value, raw=False) if isinstance(value, str) else value_problem(value)
+    if bad:
+        raise HTTPException(status_code=422, detail=f"{what}: {bad}")
+
+
+def create_app(graph: Any, token: str | Auth | None = None, writer: Any = None,
+               max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+    """An app serving `graph` (an `ExperienceGraph`). With a token (or an `Auth`), every
+    endpoint except the docs requires `Authorization: Bearer <token>`. `writer`: a second
+    `ExperienceGraph` on the same store that ingests and records feedback, so reads on `graph`
+    never wait for a write's embedding or distillation; without it one lock serves both."""
+    auth = token if isinstance(token, Auth) else Auth(token, "argument" if token else "none")
+    read_lock = threading.RLock()
+    write_lock = threading.RLock() if writer is not None else read_lock
+    writer = writer if writer is not None else graph
     app = FastAPI(title="expgraph", version="0.1.0",
                   description="Experience knowledge base for LLM agents: which skills apply in "
                               "this state, which actions to take next and which to avoid.")
-    api = APIRouter(dependencies=[Depends(_auth(token))])
+    app.add_middleware(GuardMiddleware, auth=auth, max_body=max_body)
+    deps = [Depends(HTTPBearer(auto_error=False))] if auth.enabled else []  # documents it
+    api = APIRouter(dependencies=deps)
+
+    @app.exception_handler(RecursionError)
+    def too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"detail": "too deeply nested JSON"})
+
+    @app.exception_handler(UnicodeError)
+    def bad_text(request: Request, exc: UnicodeError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={
+            "detail": f"text is not valid Unicode ({' '.join(str(exc).split())})"})
 
     @api.post("/query", response_model=QueryResult, summary="skills and guardrails for a state")
     def post_query(req: QueryRequest) -> QueryResult:
-        with lock:
+        _valid_text(req.model_dump())
+        with read_lock:
             try:
                 return graph.query(req.state, task=req.task, k=req.k, kinds=req.kinds,
                                    tiers=req.tiers, explain=req.explain, preset=req.preset,
@@ -74,7 +162,8 @@ def create_app(graph: Any, token: str | None = None) -> FastAPI:
 
     @api.post("/suggest", response_model=SuggestResult, summary="next actions and what to avoid")
     def post_suggest(req: SuggestRequest) -> SuggestResult:
-        with lock:
+        _valid_text(req.model_dump())
+        with read_lock:
             try:
                 return graph.suggest(req.state, task=req.task, history=req.history, k=req.k,
                                      candidates=req.candidates, explain=req.explain,
@@ -88,24 +177,26 @@ def create_app(graph: Any, token: str | None = None) -> FastAPI:
         if not isinstance(body, (dict, list)):
             raise HTTPException(status_code=400,
                                 detail="the body must be a JSON object or list of episodes")
-        with lock:
+        with write_lock:
             try:
-                report = graph.ingest_object(body)
+                report = writer.ingest_object(body)
             except ValueError as exc:
                 raise HTTPException(status_code=400, detail=str(exc)) from exc
         return IngestSummary.from_report(report)
 
     @api.post("/feedback", summary="record that a served item helped or not")
     def post_feedback(req: FeedbackRequest) -> dict[str, Any]:
-        with lock:
+        _valid_text(req.model_dump())
+        with write_lock:
             try:
-                return graph.feedback(req.item_id, req.success, episode_id=req.episode_id)
+                return writer.feedback(req.item_id, req.success, episode_id=req.episode_id)
             except ValueError as exc:
                 raise HTTPException(status_code=404, detail=str(exc)) from exc
 
     @api.get("/nodes/{node_id}", response_model=NodeOut, summary="one node, without embedding")
     def get_node(node_id: str) -> NodeOut:
-        with lock:
+        _valid_text(node_id, "node id")
+        with read_lock:
             rec = graph.node(node_id)
         if rec is None:
             raise HTTPException(status_code=404, detail=f"no node with id {node_id!r}")
@@ -113,7 +204,7 @@ def create_app(graph: Any, token: str | None = None) -> FastAPI:
 
     @api.get("/stats", summary="node and relationship counts")
     def get_stats() -> dict[str, Any]:
-        with lock:
+        with read_lock:
             return graph.stats()
 
     app.include_router(api)

@@ -47,7 +47,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--token", default=None,
-                   help="require `Authorization: Bearer TOKEN` on every endpoint but the docs")
+                   help="require `Authorization: Bearer TOKEN` on every endpoint but the docs "
+                        "(visible in `ps`: prefer EXPGRAPH_TOKEN or --token-file)")
+    p.add_argument("--token-file", default=None,
+                   help="read the token from this file (also: EXPGRAPH_TOKEN_FILE)")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow serving without a token on a non-loopback address")
+    p.add_argument("--max-body-mb", type=float, default=4.0,
+                   help="largest request body accepted, in MiB (default 4); larger gets 413")
     p.set_defaults(func=cmd_serve)
 
 
@@ -122,12 +129,28 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from queries.auth import AuthConfigError, check_bind, resolve_token, startup_line
     from queries.http import create_app
 
-    graph = open_graph(args)
     try:
-        uvicorn.run(create_app(graph, token=args.token), host=args.host, port=args.port)
+        auth = resolve_token(args.token, args.token_file)
+        check_bind(args.host, auth, insecure=args.insecure)
+    except AuthConfigError as exc:
+        raise CLIError(str(exc)) from None
+    if args.max_body_mb <= 0:
+        raise CLIError("--max-body-mb must be positive")
+    graph = open_graph(args)
+    # A second connection for writes, so an ingest never makes reads wait (one model shared).
+    writer = open_graph(args, embedder=graph.embedder.inner) if args.db != ":memory:" else None
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(startup_line(f"http://{host}:{args.port}", auth), flush=True)
+    try:
+        uvicorn.run(create_app(graph, token=auth, writer=writer,
+                               max_body=int(args.max_body_mb * 1024 * 1024)),
+                    host=args.host, port=args.port)
     finally:
+        if writer is not None:
+            writer.close()
         graph.close()
     return 0
 

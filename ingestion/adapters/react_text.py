@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from expgraph.models import Episode, Outcome, Step
-from ingestion._io import Located, build, open_text
+from ingestion._io import Located, build, lines_problem, open_text
 from ingestion._text import react_action
 from ingestion.errors import ParseError, RecordError
 
@@ -143,4 +143,8 @@ class ReactTextAdapter:
         file = str(path)
         for count, (label, lines) in enumerate(_chunks(path)):
             pos = f"episode {label if label is not None else count}"
+            bad = lines_problem(file, pos, lines)
+            if bad:
+                yield bad
+                continue
             yield build(file, Located(None, pos, pos), episode_from_lines, lines, label)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from expgraph.models import Episode, Outcome, Step
-from ingestion._io import Located, build, open_text
+from ingestion._io import Located, build, lines_problem, open_text
 from ingestion._text import react_action
 from ingestion.errors import ParseError, RecordError
 
@@ -149,4 +149,9 @@ class ReflexionAdapter:
         file = str(path)
         for i, draft in enumerate(_drafts(path)):
             pos = f"episode {i}"
+            bad = lines_problem(file, pos, [(draft.line, draft.question),
+                                            *((f[3], f[2]) for f in draft.fields)])
+            if bad:
+                yield bad
+                continue
             yield build(file, Located(None, pos, pos), episode_from_draft, draft)
