@@ -40,46 +40,47 @@ HERE = Path(__file__).resolve().parent
 
 # ---------------------------------------------------------------------------- the agent
 def suggest_among(graph: ExperienceGraph, state: str, task: str, history: Sequence[str],
-                  candidates: Sequence[str], k: int = 5) -> SuggestResult:
+                  candidates: Sequence[str], k: int = 5,
+                  spell: Callable[[str], str] = lambda a: a) -> SuggestResult:
     """`graph.suggest(..., candidates=...)`: the concrete actions available now, ranked.
 
-    Adapter for facades that predate `candidates` (delete once it is on main): rank each
-    candidate by its similarity to the suggested templates (cosine of MiniLM vectors, times the
-    template's score), with a bonus growing with the share of the candidate's argument words found in
-    the task and the state; a
-    candidate within cosine 0.9 of an avoided template is flagged."""
+    Adapter for facades that predate `candidates` (delete once it is on main): each candidate
+    takes the score of its own template among the suggested ones (`spell` writes a candidate
+    the way the store spells actions), times (1 + the share of its argument words found in the
+    task and state), ties broken by MiniLM similarity to the suggested templates; a candidate is
+    flagged when its template is avoided (`focus[<arg>]` flags every focus: a template cannot say
+    which one failed)."""
     if "candidates" in inspect.signature(graph.suggest).parameters:
         return graph.suggest(state, task=task, history=list(history), k=k,
                              candidates=list(candidates))
-    res = graph.suggest(state, task=task, history=list(history), k=max(k, 10))
-    if not candidates:
-        return res
-    import numpy as np
+    from queries.corpus import served_corpus
 
+    res = graph.suggest(state, task=task, history=list(history), k=max(k, 20))
+    if not candidates or not res.next:
+        return res
+    corpus = served_corpus(graph.store)
+    tmpl = [corpus.normalise_action(spell(c)) for c in candidates]
+    by_tmpl = {n.action: n for n in res.next}
     texts = [_template_text(n.action) for n in res.next]
-    bad = [_template_text(a.action) for a in res.avoid]
-    vecs = graph.embedder.embed([*candidates, *texts, *bad])
-    cand, tv, bv = vecs[:len(candidates)], vecs[len(candidates):len(candidates) + len(texts)], \
-        vecs[len(candidates) + len(texts):]
+    vecs = graph.embedder.embed([*candidates, *texts])
+    sim = (vecs[:len(candidates)] @ vecs[len(candidates):].T).max(axis=1)
     seen = set(_words(f"{task} {state}"))
-    scored: list[tuple[float, int]] = []
+    scored: list[tuple[float, float, int]] = []
     for i, c in enumerate(candidates):
-        s = float(np.max((tv @ cand[i]) * np.array([n.score for n in res.next]))) if texts else 0.0
+        n = by_tmpl.get(tmpl[i])
+        s = n.score if n else 0.0
         arg = _words(_argument(c))
         if arg:
             s *= 1.0 + sum(w in seen for w in arg) / len(arg)
-        scored.append((s, i))
-    scored.sort(key=lambda x: (-x[0], x[1]))
-    nxt = [NextAction(action=candidates[i], score=round(s, 6), support=0,
-                      skills=[sk for n in res.next for sk in n.skills]) for s, i in scored[:k]]
-    avoid = []
-    if bad:
-        sims = cand @ bv.T
-        for i, c in enumerate(candidates):
-            j = int(np.argmax(sims[i]))
-            if sims[i, j] >= 0.9:
-                a = res.avoid[j]
-                avoid.append(AvoidAction(action=c, score=a.score, guardrails=a.guardrails))
+        scored.append((s, float(sim[i]), i))
+    scored.sort(key=lambda x: (-x[0], -x[1], x[2]))
+    nxt = [NextAction(action=candidates[i], score=round(s, 6),
+                      support=by_tmpl[tmpl[i]].support if tmpl[i] in by_tmpl else 0,
+                      skills=by_tmpl[tmpl[i]].skills if tmpl[i] in by_tmpl else [])
+           for s, _, i in scored[:k]]
+    bad = {a.action: a for a in res.avoid}
+    avoid = [AvoidAction(action=c, score=bad[t].score, guardrails=bad[t].guardrails)
+             for c, t in zip(candidates, tmpl, strict=True) if t in bad]
     return SuggestResult(query=res.query, next=nxt, avoid=avoid)
 
 
@@ -120,7 +121,7 @@ class ExperienceAgent:
     def choose(self, state: str, task: str, history: Sequence[str],
                candidates: Sequence[str]) -> str:
         res = suggest_among(self.graph, state, task, [self.history_form(a) for a in history],
-                            candidates, k=self.k)
+                            candidates, k=self.k, spell=self.history_form)
         tried = self._tried.setdefault(state, set())
         avoid = {a.action for a in res.avoid}
         for n in res.next:
