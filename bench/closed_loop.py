@@ -124,7 +124,7 @@ def play(env: Any, task: str, variation: int, choose: Policy,
         else:
             ep.fail(f"score {final} after {len(history)} steps", reward=final / 100)
     return {"task": task, "variation": variation, "score": final, "success": final >= 100,
-            "steps": len(history), "budget": budget}
+            "steps": len(history), "budget": budget, "actions": history}
 
 
 def build_experience(env: Any, tasks: Sequence[str], n: int) -> list[Episode]:
