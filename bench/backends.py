@@ -6,7 +6,8 @@ latency (p50 / p95). Prints a table and writes bench/results/backends.json.
 
 The Bolt server started here is ArcadeDB and is reported as "Bolt-compatible (ArcadeDB)",
 never as Neo4j. "query" = the store operations retrieval uses (vector top-k on State and Skill,
-full-text search, 2-hop expand) plus `queries.retrieval.query` when it is importable.
+full-text search, the graph walk with the hybrid preset's relationships, hops and decay from the
+nearest states) plus `queries.retrieval.query` end to end.
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench.corpus import generate_corpus  # noqa: E402
+from expgraph.distill import distill  # noqa: E402
 from expgraph.embedder import CachedEmbedder, default_embedder  # noqa: E402
 from expgraph.models import Label, Rel  # noqa: E402
 from expgraph.store.base import GraphStore  # noqa: E402
 from ingestion.pipeline import Ingestor  # noqa: E402
+from queries.config import get_config  # noqa: E402
+from queries.corpus import clear_query_vectors  # noqa: E402
+from queries.retrieval import query  # noqa: E402
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -42,25 +47,22 @@ def pct(xs: list[float], q: float) -> float:
 def time_ops(store: GraphStore, embedder: Any, probes: list[tuple[str, str]]) -> dict[str, Any]:
     """p50/p95 in ms of each retrieval-side operation over the probe states."""
     vecs = embedder.embed([s for s, _ in probes])
+    walk = get_config("hybrid").graph  # the walk retrieval does
+    walk_seeds = walk.seed_states
     ops: dict[str, Callable[[int], Any]] = {
         "vector_top_k State": lambda i: store.vector_top_k(Label.STATE, vecs[i], 10),
         "vector_top_k Skill": lambda i: store.vector_top_k(Label.SKILL, vecs[i], 10),
         "text_search": lambda i: store.text_search(probes[i][0][:200], k=10),
-        "expand 2 hops": lambda i: store.expand(
-            {n.id: s for n, s in store.vector_top_k(Label.STATE, vecs[i], 3)},
-            [Rel.TRANSITION, Rel.VISITS, Rel.APPLIES_IN, Rel.GUARDS], 2, 0.5),
+        f"expand {walk.hops} hops": lambda i: store.expand(
+            {n.id: s for n, s in store.vector_top_k(Label.STATE, vecs[i], walk_seeds)},
+            walk.rels, walk.hops, walk.decay),
     }
-    try:
-        from queries.corpus import clear_query_vectors
-        from queries.retrieval import query
 
-        def end_to_end(i: int) -> Any:
-            clear_query_vectors()  # every call embeds its state, as a new observation would
-            return query(store, embedder, probes[i][0], task=probes[i][1], k=10)
+    def end_to_end(i: int) -> Any:
+        clear_query_vectors()  # every call embeds its state, as a new observation would
+        return query(store, embedder, probes[i][0], task=probes[i][1], k=10)
 
-        ops["retrieval.query (end to end)"] = end_to_end
-    except ImportError:
-        pass
+    ops["retrieval.query (end to end)"] = end_to_end
     out = {}
     for name, fn in ops.items():
         fn(0)  # warm caches / plans
@@ -81,16 +83,10 @@ def run_backend(name: str, store: GraphStore, model: Any, episodes: list,
     report = Ingestor(store, embedder).ingest(episodes)
     ingest_s = time.perf_counter() - t0
     distill_s = None
-    try:
-        if not do_distill:
-            raise ImportError("distillation switched off")
-        from expgraph.distill import distill
-
+    if do_distill:
         t1 = time.perf_counter()
         distill(store, embedder)
         distill_s = time.perf_counter() - t1
-    except ImportError:
-        pass
     row = {"backend": name, "episodes": report.ingested, "steps": report.steps,
            "ingest_s": round(ingest_s, 2), "embed_s": round(report.embed_seconds, 2),
            "graph_write_s": round(ingest_s - report.embed_seconds, 2),

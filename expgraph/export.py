@@ -7,6 +7,7 @@ from pathlib import Path
 
 import networkx as nx
 
+from expgraph.errors import UsageError
 from expgraph.models import Label, Rel
 from expgraph.store.base import GraphStore, to_networkx
 
@@ -15,7 +16,7 @@ FORMATS = ("json", "graphml")
 
 def export_graph(store: GraphStore, path: Path, format: str = "json") -> Path:
     if format not in FORMATS:
-        raise ValueError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+        raise UsageError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     if format == "json":
         nodes = [{"id": n.id, "label": n.label.value, "text": n.text, "props": n.props}
                  for label in Label for n in store.find_nodes(label)]

@@ -16,6 +16,7 @@ from expgraph.store import GraphStore, open_store, to_networkx
 if TYPE_CHECKING:
     from ingestion.pipeline import IngestReport
     from ingestion.record import EpisodeRecorder
+    from queries.schema import SuggestResult
 
 
 class ExperienceGraph:
@@ -123,17 +124,10 @@ class ExperienceGraph:
         """Offline: rebuild every derived node (states, skills, failures, guardrails).
         Execution feedback and refinement history survive the rebuild."""
         from expgraph.distill import distill
-        from expgraph.models import utcnow
-        from expgraph.refine.recluster import restore, snapshot
 
-        if not rebuild:
-            return distill(self.store, self.embedder, llm=self.llm)
-        if self._ingestor is not None:
-            self._ingestor.reset()
-        snap = snapshot(self.store)
-        report = distill(self.store, self.embedder, llm=self.llm, rebuild=True)
-        restore(self.store, snap, utcnow().isoformat())
-        return report
+        if rebuild and self._ingestor is not None:
+            self._ingestor.reset()  # the states it knows are about to be replaced
+        return distill(self.store, self.embedder, llm=self.llm, rebuild=rebuild)
 
     def refine(self, passes: Sequence[str] | None = None, dry_run: bool = False) -> Any:
         from expgraph.refine import refine
@@ -159,11 +153,14 @@ class ExperienceGraph:
                      explain=explain, preset=preset, include_deprecated=include_deprecated)
 
     def suggest(self, state: str, task: str | None = None, history: Sequence[str] | None = None,
-                k: int = 5, preset: str | Any = "hybrid") -> Any:
-        from queries.retrieval import suggest
+                k: int = 5, candidates: Sequence[str] | None = None,
+                explain: bool = False) -> SuggestResult:
+        """What to do next from `state` and what to avoid. With `candidates` (the concrete
+        actions available now) `next` ranks exactly those strings."""
+        from queries.suggest import suggest
 
         return suggest(self.store, self.embedder, state, task=task, history=history, k=k,
-                       preset=preset)
+                       candidates=candidates, explain=explain)
 
     # ------------------------------------------------------------------ reading
     def stats(self) -> dict[str, Any]:

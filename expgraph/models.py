@@ -41,6 +41,7 @@ class Label(StrEnum):
     SKILL = "Skill"
     FAILURE = "Failure"
     GUARDRAIL = "Guardrail"
+    STEP = "Step"
 
 
 class Rel(StrEnum):
@@ -64,6 +65,9 @@ class Rel(StrEnum):
     MERGED_INTO = "MERGED_INTO"  # Skill -> Skill
     SUPERSEDES = "SUPERSEDES"  # Skill -> Skill
     RETRIEVED_FOR = "RETRIEVED_FOR"  # Skill | Guardrail -> Episode {helped}
+    STEP_OF = "STEP_OF"  # Step -> Episode {index}
+    IN_STATE = "IN_STATE"  # Step -> State (the abstract state it was taken in)
+    TAKES = "TAKES"  # Step -> Action
 
 
 class Tier(StrEnum):
@@ -340,6 +344,32 @@ class SkillNode(GraphNode):
         return f"{self.name}. {self.description} Actions: {' -> '.join(self.actions)}"
 
 
+class StepNode(GraphNode):
+    """One step of one episode, retrievable on its own (the step-level episodic memory): what
+    the agent saw (the newest message, embedded; the whole window since its previous action,
+    embedded through the cache), what it did, and how its episode ended."""
+
+    label: ClassVar[Label] = Label.STEP
+    identity: ClassVar[tuple[str, ...]] = ("episode", "index")
+
+    episode: str  # Episode node id
+    index: int
+    task: str
+    newest: str  # the newest message before the action (the node's embedded text)
+    window: str  # everything seen since the previous action
+    key: str  # action key (see expgraph.templates)
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    raw: str | None = None
+    prev: list[str] = Field(default_factory=list)  # keys of the (up to two) previous actions
+    success: bool | None = None  # of the episode
+    error: bool = False  # of this step
+    state: str | None = None
+
+    def embed_text(self) -> str:
+        return self.newest
+
+
 class FailureNode(GraphNode):
     label: ClassVar[Label] = Label.FAILURE
     identity: ClassVar[tuple[str, ...]] = ("error_class", "state_id", "action")
@@ -382,10 +412,12 @@ class GuardrailNode(GraphNode):
 
 NODE_MODELS: dict[Label, type[GraphNode]] = {
     m.label: m
-    for m in (EpisodeNode, TaskNode, StateNode, ActionNode, SkillNode, FailureNode, GuardrailNode)
+    for m in (EpisodeNode, TaskNode, StateNode, ActionNode, SkillNode, FailureNode, GuardrailNode,
+              StepNode)
 }
 
-EMBEDDED_LABELS = (Label.TASK, Label.STATE, Label.SKILL, Label.GUARDRAIL, Label.FAILURE)
+EMBEDDED_LABELS = (Label.TASK, Label.STATE, Label.SKILL, Label.GUARDRAIL, Label.FAILURE,
+                   Label.STEP)
 
 
 def node_from_record(rec: NodeRecord) -> GraphNode:

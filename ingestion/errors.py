@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from expgraph.errors import UsageError
+
 
 @dataclass(frozen=True)
 class ParseError:
@@ -24,7 +26,7 @@ class ParseError:
         return f"{self.file}:{self.position}: {self.reason}"
 
 
-class FormatError(Exception):
+class FormatError(UsageError):
     """The whole input cannot be read (missing, a directory, empty, binary, unknown format).
     The message is always a single line, ready for a CLI to print."""
 

@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from expgraph.distill.states import StateIndex, canonicalize, representative
+from expgraph.distill.replay import replay_episode, with_sample
+from expgraph.distill.states import StateIndex, canonicalize
 from expgraph.embedder import CachedEmbedder
+from expgraph.memory.index import remember
+from expgraph.memory.records import step_records, step_views
 from expgraph.models import (
     ActionNode,
     EdgeRecord,
@@ -25,7 +28,6 @@ from expgraph.models import (
     Label,
     NodeRecord,
     Rel,
-    StateNode,
     TaskNode,
     episode_node_id,
     utcnow,
@@ -35,7 +37,6 @@ from expgraph.templates import action_key
 from ingestion.errors import ParseError
 
 MAX_TEXT = 2000  # chars of an observation/result kept in the episode's raw steps
-PROVENANCE_SAMPLE = 20
 
 
 @dataclass
@@ -141,8 +142,9 @@ class Ingestor:
             return
         # Embed every distinct task text and observation signature of the batch at once.
         sigs = {nid: _signatures(ep) for nid, ep in fresh.items()}
+        views = [t for e in fresh.values() for s in e.steps for t in step_views(s.observation)]
         texts = list(dict.fromkeys([e.task for e in fresh.values()]
-                                   + [s for v in sigs.values() for s in v]))
+                                   + [s for v in sigs.values() for s in v] + views))
         t0 = time.perf_counter()
         vecs = dict(zip(texts, self.embedder.embed(texts), strict=True))
         report.embed_seconds += time.perf_counter() - t0
@@ -169,25 +171,20 @@ class Ingestor:
         success = ep.succeeded
         ok = 1 if success else 0
         now = utcnow().isoformat()
-        # States of the observations before each step, plus the state after the last step.
-        state_ids: list[str] = []
-        new_states: dict[str, StateNode] = {}
-        raw_for_sig = [s.observation for s in ep.steps]
+        nid = episode_node_id(ep.id or "")
+        steps = [_compact_step(s, sigs, i) for i, s in enumerate(ep.steps)]
+        raws = [s.observation for s in ep.steps]
         if ep.steps:
-            raw_for_sig.append(ep.steps[-1].result or "")
-        for sig, raw in zip(sigs, raw_for_sig, strict=False):
-            sid, is_new = index.resolve(sig, vecs[sig])
-            state_ids.append(sid)
-            if is_new:
-                new_states[sid] = StateNode(id=sid, signature=sig,
-                                            representative=representative(raw))
+            raws.append(ep.steps[-1].result or "")
+        replay = replay_episode(nid, steps, sigs, raws, success, vecs, index, ns, now)
+        state_ids, new_states = replay.state_ids, replay.new_states
         task = TaskNode(text=ep.task)
         node = EpisodeNode(
             **_ep_stub(ep), agent=ep.agent, task=ep.task, success=success,
             reward=ep.outcome.reward, n_steps=len(ep.steps), source_format=ep.source_format,
             metadata=ep.metadata, provenance=ep.provenance.model_dump() if ep.provenance else None,
             seq=seq, created_at=now, updated_at=now,
-            steps=[_compact_step(s, state_ids, sigs, i) for i, s in enumerate(ep.steps)],
+            steps=steps,
         )
         nodes: list[NodeRecord] = [node.to_record(ns)]
         task_rec = task.to_record(ns)
@@ -207,25 +204,15 @@ class Ingestor:
                                  props={**props, "updated_at": now}, namespace=ns)
             else:  # merged into a state created earlier in this process but not found
                 continue
-            sample = rec.props.get("episodes", [])
-            if len(sample) < PROVENANCE_SAMPLE and node.id not in sample:
-                rec.props["episodes"] = [*sample, node.id]
+            rec.props["episodes"] = with_sample(rec.props.get("episodes", []), node.id)
             rec.props["member_count"] = n
             state_recs.append(rec)
         action_recs = self._action_records(ep, ns)
-        edges = [EdgeRecord(src=node.id, dst=task.id, type=Rel.ATTEMPTS, namespace=ns)]
-        for i, sid in enumerate(state_ids):
-            edges.append(EdgeRecord.model_construct(src=node.id, dst=sid, type=Rel.VISITS,
-                                                    key=str(i), props={"step": i}, namespace=ns))
-        transitions: list[EdgeRecord] = []
-        for i, step in enumerate(ep.steps):
-            if i + 1 >= len(state_ids):
-                break
-            key = action_key(step.action)
-            transitions.append(EdgeRecord.model_construct(
-                src=state_ids[i], dst=state_ids[i + 1], type=Rel.TRANSITION, key=key,
-                props={"action": key, "name": step.action.name, "count": 1, "successes": ok,
-                       "errors": int(step.error)}, namespace=ns))
+        step_nodes, step_edges = step_records(node.id, ep.task, success, steps, vecs, ns, now,
+                                              views=[step_views(s.observation) for s in ep.steps])
+        edges = [EdgeRecord(src=node.id, dst=task.id, type=Rel.ATTEMPTS, namespace=ns),
+                 *replay.visits, *step_edges, *replay.step_states]
+        transitions = replay.transitions
         performs = Counter(a.id for a in action_recs for _ in range(a.props["uses"]))
         edges += [EdgeRecord(src=node.id, dst=aid, type=Rel.PERFORMS, props={"count": c},
                              namespace=ns) for aid, c in performs.items()]
@@ -237,8 +224,10 @@ class Ingestor:
             self.store.upsert_nodes([task_rec], accumulate=("attempts", "successes"))
             self.store.upsert_nodes(state_recs, accumulate=("member_count",))
             self.store.upsert_nodes(action_recs, accumulate=("uses",))
+            self.store.upsert_nodes(step_nodes)
             self.store.upsert_edges(edges)
             self.store.upsert_edges(transitions, accumulate=("count", "successes", "errors"))
+        remember(self.store, step_nodes, [vecs[r.props["window"]] for r in step_nodes])
 
     def _action_records(self, ep: Episode, ns: str) -> list[NodeRecord]:
         by_name: dict[str, ActionNode] = {}
@@ -272,9 +261,10 @@ def _signatures(ep: Episode) -> list[str]:
     return sigs
 
 
-def _compact_step(step, state_ids: list[str], sigs: list[str], i: int) -> dict:  # noqa: ANN001
-    """The raw step as kept on the Episode node. Signatures are kept too: observations are
-    cut to MAX_TEXT, and a rebuild must see the signatures ingest saw."""
+def _compact_step(step, sigs: list[str], i: int) -> dict:  # noqa: ANN001
+    """The raw step as kept on the Episode node (replay fills `state` / `next_state`).
+    Signatures are kept too: observations are cut to MAX_TEXT, and a rebuild must see the
+    signatures ingest saw."""
     return {
         "signature": sigs[i] if i < len(sigs) else None,
         "next_signature": sigs[i + 1] if i + 1 < len(sigs) else None,
@@ -287,8 +277,6 @@ def _compact_step(step, state_ids: list[str], sigs: list[str], i: int) -> dict: 
         "reward": step.reward,
         "error": step.error,
         "thought": step.thought,
-        "state": state_ids[i] if i < len(state_ids) else None,
-        "next_state": state_ids[i + 1] if i + 1 < len(state_ids) else None,
     }
 
 

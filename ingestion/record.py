@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from expgraph.actions import text_action, tool_action
+from expgraph.errors import UsageError
 from expgraph.models import ActionCall, Episode, Outcome, Step, utcnow
 
 
@@ -27,13 +28,13 @@ def to_action(action: ActionCall | Mapping[str, Any] | str) -> ActionCall:
     if isinstance(action, Mapping):
         name = action.get("name")
         if not isinstance(name, str) or not name.strip():
-            raise ValueError(f"action dict needs a non-empty 'name': {dict(action)!r}")
+            raise UsageError(f"action dict needs a non-empty 'name': {dict(action)!r}")
         args = action.get("arguments", action.get("args"))
         raw = action.get("raw")
         return tool_action(name, args, raw=raw if isinstance(raw, str) else None)
     if isinstance(action, str) and action.strip():
         return text_action(action)
-    raise ValueError(f"cannot read {action!r} as an action")
+    raise UsageError(f"cannot read {action!r} as an action")
 
 
 class EpisodeRecorder:
@@ -42,7 +43,7 @@ class EpisodeRecorder:
     def __init__(self, sink: Callable[[Episode], Any], task: str, agent: str = "unknown",
                  metadata: dict[str, Any] | None = None, source_format: str = "live") -> None:
         if not task or not task.strip():
-            raise ValueError("EpisodeRecorder needs a task")
+            raise UsageError("EpisodeRecorder needs a task")
         self.sink = sink
         self.task = task
         self.agent = agent

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from expgraph.errors import UsageError
 from expgraph.models import SkillNode, Tier, stable_id
 
 _AWAIT_CALL = re.compile(r"\bawait\s+([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\s*\(")
@@ -65,7 +66,7 @@ def _entries(data: Any) -> list[tuple[str, Mapping[str, Any]]]:
         return [(str(k), v) for k, v in data.items() if isinstance(v, Mapping)]
     if isinstance(data, list):
         return [(str(v.get("name")), v) for v in data if isinstance(v, Mapping) and v.get("name")]
-    raise ValueError("a skill library is a JSON object {name: {code, description}} or a list")
+    raise UsageError("a skill library is a JSON object {name: {code, description}} or a list")
 
 
 def read_skill_library(path: Path | str) -> list[SkillNode]:

@@ -35,7 +35,8 @@ class GraphConfig(BaseModel):
 
     Seeds are the State whose signature equals the query's (weight 1) or, when there is none,
     the `seed_states` nearest State embeddings of the query's signature (cosine >=
-    `seed_min_sim`, weight exp((cos - 1) / seed_temperature)). `store.expand` then spreads
+    `seed_min_sim`, weight exp((cos - best) / seed_temperature), where `best` is the cosine of
+    the closest of them: the nearest known state counts fully). `store.expand` then spreads
     each seed's weight over `rels` for `hops` hops, multiplying by `decay` per hop and splitting
     it among a node's neighbours (a truncated personalised PageRank).
 

@@ -79,7 +79,7 @@ def create_app(graph: Any, token: str | None = None) -> FastAPI:
         with lock:
             try:
                 return graph.suggest(req.state, task=req.task, history=req.history, k=req.k,
-                                     preset=req.preset)
+                                     candidates=req.candidates, explain=req.explain)
             except (UnknownPresetError, ValueError) as exc:
                 raise HTTPException(status_code=400, detail=str(exc)) from exc
 

@@ -42,6 +42,9 @@ class ExperienceToolInput(BaseModel):
     task: str | None = Field(default=None, description="the task you are working on")
     history: list[str] | None = Field(default=None,
                                       description="your recent actions, oldest first")
+    candidates: list[str] | None = Field(
+        default=None, description="the concrete actions you can take now; if given, they are "
+                                  "ranked and the risky ones flagged")
     mode: Literal["suggest", "query"] = Field(
         default="suggest", description="suggest: next actions and actions to avoid; "
                                        "query: the skills and guardrails that apply")
@@ -52,11 +55,11 @@ def make_experience_tool(graph: Any, name: str = "experience") -> StructuredTool
     """A tool that asks the experience graph what worked (and failed) in states like this."""
 
     def run(state: str, task: str | None = None, history: list[str] | None = None,
-            mode: str = "suggest", k: int = 5) -> str:
+            mode: str = "suggest", k: int = 5, candidates: list[str] | None = None) -> str:
         if mode == "query":
             res = graph.query(state, task=task, k=k)
         else:
-            res = graph.suggest(state, task=task, history=history, k=k)
+            res = graph.suggest(state, task=task, history=history, k=k, candidates=candidates)
         return json.dumps(res.model_dump(mode="json"))
 
     return StructuredTool.from_function(

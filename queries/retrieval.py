@@ -210,12 +210,3 @@ def query(store: GraphStore, embedder: Any, state: str, task: str | None = None,
         ctx = QueryContext.build(embedder, state, task)
         ranked = rank_items(store, corpus, ctx, cfg, kinds, tiers, include_deprecated)
     return QueryResult(query=request, results=[to_result(r, explain) for r in ranked[:k]])
-
-
-def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = None,
-            history: Sequence[str] | None = None, k: int = 5,
-            preset: str | SearchConfig = "hybrid") -> Any:
-    """See `queries.suggest.suggest` (kept here so the facade imports one module)."""
-    from queries.suggest import suggest as _suggest
-
-    return _suggest(store, embedder, state, task=task, history=history, k=k, preset=preset)

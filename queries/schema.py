@@ -7,7 +7,7 @@ answer says exactly what was asked (defaults filled in).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,7 +40,10 @@ class SuggestRequest(BaseModel):
     history: list[str] | None = Field(
         default=None, description="the recent actions that led here, oldest first")
     k: int = Field(default=5, ge=1, le=100)
-    preset: str = "hybrid"
+    candidates: list[str] | None = Field(
+        default=None, description="the concrete actions available now (valid game actions, "
+                                  "clickable elements, tool calls): `next` ranks exactly these")
+    explain: bool = Field(default=False, description="show each feature's contribution")
 
 
 class Signals(BaseModel):
@@ -93,16 +96,25 @@ class QueryResult(BaseModel):
 
 
 class NextAction(BaseModel):
-    action: str = Field(description="action template")
+    action: str = Field(description="the action template, or the caller's candidate string")
+    template: str = Field(default="", description="the action template it belongs to")
     score: float
-    support: int = Field(description="times experience took this action from states like this")
+    support: int = Field(description="how many of the nearest successful steps took it")
     skills: list[str] = Field(default_factory=list, description="ids of skills behind it")
+    grounded: list[str] = Field(
+        default_factory=list, description="concrete actions the nearest successful steps took "
+                                          "with this template, best first")
+    arguments: dict[str, Any] = Field(default_factory=dict,
+                                      description="the arguments of the first grounded action")
+    explain: dict[str, float] | None = Field(
+        default=None, description="each feature's contribution to the score (explain=True)")
 
 
 class AvoidAction(BaseModel):
     action: str
-    score: float
+    score: float = Field(description="the avoid model's risk that this action fails here")
     guardrails: list[str] = Field(default_factory=list)
+    explain: dict[str, float] | None = None
 
 
 class SuggestResult(BaseModel):

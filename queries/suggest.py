@@ -1,182 +1,243 @@
 """`suggest`: the next actions experience supports from a state, and the ones to avoid.
 
-Two sources of next actions, each normalised to [0, 1] and mixed by the preset's
-`suggest` weights:
-- transitions: what agents did next from the states nearest to this one (their outgoing
-  TRANSITION edges, summed per action template), success-weighted and scaled by the
-  template's Wilson utility there (graph presets only: it is a walk from the nearest states);
-- skills: the next action each retrieved skill prescribes (for a multi-step skill, the action
-  after the part of its sequence that `history` has already done), weighted by the skill's
-  fused score.
-Avoid: the templates the retrieved guardrails forbid (weighted by score and severity; with a
-graph preset only guardrails the walk reached, i.e. bound to these states or their skills),
-plus the templates that *errored* from the nearest states (weighted by the Wilson lower bound
-of their error rate, no guardrail behind them: `guardrails` is empty).
+Candidates come from every signal at once (`expgraph.memory.features`): the nearest
+successful steps by newest message, by window and by task; the steps that followed the same
+previous action; earlier attempts of the same task; first- and second-order history n-grams
+(global and per task cluster); the nearest abstract states' successful transitions; the next
+step of the skills and plans that apply. The store's learned fusion (fit by `refine`'s
+`advice` pass, leave-episode-out; a fixed fusion before that) ranks them. Avoid: the avoid
+model's risk that the action fails here (nearest failing vs succeeding steps that took it,
+guardrails), flagged above the threshold calibrated on the store's own successful actions.
+
+Each suggestion carries the concrete actions the nearest successful steps took with that
+template (`grounded`), preferring argument values visible in the current state. With
+`candidates=[...]` (the concrete actions available now) `next` ranks exactly those strings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import json
+import math
+import re
+import threading
+import weakref
+from collections.abc import Sequence
 from typing import Any
 
-from expgraph.scoring import wilson_lower_bound
+import numpy as np
+
+from expgraph.actions import TEXT_VERB_SLOTS
+from expgraph.distill.states import canonicalize, state_id
+from expgraph.memory.features import Probe, Rows, candidate_rows, history_ids, normalise_action
+from expgraph.memory.index import StepMemory, step_memory
+from expgraph.memory.model import AdviceModel, load_model
+from expgraph.memory.records import step_views
+from expgraph.memory.sources import top_k
 from expgraph.store.base import GraphStore
-from queries.config import SearchConfig, get_config
-from queries.corpus import ServedCorpus, quiet_blas, served_corpus
-from queries.retrieval import QueryContext, Ranked, rank_items
+from queries.corpus import embed_texts, quiet_blas
 from queries.schema import AvoidAction, NextAction, SuggestRequest, SuggestResult
 
+TEXT_SLOTS = {*TEXT_VERB_SLOTS.values(), "arg"}
+GROUNDING_NEIGHBOURS = 20
+EVIDENCE = 4  # the first four risk features are evidence of failure (see RISK_FEATURES)
+_WORD = re.compile(r"[a-z0-9]+")
 
-def next_in_sequence(actions: Sequence[str], history: Sequence[str]) -> str | None:
-    """The action that follows what `history` already did of `actions`.
-
-    The longest suffix of `history` that occurs in `actions` marks the position (the earliest
-    occurrence on ties); no overlap means the sequence has not begun (its first action); a
-    match ending at the last action means the sequence is done (None)."""
-    if not actions:
-        return None
-    best_len, best_end = 0, -1
-    for end in range(len(actions)):  # actions[.. end] matched by a suffix of history
-        n = 0
-        while n <= end and n < len(history) and actions[end - n] == history[-1 - n]:
-            n += 1
-        if n > best_len:
-            best_len, best_end = n, end
-    if best_len == 0:
-        return actions[0]
-    return actions[best_end + 1] if best_end + 1 < len(actions) else None
+_MODELS: weakref.WeakKeyDictionary[Any, tuple[int, AdviceModel]] = weakref.WeakKeyDictionary()
+_MODELS_LOCK = threading.Lock()
 
 
-def transition_scores(per_state: Sequence[tuple[float, dict[str, Any]]], success_weight: float,
-                      ) -> tuple[dict[str, float], dict[str, int]]:
-    """Mix the next-action distributions of the seed states (weights w), each template's share
-    counted as (count + b * successes) / (sum over the state), scaled by (1 + Wilson lower
-    bound of its success rate there). Returns scores and support (times taken)."""
-    scores: dict[str, float] = {}
-    support: dict[str, int] = {}
-    for w, stats in per_state:
-        total = sum(s.count + success_weight * s.successes for s in stats.values())
-        if total <= 0:
-            continue
-        for t, s in stats.items():
-            share = (s.count + success_weight * s.successes) / total
-            scores[t] = scores.get(t, 0.0) + w * share * (1 + wilson_lower_bound(s.successes,
-                                                                                   s.count))
-            support[t] = support.get(t, 0) + s.count
-    return scores, support
-
-
-def skill_next_actions(ranked: Sequence[Ranked], history: Sequence[str],
-                       applicable: Collection[str] | None = None,
-                       ) -> tuple[dict[str, float], dict[str, list[str]], dict[str, int]]:
-    """Each skill votes its next action with its fused score. Without a history, where a
-    multi-step skill stands is unknown: it votes (its first action) only when it applies in
-    this very state (`applicable`, None = no such restriction)."""
-    scores: dict[str, float] = {}
-    skills: dict[str, list[str]] = {}
-    support: dict[str, int] = {}
-    for r in ranked:
-        acts = r.item.actions
-        if len(acts) == 1:
-            nxt: str | None = acts[0]
-        elif not history and applicable is not None and r.item.id not in applicable:
-            continue
-        else:
-            nxt = next_in_sequence(acts, history)
-        if nxt is None:
-            continue
-        scores[nxt] = scores.get(nxt, 0.0) + r.score
-        skills.setdefault(nxt, []).append(r.item.id)
-        support[nxt] = max(support.get(nxt, 0), r.item.episodes)
-    return scores, skills, support
-
-
-def avoid_actions(ranked: Sequence[Ranked]) -> tuple[dict[str, float], dict[str, list[str]]]:
-    scores: dict[str, float] = {}
-    guards: dict[str, list[str]] = {}
-    for r in ranked:
-        for t in r.item.avoid:
-            scores[t] = scores.get(t, 0.0) + r.score * (0.5 + 0.5 * min(r.item.severity, 1.0))
-            guards.setdefault(t, []).append(r.item.id)
-    return scores, guards
-
-
-def error_scores(per_state: Sequence[tuple[float, dict[str, Any]]]) -> dict[str, float]:
-    """Templates that errored from the seed states: weight times the Wilson lower bound of
-    their error rate there (a single error in 50 tries stays near 0)."""
-    scores: dict[str, float] = {}
-    for w, stats in per_state:
-        for t, s in stats.items():
-            if s.errors:
-                scores[t] = scores.get(t, 0.0) + w * wilson_lower_bound(s.errors, s.count)
-    return scores
-
-
-def _normalised(scores: dict[str, float]) -> dict[str, float]:
-    top = max(scores.values(), default=0.0)
-    return {t: s / top for t, s in scores.items()} if top > 0 else {}
+def advice_model(store: GraphStore) -> AdviceModel:
+    """The store's fitted model, read once per generation."""
+    gen = store.generation()
+    with _MODELS_LOCK:
+        hit = _MODELS.get(store)
+        if hit is not None and hit[0] == gen:
+            return hit[1]
+    model = load_model(store)
+    with _MODELS_LOCK:
+        _MODELS[store] = (gen, model)
+    return model
 
 
 def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = None,
             history: Sequence[str] | None = None, k: int = 5,
-            preset: str | SearchConfig = "hybrid") -> SuggestResult:
-    """Next action templates for `state`, best first, and the templates to avoid."""
-    with quiet_blas():
-        return _suggest(store, embedder, state, task, history, k, preset)
-
-
-def _suggest(store: GraphStore, embedder: Any, state: str, task: str | None,
-             history: Sequence[str] | None, k: int,
-             preset: str | SearchConfig) -> SuggestResult:
-    cfg = get_config(preset)
+            candidates: Sequence[str] | None = None, explain: bool = False) -> SuggestResult:
+    """Next actions for `state`, best first, and the actions to avoid."""
     request = SuggestRequest(state=state, task=task, history=list(history) if history else None,
-                             k=k, preset=cfg.name)
-    corpus: ServedCorpus = served_corpus(store)
-    ctx = QueryContext.build(embedder, state, task)
-    ctx.prefetch(ctx.needs(store, cfg))
-    hist = [corpus.normalise_action(a) for a in history or ()]
-    sc = cfg.suggest
-
-    trans: dict[str, float] = {}
-    support: dict[str, int] = {}
-    errored: dict[str, float] = {}
-    if cfg.uses("graph") and (sc.transitions > 0 or sc.errors > 0):
-        seeds = ctx.state_seeds(store, cfg)
-        per_state = [(w, corpus.transitions(store, sid)) for sid, w in seeds.items()]
-        if sc.transitions > 0:
-            trans, support = transition_scores(per_state, sc.success_weight)
-        if sc.errors > 0:
-            errored = error_scores(per_state)
-
-    ranked = rank_items(store, corpus, ctx, cfg) if corpus.items else []
-    skill_ranked = [r for r in ranked if r.item.kind == "skill"][:sc.skill_pool]
-    guard_ranked = [r for r in ranked if r.item.kind == "guardrail"]
-    if cfg.uses("graph") and ctx.state_seeds(store, cfg):
-        # A guardrail is bound to states: with known states nearby, warn only with the ones
-        # the walk reached (guarding these states or the skills that apply in them).
-        guard_ranked = [r for r in guard_ranked if r.signals.graph > 0]
-    guard_ranked = guard_ranked[:sc.guardrail_pool]
-    applicable: set[str] | None = None
-    if not hist and cfg.uses("graph"):
-        applicable = set()
-        for sid in ctx.state_seeds(store, cfg):
-            applicable |= corpus.applicable(store, sid)
-    by_skill, skills_of, skill_support = skill_next_actions(skill_ranked, hist, applicable)
-
-    combined: dict[str, float] = {}
-    for part, w in ((_normalised(trans), sc.transitions), (_normalised(by_skill), sc.skills)):
-        for t, s in part.items():
-            combined[t] = combined.get(t, 0.0) + w * s
-    order = sorted(combined.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-    nxt = [NextAction(action=t, score=round(s, 6),
-                      support=support.get(t, 0) or skill_support.get(t, 0),
-                      skills=skills_of.get(t, [])) for t, s in order]
-
-    by_guard, guards = avoid_actions(guard_ranked)
-    bad: dict[str, float] = {}
-    for part, w in ((_normalised(by_guard), sc.guardrails), (errored, sc.errors)):
-        for t, s in part.items():
-            bad[t] = bad.get(t, 0.0) + w * s
-    avoid = [AvoidAction(action=t, score=round(s, 6), guardrails=guards.get(t, []))
-             for t, s in sorted(bad.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
+                             k=k,
+                             candidates=list(candidates) if candidates is not None else None,
+                             explain=explain)
+    with quiet_blas():
+        mem = step_memory(store, embedder)
+        model = advice_model(store)
+        probe = _probe(mem, embedder, state, task, history or ())
+        include = []
+        if candidates:
+            include = [mem.action_index[t] for t in
+                       (normalise_action(mem, c) for c in candidates) if t in mem.action_index]
+        rows = candidate_rows(mem, probe, include=include)
+        if candidates is not None:
+            nxt, avoid = _rank_given(mem, model, rows, state, list(candidates), k, explain)
+        else:
+            nxt, avoid = _rank_templates(mem, model, rows, state, k, explain)
     return SuggestResult(query=request, next=nxt, avoid=avoid)
+
+
+def _probe(mem: StepMemory, embedder: Any, state: str, task: str | None,
+           history: Sequence[str]) -> Probe:
+    newest, window = step_views(state)
+    texts = [newest, window] + ([task] if task else [])
+    vecs = embed_texts(embedder, texts)
+    ids, tmpls = history_ids(mem, history)
+    return Probe(new=vecs[0], win=vecs[1], task=vecs[2] if task else None, history=ids,
+                 history_templates=tmpls, state=state_id(canonicalize(state)))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x > -60 else 0.0
+
+
+def _rank_templates(mem: StepMemory, model: AdviceModel, rows: Rows, state: str, k: int,
+                    explain: bool) -> tuple[list[NextAction], list[AvoidAction]]:
+    if not rows.candidates:
+        return [], []
+    scores = model.next.score(rows.next_x)
+    risks = model.risk.prob(rows.risk_x)
+    order = sorted(range(len(rows.candidates)), key=lambda r: (-scores[r], rows.candidates[r]))
+    nxt = []
+    for r in order[:k]:
+        c = rows.candidates[r]
+        ground = grounded(mem, rows, c, state)
+        nxt.append(NextAction(
+            action=mem.actions[c], template=mem.actions[c], score=round(_sigmoid(scores[r]), 6),
+            support=_support(mem, rows, c), skills=rows.skills_of.get(c, []),
+            grounded=[g for g, _, _ in ground], arguments=ground[0][1] if ground else {},
+            explain=model.next.contributions(rows.next_x[r]) if explain else None))
+    return nxt, _avoid(mem, model, rows, risks, k, explain)
+
+
+def _flagged(model: AdviceModel, rows: Rows, risks: np.ndarray, r: int) -> bool:
+    """Above the calibrated threshold, with evidence of failure here (a failing neighbour, a
+    guardrail or failures in these states): never for merely being unusual."""
+    return bool(risks[r] >= model.threshold and rows.risk_x[r, :EVIDENCE].any())
+
+
+def _avoid(mem: StepMemory, model: AdviceModel, rows: Rows, risks: np.ndarray, k: int,
+           explain: bool, names: dict[int, str] | None = None) -> list[AvoidAction]:
+    flagged = [r for r in range(len(rows.candidates)) if _flagged(model, rows, risks, r)]
+    flagged.sort(key=lambda r: (-risks[r], rows.candidates[r]))
+    out = []
+    for r in flagged[:k]:
+        c = rows.candidates[r]
+        out.append(AvoidAction(
+            action=(names or {}).get(c, mem.actions[c]), score=round(float(risks[r]), 6),
+            guardrails=rows.guards_of.get(c, []),
+            explain=model.risk.contributions(rows.risk_x[r]) if explain else None))
+    return out
+
+
+def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, state: str,
+                candidates: list[str], k: int, explain: bool,
+                ) -> tuple[list[NextAction], list[AvoidAction]]:
+    """Rank exactly the caller's concrete actions: the fused score of each one's template,
+    sharpened by how closely it matches what the nearest successful steps did concretely."""
+    row_of = {c: r for r, c in enumerate(rows.candidates)}
+    scores = model.next.score(rows.next_x) if rows.candidates else np.zeros(0)
+    risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
+    exact = _exact_votes(mem, rows)
+    ranked = []
+    for text in dict.fromkeys(candidates):
+        tmpl = normalise_action(mem, text)
+        c = mem.action_index.get(tmpl, -1)
+        r = row_of.get(c)
+        base = _sigmoid(scores[r]) if r is not None else _sigmoid(model.next.bias)
+        ground = grounded(mem, rows, c, state) if r is not None else []
+        overlap = max((_jaccard(text, g) for g, _, _ in ground), default=0.0)
+        score = base * (0.5 + 0.5 * overlap) + exact.get(_norm(text), 0.0)
+        ranked.append((score, text, tmpl, c, r))
+    ranked.sort(key=lambda x: (-x[0], x[1]))
+    nxt = [NextAction(action=text, template=tmpl, score=round(score, 6),
+                      support=_support(mem, rows, c) if c >= 0 else 0,
+                      skills=rows.skills_of.get(c, []),
+                      explain=(model.next.contributions(rows.next_x[r])
+                               if explain and r is not None else None))
+           for score, text, tmpl, c, r in ranked[:k]]
+    # Avoid among the given actions: those whose template the avoid model flags.
+    flagged = []
+    for _, text, _, c, r in ranked:
+        if r is not None and _flagged(model, rows, risks, r):
+            flagged.append(AvoidAction(
+                action=text, score=round(float(risks[r]), 6),
+                guardrails=rows.guards_of.get(c, []),
+                explain=model.risk.contributions(rows.risk_x[r]) if explain else None))
+    flagged.sort(key=lambda x: (-x.score, x.action))
+    return nxt, flagged[:k]
+
+
+def _support(mem: StepMemory, rows: Rows, c: int) -> int:
+    """How many of the nearest successful steps took it."""
+    a = mem.arrays
+    return int(np.sum(a["label"][rows.neighbours] == c)) if len(rows.neighbours) else 0
+
+
+def _norm(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def _jaccard(a: str, b: str) -> float:
+    x, y = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
+    return len(x & y) / len(x | y) if x | y else 0.0
+
+
+def concrete(mem: StepMemory, i: int) -> str:
+    """The concrete action step `i` took, as an agent would write it."""
+    raw = mem.raw[i].strip()
+    name = mem.actions[mem.label[i]].split("[", 1)[0]
+    args = mem.arguments[i]
+    if raw and not raw.startswith(("{", "[")):
+        return raw
+    if not args:
+        return name
+    if len(args) == 1:
+        (slot, value), = args.items()
+        if slot in TEXT_SLOTS and isinstance(value, str):
+            return f"{name}[{value}]"  # a ReAct-style text action, as the agent writes it
+    return f"{name}({json.dumps(args, sort_keys=True, ensure_ascii=False)})"
+
+
+def grounded(mem: StepMemory, rows: Rows, c: int, state: str, limit: int = 3,
+             ) -> list[tuple[str, dict[str, Any], float]]:
+    """The concrete actions with template `c` that the nearest successful steps took, best
+    first: similarity-weighted, and doubled where every argument value is in `state`."""
+    if c < 0 or not len(mem):
+        return []
+    a = mem.arrays
+    pool = a["ok"] & ~a["err"] & (a["label"] == c)
+    near = top_k(rows.sims, pool, GROUNDING_NEIGHBOURS)
+    seen = state.lower()
+    best: dict[str, tuple[float, dict[str, Any]]] = {}
+    for i in near.tolist():
+        text = concrete(mem, i)
+        args = mem.arguments[i]
+        values = [str(v).lower() for v in args.values() if isinstance(v, str | int | float)]
+        present = sum(1 for v in values if v and v in seen) / len(values) if values else 0.0
+        w = max(float(rows.sims[i]), 0.0) * (1.0 + present)
+        old = best.get(text)
+        best[text] = ((old[0] if old else 0.0) + w, args)
+    order = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
+    return [(text, args, round(w, 6)) for text, (w, args) in order]
+
+
+def _exact_votes(mem: StepMemory, rows: Rows) -> dict[str, float]:
+    """Similarity-weighted share of the nearest successful steps that took each concrete
+    action (normalised text)."""
+    out: dict[str, float] = {}
+    near = rows.neighbours
+    if not len(near):
+        return out
+    w = np.clip(rows.sims[near], 0.0, None)
+    total = float(w.sum()) or 1.0
+    for i, wi in zip(near.tolist(), w.tolist(), strict=True):
+        key = _norm(concrete(mem, i))
+        out[key] = out.get(key, 0.0) + wi / total
+    return out

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
+from expgraph.distill import distill
 from expgraph.models import Label
 
 
-def test_offline_rebuild_keeps_execution_feedback(graph, examples_file):
+@pytest.mark.parametrize("via", ["facade", "core distill(rebuild=True)"])
+def test_offline_rebuild_keeps_execution_feedback(graph, examples_file, via):
     graph.ingest(examples_file)
     skill = max(graph.store.find_nodes(Label.SKILL, {"tier": "functional"}),
                 key=lambda r: r.props.get("support", 0))
@@ -14,7 +18,11 @@ def test_offline_rebuild_keeps_execution_feedback(graph, examples_file):
     before = graph.store.get_node(skill.id).props
     assert before["feedback_failures"] == 2
 
-    graph.distill()  # `expgraph distill`: drops and re-mines everything derived
+    if via == "facade":
+        graph.distill()  # `expgraph distill`: drops and re-mines everything derived
+    else:
+        report = distill(graph.store, graph.embedder, rebuild=True)
+        assert report.restored >= 1
 
     after = graph.store.get_node(skill.id).props
     assert after["feedback_failures"] == 2

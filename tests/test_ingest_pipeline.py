@@ -37,6 +37,12 @@ def test_ingest_writes_episode_task_state_action_nodes_and_edges(store, model):
     assert counts["State"] == 3
     rels = store.count_by_type()
     assert rels["VISITS"] == 6 and rels["ATTEMPTS"] == 2 and rels["PERFORMS"] == 4
+    # The step memory: one Step per step, linked to its episode, its state and its action.
+    assert counts["Step"] == 4
+    assert rels["STEP_OF"] == 4 and rels["IN_STATE"] == 4 and rels["TAKES"] == 4
+    failed = [r.props for r in store.find_nodes(Label.STEP) if r.props["success"] is False]
+    assert sorted((p["index"], p["key"], p["prev"]) for p in failed) == [
+        (0, "search[mug 2]", []), (1, "click[buy now]", ["search[mug 2]"])]
     trans = {e.key: e.props for e in store.edges(Rel.TRANSITION)}
     assert trans["click[buy now]"]["count"] == 2 and trans["click[buy now]"]["successes"] == 1
 
@@ -58,7 +64,9 @@ def test_identical_texts_are_embedded_once_and_cached_in_the_store(tmp_path, mod
     emb = CachedEmbedder(model, store)
     Ingestor(store, emb).ingest([_ep(i) for i in range(6)])
     first = emb.embedded
-    assert first <= 2 + 3  # two task texts, three state signatures
+    # two task texts, three state signatures, and the steps' own text: one shared search
+    # page, six distinct results pages (each step's newest message is its whole observation)
+    assert first == 2 + 3 + 1 + 6
     emb2 = CachedEmbedder(model, store)  # a new process would start like this
     emb2.embed(["buy a red mug"])
     assert emb2.embedded == 0

@@ -7,11 +7,12 @@ import json
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from expgraph.cli import main
+from expgraph.distill.evidence import restore, snapshot
 from expgraph.models import Rel, SkillNode, Tier
 from expgraph.refine import refine
 from expgraph.refine.feedback import feedback
 from expgraph.refine.history import describe
-from expgraph.refine.recluster import META_KEY, due, restore, snapshot
+from expgraph.refine.recluster import META_KEY, due
 from expgraph.store import SQLiteStore
 
 

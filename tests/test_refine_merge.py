@@ -9,6 +9,7 @@ from expgraph.models import EdgeRecord, Label, Rel, SkillNode, Status, Tier
 from expgraph.refine import refine
 from expgraph.refine.merge import group_duplicates
 from expgraph.scoring import utility
+from queries.retrieval import query
 
 
 def put_skill(store, embedder, **kw) -> str:
@@ -157,9 +158,8 @@ def test_remined_winner_counts_are_not_lost_or_doubled(store, embedder, twins):
 
 
 def test_merged_skill_is_not_served_by_query(store, embedder, twins):
-    retrieval = pytest.importorskip("queries.retrieval")
     refine(store, embedder, passes=["merge"])
-    res = retrieval.query(store, embedder, "color [black] [blue] size [s] [m] [buy now]",
+    res = query(store, embedder, "color [black] [blue] size [s] [m] [buy now]",
                           task="buy a shirt", k=20)
     ids = {r.id for r in res.results}
     assert twins["weak"] not in ids

@@ -1,136 +1,175 @@
-"""`suggest` on the small shop graph, its pure parts, and the template rule it names actions by."""
+"""`suggest` on a small ingested shop whose right answers are known, and the template rule it
+names actions by."""
 
 from __future__ import annotations
 
 import pytest
-from test_retrieval_query import ITEM_OBS, RESULTS_OBS, SEARCH_OBS, TASK, build_shop_graph
 
-from expgraph.models import EdgeRecord, Rel
-from expgraph.scoring import wilson_lower_bound
+from expgraph.graph import ExperienceGraph
+from expgraph.memory.features import Probe, candidate_rows
+from expgraph.memory.index import step_memory
+from expgraph.memory.model import DEFAULT_NEXT, fit, load_model, training_probes
+from expgraph.models import ActionCall, Episode
+from expgraph.store import SQLiteStore
 from expgraph.templates import learn_constants, template
-from queries.corpus import Item, TransitionStats
-from queries.retrieval import Ranked, query
-from queries.schema import Signals, SuggestResult
-from queries.suggest import (
-    error_scores,
-    next_in_sequence,
-    skill_next_actions,
-    suggest,
-    transition_scores,
-)
+from queries.schema import SuggestResult
+
+PRODUCTS = [("red mug", "B0RED11111"), ("blue kettle", "B0BLU22222"),
+            ("green lamp", "B0GRN33333"), ("black chair", "B0BLK44444"),
+            ("white desk", "B0WHT55555"), ("grey sofa", "B0GRY66666")]
 
 
-@pytest.fixture
-def shop(store, embedder):
-    return store, embedder, build_shop_graph(store, embedder)
+def _search(p: str) -> str:
+    return f"WebShop Instruction: i need a {p}, price lower than 50 dollars [Search]"
 
 
-def test_next_in_sequence_aligns_history_with_the_skill():
-    seq = ["search[<query>]", "click[<item>]", "click[<item>]", "click[buy now]"]
-    assert next_in_sequence(seq, []) == "search[<query>]"
-    assert next_in_sequence(seq, ["think[<thought>]"]) == "search[<query>]"  # not begun
-    assert next_in_sequence(seq, ["search[<query>]"]) == "click[<item>]"
-    # the longest history suffix wins: two clicks after a search -> buy
-    assert next_in_sequence(seq, ["search[<query>]", "click[<item>]", "click[<item>]"]) == \
-        "click[buy now]"
-    # a single click matches earliest: the second click comes next
-    assert next_in_sequence(seq, ["reset", "click[<item>]"]) == "click[<item>]"
-    assert next_in_sequence(seq, [*seq]) is None  # done
-    assert next_in_sequence([], ["x"]) is None
+def _results(p: str, pid: str) -> str:
+    return (f"[Back to Search] Page 1 (Total results: 50) [Next >] [{pid}] {p.title()} "
+            f"deluxe edition $19.99 [B0ZZZ99999] Something else $5.00")
 
 
-def test_transition_scores_mix_states_and_credit_successes():
-    here = {"click[<item>]": TransitionStats(6, 5, 0), "click[next >]": TransitionStats(2, 0, 0)}
-    near = {"click[next >]": TransitionStats(10, 2, 0)}
-    scores, support = transition_scores([(1.0, here), (0.1, near)], success_weight=1.0)
-    assert scores["click[<item>]"] > scores["click[next >]"]
-    assert support == {"click[<item>]": 6, "click[next >]": 12}
-    plain, _ = transition_scores([(1.0, here)], success_weight=0.0)
-    # plain frequency 6/8 and 2/8, each scaled by 1 + its Wilson lower bound
-    assert plain["click[next >]"] == pytest.approx(2 / 8)
-    assert plain["click[<item>]"] > 6 / 8
+def _item(p: str) -> str:
+    return f"[Back to Search] [< Prev] {p.title()} deluxe edition Price: $19.99 [Buy Now]"
 
 
-def test_error_scores_use_the_wilson_bound_of_the_error_rate():
-    stats = {"click[<item>]": TransitionStats(20, 5, 10), "click[next >]": TransitionStats(50, 20, 1),
-             "search[<query>]": TransitionStats(5, 5, 0)}
-    got = error_scores([(0.5, stats)])
-    assert set(got) == {"click[<item>]", "click[next >]"}
-    assert got["click[<item>]"] == pytest.approx(0.5 * wilson_lower_bound(10, 20))
-    assert got["click[next >]"] < 0.01  # one error in fifty is no warning
+def shop_episodes() -> list[Episode]:
+    """Six successful runs (search, open the product, buy) and three failed ones that page
+    forward from the results page until they give up."""
+    eps = []
+    for i, (p, pid) in enumerate(PRODUCTS):
+        eps.append(Episode(id=f"ok{i}", task=f"buy a {p}", outcome={"success": True}, steps=[
+            {"observation": _search(p), "action": {"name": "search", "arguments": {"query": p}}},
+            {"observation": _results(p, pid),
+             "action": {"name": "click", "arguments": {"item": pid}}},
+            {"observation": _item(p), "action": {"name": "click", "arguments": {"item": "Buy Now"}},
+             "result": "Thank you for shopping"}]))
+    for i, (p, pid) in enumerate(PRODUCTS[:3]):
+        eps.append(Episode(id=f"bad{i}", task=f"buy a cheap {p}", outcome={"success": False},
+                           steps=[
+            {"observation": _search(p), "action": {"name": "search", "arguments": {"query": p}}},
+            {"observation": _results(p, pid),
+             "action": {"name": "click", "arguments": {"item": "Next >"}}},
+            {"observation": _results(p, pid).replace("Page 1", "Page 2"),
+             "action": {"name": "click", "arguments": {"item": "Next >"}},
+             "result": "no more results"}]))
+    return eps
 
 
-def _ranked(i: str, actions: list[str], score: float, tier: str = "functional") -> Ranked:
-    item = Item(id=i, kind="skill", tier=tier, name=i, description="", actions=actions,
-                avoid=[], status="active", utility=0.5, severity=0, episodes=3, successes=2,
-                failures=1, text=i)
-    return Ranked(item, score, Signals())
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory, model):
+    g = ExperienceGraph(store=SQLiteStore(tmp_path_factory.mktemp("shop") / "s.db"),
+                        embedder=model)
+    g.ingest(shop_episodes())
+    g.refine()
+    yield g
+    g.close()
 
 
-def test_skills_vote_for_their_next_action():
-    ranked = [_ranked("buy", ["click[<item>]", "click[buy now]"], 0.5),
-              _ranked("open", ["click[<item>]"], 0.25, "atomic"),
-              _ranked("done", ["click[buy now]", "click[< prev]"], 0.1)]
-    scores, skills, _ = skill_next_actions(ranked, ["click[<item>]"])
-    assert scores == pytest.approx({"click[buy now]": 0.6, "click[<item>]": 0.25})
-    assert skills == {"click[buy now]": ["buy", "done"], "click[<item>]": ["open"]}
-
-
-def test_suggest_on_the_results_page_names_what_worked_and_what_to_avoid(shop):
-    store, emb, ids = shop
-    res = suggest(store, emb, RESULTS_OBS, task=TASK, k=5)
+def test_after_a_search_on_a_results_page_open_the_product(shop):
+    res = shop.suggest(_results("yellow toaster", "B0YEL77777"), task="buy a yellow toaster",
+                       history=["search[yellow toaster]"])
     assert res.next[0].action == "click[<item>]"
-    assert res.next[0].support == 6
-    assert ids["k_open"] in res.next[0].skills
-    assert "click[next >]" in [n.action for n in res.next]
-    avoid = {a.action: a for a in res.avoid}
-    assert set(avoid) == {"click[add to cart]", "click[buy now]"}
-    assert avoid["click[add to cart]"].guardrails == [ids["g_cart"]]
-    assert avoid["click[buy now]"].guardrails == [ids["g_buy"]]
+    assert res.next[0].support > 0
     assert SuggestResult.model_validate(res.model_dump(mode="json")) == res
 
 
-def test_suggest_on_the_search_page_suggests_a_search(shop):
-    store, emb, ids = shop
-    res = suggest(store, emb, SEARCH_OBS.replace("red ceramic mug", "pair of hiking boots"),
-                  task="i need hiking boots")
+def test_on_the_search_page_with_no_history_search(shop):
+    res = shop.suggest(_search("yellow toaster"), task="buy a yellow toaster")
     assert res.next[0].action == "search[<query>]"
-    assert res.next[0].support == 5  # two distinct queries, one template
-    assert res.avoid == []
+    assert res.avoid == []  # nobody failed by searching
 
 
-def test_history_moves_a_functional_skill_forward(shop):
-    store, emb, ids = shop
-    done_two = ["search[red mug]", "click[B07XYZ1234]", "click[Red]"]  # raw actions
-    res = suggest(store, emb, ITEM_OBS, task=TASK, history=done_two, k=5)
-    by_action = {n.action: n for n in res.next}
-    assert ids["k_buy"] in by_action["click[buy now]"].skills
-    res = suggest(store, emb, ITEM_OBS, task=TASK, history=["search[red mug]"], k=5)
-    assert ids["k_buy"] in {s for n in res.next if n.action == "click[<item>]" for s in n.skills}
-    assert res.query.history == ["search[red mug]"]
+def test_history_conditions_the_next_action(shop):
+    # the same item page: after opening the product comes the purchase
+    res = shop.suggest(_item("yellow toaster"), task="buy a yellow toaster",
+                       history=["search[yellow toaster]", "click[B0YEL77777]"])
+    assert res.next[0].action == "click[buy now]"
 
 
-def test_actions_that_errored_here_are_avoided_without_a_guardrail(shop):
-    store, emb, ids = shop
-    store.upsert_edges([EdgeRecord(src=ids["s_search"], dst=ids["s_search"], type=Rel.TRANSITION,
-                                   key="click[add to cart]", props={
-                                       "action": "click[add to cart]", "name": "click",
-                                       "count": 6, "successes": 0, "errors": 6})])
-    res = suggest(store, emb, SEARCH_OBS, task=TASK)
-    assert [(a.action, a.guardrails) for a in res.avoid] == [("click[add to cart]", [])]
-    assert res.avoid[0].score == pytest.approx(wilson_lower_bound(6, 6), abs=1e-5)
+def test_what_only_failed_runs_did_here_is_avoided(shop):
+    res = shop.suggest(_results("yellow toaster", "B0YEL77777"), task="buy a yellow toaster",
+                       history=["search[yellow toaster]"], explain=True)
+    assert [a.action for a in res.avoid] == ["click[next >]"]
+    assert res.avoid[0].explain and res.avoid[0].explain["risk_knn"] > 0
+    assert "click[next >]" not in [n.action for n in res.next[:1]]
 
 
-def test_dense_preset_suggests_from_skills_only(shop):
-    store, emb, ids = shop
-    res = suggest(store, emb, RESULTS_OBS, preset="dense", k=10)
-    assert all(n.skills for n in res.next)  # no transition-only actions
-    graph = suggest(store, emb, RESULTS_OBS, preset="graph", k=10)
-    assert graph.next[0].action == "click[<item>]"
+def test_grounded_arguments_prefer_values_in_the_current_state(shop):
+    # the state shows B0BLU22222, which one successful run clicked: it is grounded first
+    state = _results("blue kettle", "B0BLU22222")
+    res = shop.suggest(state, task="buy a blue kettle", history=["search[blue kettle]"])
+    top = res.next[0]
+    assert top.action == "click[<item>]"
+    assert top.grounded[0] == "click[B0BLU22222]"
+    assert top.arguments == {"item": "B0BLU22222"}
+
+
+def test_candidates_are_ranked_exactly_and_risky_ones_flagged(shop):
+    state = _results("blue kettle", "B0BLU22222")
+    given = ["click[Next >]", "click[B0ZZZ99999]", "click[B0BLU22222]", "search[kettle]"]
+    res = shop.suggest(state, task="buy a blue kettle", history=["search[blue kettle]"],
+                       candidates=given, k=10)
+    assert sorted(n.action for n in res.next) == sorted(given)
+    assert res.next[0].action == "click[B0BLU22222]"  # the product a successful run opened
+    assert res.next[0].template == "click[<item>]"
+    assert [a.action for a in res.avoid] == ["click[Next >]"]
+
+
+def test_explain_shows_each_feature_contribution(shop):
+    res = shop.suggest(_search("yellow toaster"), task="buy a yellow toaster", explain=True)
+    contrib = res.next[0].explain
+    model = load_model(shop.store)
+    assert contrib and set(contrib) <= set(model.next.names)
+    # contributions add up to the model's score (before the sigmoid)
+    import math
+    logit = sum(contrib.values()) + model.next.bias
+    assert res.next[0].score == pytest.approx(1 / (1 + math.exp(-logit)), abs=1e-4)
+
+
+def test_the_model_never_sees_its_own_episode(shop):
+    mem = step_memory(shop.store, shop.embedder)
+    a = mem.arrays
+    for i, probe in training_probes(mem):
+        rows = candidate_rows(mem, probe)
+        own = a["episode"] == probe.exclude_episode
+        # no neighbour used for the answer comes from the step's own episode
+        assert not own[rows.neighbours].any()
+        assert i in set(range(len(mem)))
+
+
+def test_a_step_alone_in_its_action_is_not_proposed_when_its_episode_is_hidden(tmp_path, model):
+    eps = shop_episodes()
+    eps[0].steps[2].action = ActionCall(name="gift_wrap")  # only ok0 ever did this
+    g = ExperienceGraph(store=SQLiteStore(tmp_path / "g.db"), embedder=model)
+    g.ingest(eps)
+    mem = step_memory(g.store, g.embedder)
+    a = mem.arrays
+    wrap = mem.action_index["gift_wrap"]
+    i = next(j for j in range(len(mem)) if mem.label[j] == wrap)
+    probe = Probe(new=a["new"][i], win=a["win"][i], task=None, history=[-3, -3],
+                  exclude_episode=int(a["episode"][i]))
+    assert wrap not in candidate_rows(mem, probe).candidates
+    # ... and with its episode visible, the nearest step's action is proposed
+    probe.exclude_episode = -1
+    assert wrap in candidate_rows(mem, probe).candidates
+    g.close()
+
+
+def test_fit_is_deterministic_and_small_stores_keep_the_fixed_fusion(shop, tmp_path, model):
+    mem = step_memory(shop.store, shop.embedder)
+    assert fit(mem).to_json() == fit(mem).to_json()
+    tiny = ExperienceGraph(store=SQLiteStore(tmp_path / "t.db"), embedder=model)
+    tiny.ingest(shop_episodes()[:2])
+    m = fit(step_memory(tiny.store, tiny.embedder))
+    assert m.trained_on == 0
+    assert dict(zip(m.next.names, m.next.coef, strict=True))["knn_newest"] == \
+        DEFAULT_NEXT["knn_newest"]
+    tiny.close()
 
 
 def test_suggest_on_an_empty_store_is_empty(store, embedder):
-    res = suggest(store, embedder, "anything at all")
+    g = ExperienceGraph(store=store, embedder=embedder)
+    res = g.suggest("anything at all")
     assert res.next == [] and res.avoid == []
 
 
@@ -168,12 +207,17 @@ def test_a_button_label_with_a_less_than_sign_can_be_a_constant_but_a_slot_canno
     assert template("click[< prev]", consts) == "click[< prev]"
 
 
-def test_suggest_and_query_agree_on_every_backend(backend_store, embedder):
-    """The same graph on SQLite and on a Bolt server gives the same answers."""
-    ids = build_shop_graph(backend_store, embedder)
-    res = suggest(backend_store, embedder, RESULTS_OBS, task=TASK, k=5)
-    assert res.next[0].action == "click[<item>]" and res.next[0].support == 6
-    assert {a.action for a in res.avoid} == {"click[add to cart]", "click[buy now]"}
-    top = query(backend_store, embedder, RESULTS_OBS, preset="graph", k=4)
-    assert {r.id for r in top.results} == {ids["k_open"], ids["k_next"], ids["g_cart"],
-                                           ids["g_buy"]}
+def test_suggest_answers_the_same_on_every_backend(backend_store, embedder, tmp_path):
+    """The same episodes on SQLite and on a Bolt server: the same step memory, the same
+    fitted models, the same answers."""
+    answers = []
+    for store in (SQLiteStore(tmp_path / "ref.db"), backend_store):
+        g = ExperienceGraph(store=store, embedder=embedder.inner)
+        g.ingest(shop_episodes())
+        g.refine(passes=["advice"])
+        res = g.suggest(_results("blue kettle", "B0BLU22222"), task="buy a blue kettle",
+                        history=["search[blue kettle]"])
+        answers.append(([(n.action, round(n.score, 4), n.grounded) for n in res.next],
+                        [a.action for a in res.avoid]))
+    assert answers[0] == answers[1]
+    assert answers[0][0][0][0] == "click[<item>]"

@@ -8,6 +8,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from expgraph.errors import UsageError
+from expgraph.store.base import StoreError
+
 # Modules that add subcommands; each defines `register(subparsers)`.
 COMMAND_MODULES = (
     "expgraph.cli.core_cmds",
@@ -19,7 +22,7 @@ COMMAND_MODULES = (
 )
 
 
-class CLIError(Exception):
+class CLIError(UsageError):
     """A problem the user can fix; printed as one line, exit code 2."""
 
 
@@ -38,13 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     parser.set_defaults(_common=common)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # an area not built yet
-            raise
-        module.register(sub, common)
+        importlib.import_module(name).register(sub, common)
     return parser
 
 
@@ -53,23 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except CLIError as exc:
-        print(f"expgraph: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("expgraph: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a store or input problem: one line, no traceback
-        from expgraph.store.base import StoreError
-
-        known = (StoreError, FileNotFoundError, PermissionError, ValueError)
-        try:
-            from ingestion.errors import FormatError
-
-            known = (*known, FormatError)
-        except ImportError:  # pragma: no cover
-            pass
-        if isinstance(exc, known) and not os.environ.get("EXPGRAPH_DEBUG"):
+    except (UsageError, StoreError, FileNotFoundError, PermissionError) as exc:
+        # A store or input problem: one line, no traceback. Any other exception is a bug.
+        if not os.environ.get("EXPGRAPH_DEBUG"):
             print(f"expgraph: error: {exc}", file=sys.stderr)
             return 2
         raise

@@ -34,7 +34,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--history", action="append", default=None,
                    help="an action that led here, oldest first (repeatable)")
     p.add_argument("--k", type=int, default=5, help="how many actions (default 5)")
-    p.add_argument("--preset", default="hybrid")
+    p.add_argument("--candidate", action="append", default=None, dest="candidates",
+                   help="a concrete action available now (repeatable): rank exactly these")
+    p.add_argument("--explain", action="store_true", help="show each feature's contribution")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_suggest)
 
@@ -89,10 +91,10 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    _check_preset(args.preset)
     with open_graph(args) as graph:
         res = graph.suggest(args.state, task=args.task, history=args.history,
-                            k=_positive(args.k), preset=args.preset)
+                            k=_positive(args.k), candidates=args.candidates,
+                            explain=args.explain)
     if args.json:
         print(json.dumps(res.model_dump(mode="json"), indent=2))
         return 0
@@ -100,9 +102,13 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         print("no experience from states like this one yet")
         return 0
     print("next:")
-    print_table([[i, n.action, n.score, n.support, len(n.skills)]
+    print_table([[i, n.action, n.score, n.support, _short(" | ".join(n.grounded), 60)]
                  for i, n in enumerate(res.next, 1)],
-                ["#", "action", "score", "support", "skills"])
+                ["#", "action", "score", "support", "seen as"])
+    if args.explain:
+        for n in res.next:
+            print(f"  {n.action}: " + ", ".join(f"{k} {v:+.3f}"
+                                                 for k, v in (n.explain or {}).items()))
     if res.avoid:
         print("\navoid:")
         print_table([[i, a.action, a.score, len(a.guardrails)] for i, a in enumerate(res.avoid, 1)],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from expgraph.cli import CLIError, open_graph, print_table
+from expgraph.cli import open_graph, print_table
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -57,10 +57,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
 
 def cmd_feedback(args: argparse.Namespace) -> int:
     with open_graph(args) as graph:
-        try:
-            res = graph.feedback(args.id, args.success, episode_id=args.episode)
-        except ValueError as exc:
-            raise CLIError(str(exc)) from exc
+        res = graph.feedback(args.id, args.success, episode_id=args.episode)
     if args.json:
         print(json.dumps(res, indent=2, default=str))
         return 0
@@ -76,10 +73,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     with open_graph(args) as graph:
-        try:
-            info = graph.show(args.id)
-        except ValueError as exc:
-            raise CLIError(str(exc)) from exc
+        info = graph.show(args.id)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0

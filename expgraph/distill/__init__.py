@@ -3,7 +3,8 @@
 Deterministic mining over the whole corpus; an LLM only renames and explains. The online path
 (`episode_ids=...`, after each ingest) re-mines from every episode and writes the diff, the
 offline path (`rebuild=True`) drops the derived layer, replays the states and mines again: both
-end in the same graph for the same episodes.
+end in the same graph for the same episodes. A rebuild keeps execution feedback and each served
+node's history (`evidence.snapshot` before, `evidence.restore` after).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from typing import Any
 
 from expgraph.distill.corpus import CONSTANTS_META, load_corpus
 from expgraph.distill.enrich import enrich
+from expgraph.distill.evidence import restore, snapshot
 from expgraph.distill.failures import failures, guardrails, pitfalls
 from expgraph.distill.plans import plans
 from expgraph.distill.rebuild import drop_derived, replay_states
 from expgraph.distill.skills import atomic_skills, functional_skills
 from expgraph.distill.writer import write_layer
 from expgraph.embedder import CachedEmbedder
-from expgraph.models import Label
+from expgraph.models import Label, utcnow
 from expgraph.store.base import GraphStore
 
 __all__ = ["DistillReport", "distill"]
@@ -43,6 +45,7 @@ class DistillReport:
     unchanged: int = 0
     deleted: int = 0
     embedded: int = 0
+    restored: int = 0  # rebuild: served nodes that got their feedback and history back
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -74,6 +77,7 @@ def distill(store: GraphStore, embedder: CachedEmbedder, llm: Any = None,
     def mark(name: str) -> None:
         marks[name] = round(time.perf_counter() - t0 - sum(marks.values()), 4)
 
+    snap = snapshot(store) if rebuild else None
     if rebuild:
         drop_derived(store)
         report.states = replay_states(store, embedder)
@@ -100,6 +104,9 @@ def distill(store: GraphStore, embedder: CachedEmbedder, llm: Any = None,
                         [*atomic_edges, *func_edges, *plan_edges, *fail_edges, *guard_edges],
                         extra=task_updates)
     mark("write")
+    if snap is not None:
+        report.restored = restore(store, snap, utcnow().isoformat())
+        mark("restore")
     report.episodes = len(corpus.episodes)
     report.task_clusters = len({r.props.get("cluster") for r in _merge(tasks, task_updates)}
                                - {None})

@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 from expgraph.distill.corpus import Corpus, EpisodeView, StepView
 from expgraph.distill.skills import atomic_id, episode_sample, short, top
 from expgraph.models import ActionNode, EdgeRecord, FailureNode, GuardrailNode, Rel
-from expgraph.scoring import utility, wilson_lower_bound
+from expgraph.scoring import guardrail_severity, utility, wilson_lower_bound
 from expgraph.templates import split_key
 
 MIN_FAILURES = 2  # distinct episodes
@@ -138,7 +138,7 @@ def guardrails(corpus: Corpus, failure_nodes: list[FailureNode],
                 alternative_total=alt[2] if alt else 0,
                 root_cause=_root_cause(tmpl, classes, symptoms, n),
                 scope="task" if (sid in starts or terminal_share > 0.5) else "subgoal",
-                severity=round(wilson_lower_bound(k, n), 4),
+                severity=round(guardrail_severity(len({ep.id for ep, _ in bad}), k, n), 4),
                 support=len({ep.id for ep, _ in bad}), failures=k, total=n,
                 utility=utility(k, n - k), rule=rule,
                 episodes=episode_sample([ep for ep, _ in bad]), source="distilled")

@@ -1,21 +1,20 @@
-"""Offline rebuild: drop the derived layer and replay the raw steps into fresh abstract states.
-
-The replay mirrors `ingestion/pipeline.py` exactly (episodes in `seq` order, the observations of
-each step then the last result, one `StateIndex` shared by all), so a store rebuilt offline
-holds the same states as one grown online.
+"""Offline rebuild: drop the derived layer and replay the raw steps into fresh abstract states,
+through the same `replay_episode` as ingest (episodes in `seq` order, one `StateIndex` shared by
+all), so a store rebuilt offline holds the same states as one grown online.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from typing import Any
+from collections import Counter
 
-from expgraph.distill.states import StateIndex, canonicalize, representative
+from expgraph.distill.replay import replay_episode, signatures, with_sample
+from expgraph.distill.states import StateIndex
 from expgraph.embedder import CachedEmbedder
-from expgraph.models import EdgeRecord, Label, NodeRecord, Rel, StateNode, utcnow
+from expgraph.memory.records import step_id, step_records, step_texts
+from expgraph.models import EdgeRecord, Label, NodeRecord, Rel, utcnow
 from expgraph.store.base import GraphStore
 
-PROVENANCE_SAMPLE = 20  # as ingest keeps on each state
+TRANSITION_COUNTS = ("count", "successes", "errors")
 
 
 def drop_derived(store: GraphStore) -> None:
@@ -30,72 +29,63 @@ def drop_derived(store: GraphStore) -> None:
         store.delete_edges(Rel.TRANSITION)
 
 
-def _signatures(steps: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    """(signatures, raw texts) exactly as ingest takes them."""
-    raws = [s.get("observation") or "" for s in steps]
-    sigs = [s.get("signature") or canonicalize(r) for s, r in zip(steps, raws, strict=True)]
-    if steps and steps[-1].get("result") is not None:
-        raws.append(steps[-1]["result"])
-        sigs.append(steps[-1].get("next_signature") or canonicalize(steps[-1]["result"]))
-    return sigs, raws
-
-
 def replay_states(store: GraphStore, embedder: CachedEmbedder) -> int:
     """Re-resolve every episode's observations into states; rewrite the episodes' step state
     ids, the State nodes, VISITS and TRANSITION edges. Returns the number of states."""
     ns = store.namespace
     episodes = sorted(store.find_nodes(Label.EPISODE), key=lambda r: (r.props.get("seq", 0), r.id))
-    per_ep = [_signatures(r.props.get("steps", [])) for r in episodes]
+    per_ep = [signatures(r.props.get("steps", [])) for r in episodes]
     distinct = list(dict.fromkeys(s for sigs, _ in per_ep for s in sigs))
     vecs = dict(zip(distinct, embedder.embed(distinct), strict=True))
     index = StateIndex(dim=embedder.dim)
     now = utcnow().isoformat()
     states: dict[str, NodeRecord] = {}
     members: Counter[str] = Counter()
-    samples: dict[str, list[str]] = defaultdict(list)
     visits: list[EdgeRecord] = []
-    transitions: dict[tuple[str, str, str], dict[str, Any]] = {}
+    transitions: list[EdgeRecord] = []
     for rec, (sigs, raws) in zip(episodes, per_ep, strict=True):
-        state_ids: list[str] = []
-        for sig, raw in zip(sigs, raws, strict=False):
-            sid, is_new = index.resolve(sig, vecs[sig])
-            state_ids.append(sid)
-            if is_new:
-                node = StateNode(id=sid, signature=sig, representative=representative(raw),
-                                 created_at=now, updated_at=now)
-                states[sid] = node.to_record(ns)
-                states[sid].embedding = vecs[sig].tolist()
-        for sid in dict.fromkeys(state_ids):
-            if len(samples[sid]) < PROVENANCE_SAMPLE:
-                samples[sid].append(rec.id)
-        members.update(state_ids)
-        ok = 1 if rec.props.get("success") else 0
-        steps = rec.props.get("steps", [])
-        for i, sid in enumerate(state_ids):
-            visits.append(EdgeRecord(src=rec.id, dst=sid, type=Rel.VISITS, key=str(i),
-                                     props={"step": i}, namespace=ns))
-        for i, step in enumerate(steps):
-            step["state"] = state_ids[i] if i < len(state_ids) else None
-            step["next_state"] = state_ids[i + 1] if i + 1 < len(state_ids) else None
-            if i + 1 >= len(state_ids):
-                continue
-            key = step.get("key") or step.get("action", "")
-            t = transitions.setdefault((state_ids[i], state_ids[i + 1], key), {
-                "action": key, "name": step.get("action", ""), "count": 0, "successes": 0,
-                "errors": 0})
-            t["count"] += 1
-            t["successes"] += ok
-            t["errors"] += int(bool(step.get("error")))
+        replay = replay_episode(rec.id, rec.props.get("steps", []), sigs, raws,
+                                bool(rec.props.get("success")), vecs, index, ns, now)
+        for sid, node in replay.new_states.items():
+            states[sid] = node.to_record(ns)
+            states[sid].embedding = vecs[node.signature].tolist()
+            states[sid].props["episodes"] = []
+        for sid in dict.fromkeys(replay.state_ids):
+            states[sid].props["episodes"] = with_sample(states[sid].props["episodes"], rec.id)
+        members.update(replay.state_ids)
+        visits += replay.visits + replay.step_states
+        transitions += replay.transitions
     for sid, rec in states.items():
         rec.props["member_count"] = members[sid]
-        rec.props["episodes"] = samples[sid]
-    edges = [EdgeRecord(src=s, dst=d, type=Rel.TRANSITION, key=k, props=p, namespace=ns)
-             for (s, d, k), p in transitions.items()]
+    steps, step_edges = _step_layer(store, embedder, episodes, now)
     for rec in episodes:
         rec.embedding = None  # keep the stored one
     with store.transaction():
         store.upsert_nodes(list(states.values()))
         store.upsert_nodes(episodes)
+        store.upsert_nodes(steps)
         store.upsert_edges(visits)
-        store.upsert_edges(edges)
+        store.upsert_edges(step_edges)
+        # The old TRANSITION edges are gone (drop_derived): accumulating from zero sums the
+        # per-step records into one edge per (state, next state, action).
+        store.upsert_edges(transitions, accumulate=TRANSITION_COUNTS)
     return len(states)
+
+
+def _step_layer(store: GraphStore, embedder: CachedEmbedder, episodes: list[NodeRecord],
+                now: str) -> tuple[list[NodeRecord], list[EdgeRecord]]:
+    """Step nodes rewritten with their replayed states (stored embeddings kept); episodes
+    stored before steps were kept get theirs, embedded now."""
+    have = store.has_nodes([step_id(r.id, 0) for r in episodes if r.props.get("steps")])
+    missing = [r for r in episodes if r.props.get("steps") and step_id(r.id, 0) not in have]
+    texts = list(dict.fromkeys(t for r in missing for t in step_texts(r.props["steps"])))
+    vecs = dict(zip(texts, embedder.embed(texts), strict=True)) if texts else {}
+    nodes: list[NodeRecord] = []
+    edges: list[EdgeRecord] = []
+    for r in episodes:
+        p = r.props
+        n, e = step_records(r.id, p.get("task", ""), p.get("success"), p.get("steps", []),
+                            vecs, store.namespace, now)
+        nodes += n
+        edges += e
+    return nodes, edges

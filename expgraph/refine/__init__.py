@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from expgraph.errors import UsageError
+from expgraph.refine.advice import advice_pass
 from expgraph.refine.common import RefineContext
 from expgraph.refine.consolidate import consolidate_pass
 from expgraph.refine.lifecycle import rescore_pass, retire_pass
@@ -33,6 +35,8 @@ PASSES: dict[str, Callable[[RefineContext], PassReport]] = {
     # decided in this run, or the next run would undo it.
     "prune": prune_pass,
     "rename": rename_pass,
+    # Advice last: the fusion and avoid models are fit on the graph the other passes left.
+    "advice": advice_pass,
 }
 
 __all__ = ["PASSES", "Change", "PassReport", "RefineReport", "refine"]
@@ -45,7 +49,7 @@ def refine(store: GraphStore, embedder: Any = None, passes: Sequence[str] | None
     names = list(PASSES) if not passes else [p.strip().lower() for p in passes]
     unknown = [n for n in names if n not in PASSES]
     if unknown:
-        raise ValueError(f"unknown refine pass {', '.join(unknown)}; "
+        raise UsageError(f"unknown refine pass {', '.join(unknown)}; "
                          f"choose from {', '.join(PASSES)}")
     ordered = [n for n in PASSES if n in names]
     ctx = RefineContext(store=store, embedder=embedder, llm=llm, dry_run=dry_run)

@@ -8,10 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from expgraph.models import EdgeRecord, Label, NodeRecord, Rel, Status, utcnow
-from expgraph.scoring import item_utility
 from expgraph.store.base import GraphStore
-
-HISTORY_CAP = 100  # newest entries kept on a node; older ones are dropped
 
 # Props that refinement (and execution feedback) writes on Skill / Guardrail nodes. A distiller
 # that re-upserts an existing node must keep these as stored (see `preserve_refined`).
@@ -27,7 +24,6 @@ COUNT_FIELDS = {
                       "alternative_total"),
 }
 FEEDBACK_FIELDS = ("feedback_successes", "feedback_failures")
-SERVED_LABELS = (Label.SKILL, Label.GUARDRAIL)
 
 
 def preserve_refined(existing: dict[str, Any] | None, fresh: dict[str, Any]) -> dict[str, Any]:
@@ -59,26 +55,6 @@ class RefineContext:
                 self.store.upsert_nodes(list(nodes))
             if edges:
                 self.store.upsert_edges(list(edges))
-
-
-def add_history(props: dict[str, Any], event: str, detail: Any = None,
-                at: str | None = None) -> None:
-    """Append {at, event, detail} to a node's small audit log (capped)."""
-    log = list(props.get("history") or [])
-    log.append({"at": at or utcnow().isoformat(), "event": event, "detail": detail})
-    props["history"] = log[-HISTORY_CAP:]
-
-
-def touch(rec: NodeRecord, now: str) -> NodeRecord:
-    """The record ready to write: updated_at bumped, embedding left as stored."""
-    rec.props["updated_at"] = now
-    rec.embedding = None
-    return rec
-
-
-def rescore_props(props: dict[str, Any], label: Label) -> float:
-    props["utility"] = item_utility(props, label.value)
-    return props["utility"]
 
 
 def merge_target(store: GraphStore, id: str) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from expgraph.audit import touch
 from expgraph.distill.states import STATE_MERGE_THRESHOLD
 from expgraph.models import Label, NodeRecord, Status
-from expgraph.refine.common import RefineContext, name_of, touch
+from expgraph.refine.common import RefineContext, name_of
 from expgraph.refine.merge import (
     group_duplicates,
     merge_groups,
@@ -62,10 +63,10 @@ def consolidate_pass(ctx: RefineContext) -> PassReport:
     for r in settled:
         p = recs_m[r.id].props
         old = float(p.get("severity") or 0.0)
-        sev = max(old, guardrail_severity(float(r.props.get("support") or 0),
-                                          float(r.props.get("failures") or 0),
-                                          float(r.props.get("total") or 0)))
-        if sev > old + 1e-12:
+        sev = round(guardrail_severity(float(r.props.get("support") or 0),
+                                       float(r.props.get("failures") or 0),
+                                       float(r.props.get("total") or 0)), 4)
+        if abs(sev - old) > 1e-12:
             p["severity"] = sev
             dirty.append(touch(recs_m[r.id], ctx.now))
             report.add(Change(id=r.id, label="Guardrail", name=name_of(r), kind="severity",

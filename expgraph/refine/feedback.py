@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from expgraph.audit import SERVED_LABELS, add_history, rescore_props
+from expgraph.errors import UsageError
 from expgraph.models import EdgeRecord, Label, Rel, episode_node_id, utcnow
-from expgraph.refine.common import SERVED_LABELS, add_history, merge_target, rescore_props
+from expgraph.refine.common import merge_target
 from expgraph.store.base import GraphStore
 
 
@@ -28,7 +30,7 @@ def feedback(store: GraphStore, item_id: str, success: bool,
     there). Without an episode id every call counts and is logged in the item's history."""
     rec = store.get_node(item_id)
     if rec is None or rec.label not in SERVED_LABELS:
-        raise ValueError(f"no skill or guardrail with id {item_id!r}; "
+        raise UsageError(f"no skill or guardrail with id {item_id!r}; "
                          "`expgraph query` lists ids, `expgraph show ID` inspects one")
     target_id = merge_target(store, item_id)
     target = rec if target_id == item_id else store.get_node(target_id)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from expgraph.audit import SERVED_LABELS
+from expgraph.errors import UsageError
 from expgraph.models import Rel
-from expgraph.refine.common import SERVED_LABELS, name_of
+from expgraph.refine.common import name_of
 from expgraph.scoring import item_counts, outcomes
 from expgraph.store.base import GraphStore
 
@@ -41,7 +43,7 @@ def describe(store: GraphStore, id: str) -> dict[str, Any]:
     """The node as a JSON-able dict; raises ValueError when the id is unknown."""
     rec = store.get_node(id)
     if rec is None:
-        raise ValueError(f"no node with id {id!r} in namespace {store.namespace!r}")
+        raise UsageError(f"no node with id {id!r} in namespace {store.namespace!r}")
     p = rec.props
     out_edges, in_edges = store.edges(src=id), store.edges(dst=id)
     evidence: dict[str, Any] = {k: p[k] for k in EVIDENCE_FIELDS if k in p}

@@ -5,8 +5,9 @@ retired for low utility comes back as soon as feedback lifts it over the thresho
 
 from __future__ import annotations
 
+from expgraph.audit import SERVED_LABELS, add_history, touch
 from expgraph.models import Label, Status
-from expgraph.refine.common import SERVED_LABELS, RefineContext, add_history, name_of, touch
+from expgraph.refine.common import RefineContext, name_of
 from expgraph.refine.report import Change, PassReport
 from expgraph.scoring import (
     RETIRE_MIN_OUTCOMES,

@@ -8,8 +8,9 @@ import json
 import re
 from typing import Any
 
+from expgraph.audit import add_history, touch
 from expgraph.models import Label, NodeRecord, Status
-from expgraph.refine.common import RefineContext, add_history, name_of, touch
+from expgraph.refine.common import RefineContext, name_of
 from expgraph.refine.report import Change, PassReport
 
 _JSON = re.compile(r"\{.*\}", re.S)

@@ -14,16 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from expgraph.audit import add_history, rescore_props, touch
 from expgraph.models import EdgeRecord, Label, NodeRecord, Rel, Status
 from expgraph.refine.common import (
     COUNT_FIELDS,
     FEEDBACK_FIELDS,
     RefineContext,
-    add_history,
     merge_target,
     name_of,
-    rescore_props,
-    touch,
 )
 from expgraph.refine.report import Change, PassReport
 from expgraph.templates import split_key

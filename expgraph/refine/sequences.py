@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from expgraph.audit import add_history, touch
 from expgraph.distill.corpus import load_corpus
 from expgraph.distill.skills import MIN_SUPPORT, closed_sequences
 from expgraph.models import Label, NodeRecord, SkillNode, Status, Tier
-from expgraph.refine.common import RefineContext, add_history, merge_target, name_of, touch
+from expgraph.refine.common import RefineContext, merge_target, name_of
 from expgraph.refine.merge import norm_actions
 from expgraph.refine.report import Change, PassReport
 from expgraph.scoring import utility

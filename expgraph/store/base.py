@@ -69,9 +69,11 @@ class GraphStore(Protocol):
 
     def expand(self, seeds: dict[str, float], rel_types: Sequence[Rel], hops: int,
                decay: float) -> dict[str, float]:
-        """Decayed k-hop spread from weighted seed nodes over `rel_types` (both directions):
-        a node reached at hop h from seed s gets weight(s) * decay**h (summed over paths of
-        shortest length per seed). Pushed down to the backend."""
+        """Decayed k-hop spread from weighted seed nodes over `rel_types` (both directions), a
+        truncated personalised PageRank: at each hop every frontier node passes
+        weight * decay, split evenly among its neighbours (one share per edge); a node's result
+        is its seed weight plus everything it received, summed over all walks of up to `hops`
+        steps (a walk may come back to where it started). Pushed down to the backend."""
 
     def vector_top_k(self, label: Label, vector: np.ndarray, k: int,
                      where: dict[str, Any] | None = None) -> list[tuple[NodeRecord, float]]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import networkx as nx
 
+from expgraph.errors import UsageError
 from expgraph.store.base import GraphStore
 from expgraph.viz import paths, views
 from expgraph.viz.cypher import cypher_for
@@ -77,12 +78,12 @@ def _view_graph(graph: Any, view: str, f: Filters, kw: dict[str, Any]) -> ViewGr
         return paths.transitions(src, f)
     if view == "episode":
         if not kw.get("episode"):
-            raise ValueError("the episode view needs an episode: episode=<id or ingest number>")
+            raise UsageError("the episode view needs an episode: episode=<id or ingest number>")
         return paths.episode(src, f, str(kw["episode"]))
     if view == "query":
         text = kw.get("query")
         if not text:
-            raise ValueError("the query view needs the query text: query='what the agent sees'")
+            raise UsageError("the query view needs the query text: query='what the agent sees'")
         embedder = kw.get("embedder") or (facade.embedder if facade is not None else None)
         if embedder is None:
             from expgraph.embedder import CachedEmbedder, default_embedder
@@ -91,12 +92,12 @@ def _view_graph(graph: Any, view: str, f: Filters, kw: dict[str, Any]) -> ViewGr
         results = kw.get("results")
         if results is None:
             if facade is None:
-                raise ValueError("the query view on a bare store needs results=...; "
+                raise UsageError("the query view on a bare store needs results=...; "
                                  "pass an ExperienceGraph to run the query")
             results = facade.query(text, task=kw.get("task"), k=int(kw.get("k") or 10),
                                    explain=True)
         return paths.query(src, f, text, results, embedder.embed)
-    raise ValueError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
+    raise UsageError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
 
 
 def scene(graph: Any, view: str = "hierarchy", *, labels: Sequence[str] | None = None,
@@ -106,14 +107,14 @@ def scene(graph: Any, view: str = "hierarchy", *, labels: Sequence[str] | None =
     """Build (but do not write) a view. `graph` may be a list of graphs, one per namespace,
     drawn together; the page's namespace filter then separates them."""
     if max_nodes < 1:
-        raise ValueError("max_nodes must be at least 1")
+        raise UsageError("max_nodes must be at least 1")
     f = Filters(labels=set(labels) if labels else None, tiers=set(tiers) if tiers else None,
                 cluster=cluster, include_inactive=include_inactive)
     graphs = list(graph) if isinstance(graph, (list, tuple)) else [graph]
     if not graphs:
-        raise ValueError("draw() needs at least one graph")
+        raise UsageError("draw() needs at least one graph")
     if len(graphs) > 1 and view in ("episode", "query"):
-        raise ValueError(f"the {view} view draws one namespace; pass one graph")
+        raise UsageError(f"the {view} view draws one namespace; pass one graph")
     vgs = [_view_graph(g, view, f, kw) for g in graphs]
     vg = vgs[0]
     if len(vgs) > 1:
@@ -142,7 +143,7 @@ def draw(graph: Any, view: str = "hierarchy", out: str | Path | None = None,
         return Drawing(sc)
     path = Path(out)
     if not path.parent.exists():
-        raise ValueError(f"folder {path.parent} does not exist; create it first")
+        raise UsageError(f"folder {path.parent} does not exist; create it first")
     if path.suffix.lower() in HTML_SUFFIXES:
         return Drawing(sc, write_html(sc, path))
     from expgraph.viz.static import render_figure

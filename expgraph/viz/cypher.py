@@ -8,6 +8,8 @@ properties (see expgraph/store/neo4j.py); `$ns` is the namespace.
 
 from __future__ import annotations
 
+from expgraph.errors import UsageError
+
 CYPHER: dict[str, str] = {
     "hierarchy": """\
 // plans -> functional -> atomic skills, with the order of each part
@@ -69,4 +71,4 @@ def cypher_for(view: str) -> str:
     try:
         return CYPHER[view]
     except KeyError:
-        raise ValueError(f"unknown view {view!r}; choose one of {', '.join(CYPHER)}") from None
+        raise UsageError(f"unknown view {view!r}; choose one of {', '.join(CYPHER)}") from None

@@ -12,6 +12,7 @@ import networkx as nx
 import numpy as np
 
 from expgraph.distill.states import canonicalize, state_id
+from expgraph.errors import UsageError
 from expgraph.models import Label, NodeRecord, Rel, episode_node_id
 from expgraph.viz.scene import add_edge, add_node
 from expgraph.viz.source import Source
@@ -100,7 +101,7 @@ def find_episode(src: Source, ref: str) -> NodeRecord:
         found = src.store.find_nodes(Label.EPISODE, where={"seq": int(ref)}, limit=1)
         if found:
             return found[0]
-    raise ValueError(f"no episode {ref!r} in namespace {src.namespace!r}: give an episode node "
+    raise UsageError(f"no episode {ref!r} in namespace {src.namespace!r}: give an episode node "
                      f"id, the episode's own id, or its ingest number (1, 2, ...)")
 
 

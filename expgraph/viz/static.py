@@ -7,6 +7,8 @@ from pathlib import Path
 
 import matplotlib
 
+from expgraph.errors import UsageError
+
 matplotlib.use("Agg")  # figures are files; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
@@ -23,7 +25,7 @@ MAX_EDGE_LABELS = 30  # the heaviest edges keep their labels
 
 def render_figure(scene: Scene, out: Path, dpi: int = 200) -> Path:
     if out.suffix.lower() not in FORMATS:
-        raise ValueError(f"{out.name}: a figure must end in {', '.join(FORMATS)} (or use .html)")
+        raise UsageError(f"{out.name}: a figure must end in {', '.join(FORMATS)} (or use .html)")
     nodes, edges = scene.nodes, scene.edges
     xs = [n["x"] for n in nodes] or [0.0, 1.0]
     ys = [n["y"] for n in nodes] or [0.0, 1.0]

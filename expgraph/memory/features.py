@@ -1,0 +1,234 @@
+"""One feature row per candidate next action, from every source at once.
+
+`probe` describes the question (the query's vectors, its history as action ids, its exact
+abstract state, the steps it may not see); `candidate_rows` returns the candidates with their
+next-action features (what the fusion model ranks) and their risk features (what the avoid
+model scores). Names are fixed so a trained model and `explain=True` can name them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from expgraph.actions import text_action
+from expgraph.memory import sources as src
+from expgraph.memory.index import NO, StepMemory
+from expgraph.templates import action_key
+
+NEXT_FEATURES = (
+    "knn_newest",       # votes of the 10 nearest successful steps (newest message)
+    "knn_window",       # the same over the whole observation window
+    "knn_task",         # nearest by message and task together
+    "knn_history",      # nearest among the steps that followed the same previous action
+    "nearest_newest",   # 1 if the single nearest step took it
+    "nearest_task",     # 1 if the nearest step by message and task took it
+    "same_task",        # what earlier attempts of this very task did at this point
+    "markov1",          # P(next | previous action)
+    "markov2",          # P(next | two previous actions)
+    "markov_cluster",   # P(next | previous action) within the task's cluster
+    "state",            # what successful agents did from the nearest abstract states
+    "skill",            # the next step of the skills and plans that apply here
+    "position",         # how often it is taken at this step number
+    "prior",            # how often it is taken at all
+    "risk",             # share of the nearest steps taking it that failed
+    "confident_newest",  # knn_newest scaled by the nearest similarity
+    "confident_task",    # knn_task scaled by the nearest similarity
+)
+RISK_FEATURES = (
+    "risk_knn",         # similarity-weighted failed share among the 20 nearest that took it
+    "failure_nearest",  # similarity of a near failing step (>= 0.6) that took it
+    "guardrail",        # severity of a guardrail forbidding it in these states
+    "state_failed",     # failed share of the steps taking it in the nearest abstract states
+    "unsupported",      # 1 if no nearby successful step took it
+)
+K = 10
+SAME_TASK = 0.97  # task-embedding similarity that means "the same task"
+_TEXT_CALL = re.compile(r"^\s*[A-Za-z_][\w\-]*\s*\[.*\]\s*$", re.S)
+
+
+@dataclass
+class Probe:
+    new: np.ndarray
+    win: np.ndarray
+    task: np.ndarray | None
+    history: list[int] = field(default_factory=list)
+    history_templates: list[str] = field(default_factory=list)
+    state: str | None = None
+    exclude_episode: int = NO
+    exclude_task: int = NO
+
+
+@dataclass
+class Rows:
+    candidates: list[int]
+    next_x: np.ndarray
+    risk_x: np.ndarray
+    neighbours: np.ndarray  # nearest successful steps (for grounding)
+    sims: np.ndarray  # newest-message similarity of every step
+    skills_of: dict[int, list[str]] = field(default_factory=dict)  # skills voting for it
+    guards_of: dict[int, list[str]] = field(default_factory=dict)  # guardrails forbidding it
+
+
+def normalise_action(mem: StepMemory, action: str) -> str:
+    """Any action string (raw `click[Buy Now]`, `go to desk 1`, a tool name, a key or a
+    template) as the template the memory knows it by."""
+    s = action.strip()
+    if s in mem.action_index:
+        return s
+    if _TEXT_CALL.match(s):
+        return mem.template(action_key(text_action(s)))
+    call = text_action(s)
+    t = mem.template(action_key(call))
+    if t in mem.action_index:
+        return t
+    return call.name if call.name in mem.action_index else t
+
+
+def history_ids(mem: StepMemory, history: Sequence[str]) -> tuple[list[int], list[str]]:
+    tmpls = [normalise_action(mem, a) for a in history]
+    return [mem.action_index.get(t, -2) for t in tmpls], tmpls  # -2: unknown, matches nothing
+
+
+def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
+                   include: Sequence[int] = ()) -> Rows:
+    """Candidates (every source's proposals, plus `include`) and their feature rows."""
+    a = mem.arrays
+    n = len(mem)
+    visible = np.ones(n, dtype=bool)
+    if probe.exclude_episode != NO:
+        visible &= a["episode"] != probe.exclude_episode
+    if probe.exclude_task != NO:
+        visible &= a["task"] != probe.exclude_task
+    failing = ~a["ok"] | a["err"]
+    good = visible & a["ok"] & ~a["err"]
+    labels = a["label"]
+    s_new = a["new"] @ probe.new if n else np.zeros(0, np.float32)
+    s_win = a["win"] @ probe.win if n else np.zeros(0, np.float32)
+    if probe.task is not None and len(a["task_vecs"]):
+        task_sim = a["task_vecs"] @ probe.task
+        if probe.exclude_task != NO:
+            task_sim = task_sim.copy()
+            task_sim[probe.exclude_task] = -1.0
+        s_task = task_sim[a["task"]]
+    else:
+        task_sim = np.zeros(len(a["task_vecs"]), np.float32)
+        s_task = np.zeros(n, np.float32)
+    hist = probe.history
+    h1 = hist[-1] if hist else NO
+
+    knn_new, top_new, sim_new = src.knn_votes(s_new, labels, good, K)
+    knn_win, _, _ = src.knn_votes(s_win, labels, good, K)
+    both = 0.5 * (s_new + s_task)
+    knn_task, top_task, sim_task = src.knn_votes(both, labels, good, K)
+    knn_hist, _, _ = src.knn_votes(s_new, labels, good & (a["prev1"] == h1), K)
+    same = good & (s_task >= SAME_TASK) & (a["position"] == len(hist))
+    same_task, _, _ = src.knn_votes(s_new, labels, same & (a["prev1"] == h1), 3)
+    m1 = src.markov(labels, a["prev1"], a["prev2"], good, hist, 1)
+    m2 = src.markov(labels, a["prev1"], a["prev2"], good, hist, 2) if len(hist) >= 1 else {}
+    cluster = NO
+    if probe.task is not None and task_sim.size:
+        best = int(np.argmax(task_sim))
+        cluster = int(a["cluster"][best]) if task_sim[best] > 0.5 else NO
+    if cluster != NO:
+        in_cluster = a["cluster"][a["task"]] == cluster
+        mc = src.markov(labels, a["prev1"], a["prev2"], good & in_cluster, hist, 1)
+    else:
+        mc = {}
+    near_ok = src.top_k(s_new, good, K)
+    state_ids = {probe.state} if probe.state else set()
+    state_ids |= {mem.state[i] for i in near_ok[:5].tolist()} - {None}
+    states = [mem.state_index[s] for s in state_ids if s in mem.state_index]
+    in_states = np.isin(a["state"], states) if states else np.zeros(n, bool)
+    state_votes = src.shares(labels, good & in_states)
+    skill, skills_of = _skill_votes(mem, probe, state_ids, task_sim)
+    position = src.shares(labels, good & (a["position"] == len(hist)))
+    prior = src.shares(labels, good)
+    risk = src.risk_votes(s_new, labels, failing, visible, 20)
+    fail_nn = src.failure_neighbours(s_new, labels, failing, visible, 3, 0.6)
+    guard, guards_of = _guard_votes(mem, state_ids)
+    state_failed = _failed_share(labels, failing, visible & in_states)
+    supported = {int(x) for x in labels[src.top_k(s_new, good, 20)].tolist()}
+
+    nxt = (knn_new, knn_win, knn_task, knn_hist, {top_new: 1.0}, {top_task: 1.0}, same_task,
+           m1, m2, mc, state_votes, skill, position, prior, risk)
+    cands: dict[int, float] = {}
+    for votes in (*nxt[:12], fail_nn, guard):  # no candidate from popularity alone ...
+        for c, v in votes.items():
+            if c >= 0:
+                cands[c] = max(cands.get(c, 0.0), v)
+    for c, v in sorted(prior.items(), key=lambda kv: -kv[1])[:5]:  # ... but the top few
+        cands.setdefault(c, v * 0.1)
+    chosen = sorted(cands, key=lambda c: (-cands[c], c))[:max_candidates]
+    chosen += [c for c in dict.fromkeys(include) if c not in set(chosen)]
+    nx = np.zeros((len(chosen), len(NEXT_FEATURES)), dtype=np.float64)
+    rx = np.zeros((len(chosen), len(RISK_FEATURES)), dtype=np.float64)
+    for r, c in enumerate(chosen):
+        row = [v.get(c, 0.0) for v in nxt]
+        row += [knn_new.get(c, 0.0) * max(sim_new, 0.0), knn_task.get(c, 0.0) * max(sim_task, 0.0)]
+        nx[r] = row
+        rx[r] = [risk.get(c, 0.0), fail_nn.get(c, 0.0), guard.get(c, 0.0),
+                 state_failed.get(c, 0.0), 0.0 if c in supported else 1.0]
+    return Rows(candidates=chosen, next_x=nx, risk_x=rx, neighbours=near_ok, sims=s_new,
+                skills_of=skills_of, guards_of=guards_of)
+
+
+def _skill_votes(mem: StepMemory, probe: Probe, state_ids: set[str], task_sim: np.ndarray,
+                 ) -> tuple[dict[int, float], dict[int, list[str]]]:
+    """Each skill applying in these states, and each plan for the nearest tasks, votes its
+    next action (aligned with the history) with its utility; a skill mined from the excluded
+    episode alone does not vote."""
+    if not mem.skills:
+        return {}, {}
+    near_tasks: set[str] = set()
+    if task_sim.size:
+        for t in np.argsort(-task_sim)[:3].tolist():
+            if task_sim[t] > 0.5:
+                near_tasks.add(_task_node_id(mem.tasks[t]))
+    own = mem.episodes[probe.exclude_episode] if probe.exclude_episode != NO else None
+    votes: dict[int, float] = {}
+    behind: dict[int, list[str]] = {}
+    for sk in mem.skills:
+        if not (sk.states & state_ids or sk.tasks & near_tasks):
+            continue
+        if own is not None and sk.support <= 1 and own in sk.episodes:
+            continue
+        nxt = src.next_in_sequence(sk.actions, probe.history_templates)
+        if nxt is None or nxt not in mem.action_index:
+            continue
+        c = mem.action_index[nxt]
+        votes[c] = votes.get(c, 0.0) + max(sk.utility, 0.05)
+        behind.setdefault(c, []).append(sk.id)
+    top = max(votes.values(), default=0.0)
+    return ({c: v / top for c, v in votes.items()} if top > 0 else {}), behind
+
+
+def _task_node_id(text: str) -> str:
+    from expgraph.models import TaskNode
+
+    return TaskNode(text=text).id
+
+
+def _guard_votes(mem: StepMemory, state_ids: set[str],
+                 ) -> tuple[dict[int, float], dict[int, list[str]]]:
+    out: dict[int, float] = {}
+    behind: dict[int, list[str]] = {}
+    for gid, sid, bans, severity in mem.guardrails:
+        if sid in state_ids:
+            for c in bans:
+                out[c] = max(out.get(c, 0.0), severity)
+                behind.setdefault(c, []).append(gid)
+    return out, behind
+
+
+def _failed_share(labels: np.ndarray, failing: np.ndarray, pool: np.ndarray,
+                  prior: float = 1.0) -> dict[int, float]:
+    sel = labels[pool]
+    if sel.size == 0:
+        return {}
+    tot = np.bincount(sel)
+    bad = np.bincount(labels[pool & failing], minlength=tot.size)
+    return {int(c): float(bad[c]) / (float(tot[c]) + prior) for c in np.flatnonzero(tot)}

@@ -1,0 +1,179 @@
+"""The learned fusion (which candidate is the next action) and the avoid model (does this
+action fail here), both logistic regressions over `features`, fit on the store's own
+episodes with leave-episode-out features: no step is scored with its own episode visible,
+and for half of them (chosen by a hash of the step id) its whole task is hidden too, so the
+model also learns what to trust on tasks it has never seen. Deterministic for a given store.
+
+A model is a list of coefficients in the store's metadata: `explain=True` shows each
+feature's contribution (coefficient x value). With too little data a fixed fusion is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from expgraph.memory.features import NEXT_FEATURES, RISK_FEATURES, Probe, candidate_rows
+from expgraph.memory.index import NO, StepMemory
+
+META_KEY = "advice.model"
+MIN_TRAINING_STEPS = 30
+MAX_TRAINING_STEPS = 3000
+FALSE_AVOID = 0.04  # calibrated share of the store's own successful actions flagged (<= 5 %)
+
+# Used until a refine pass has fit the store (or when it has too few steps to fit).
+DEFAULT_NEXT = {"knn_newest": 2.0, "knn_window": 1.0, "knn_task": 1.5, "knn_history": 1.5,
+                "nearest_newest": 0.5, "same_task": 2.0, "markov1": 1.0, "markov2": 1.0,
+                "markov_cluster": 0.5, "state": 0.5, "skill": 0.5, "position": 0.3,
+                "prior": 0.2, "risk": -1.0, "confident_newest": 1.0, "confident_task": 1.0}
+DEFAULT_RISK = {"risk_knn": 3.0, "failure_nearest": 2.0, "guardrail": 2.0, "state_failed": 1.0,
+                "unsupported": 0.5}
+DEFAULT_RISK_BIAS = -3.0
+DEFAULT_THRESHOLD = 0.6
+
+
+@dataclass
+class Linear:
+    names: tuple[str, ...]
+    coef: np.ndarray
+    bias: float = 0.0
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.coef + self.bias
+
+    def prob(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.score(x)))
+
+    def contributions(self, row: np.ndarray) -> dict[str, float]:
+        return {n: round(float(c * v), 6) for n, c, v in zip(self.names, self.coef, row,
+                                                               strict=True) if v}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"names": list(self.names), "coef": [float(c) for c in self.coef],
+                "bias": float(self.bias)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], names: tuple[str, ...]) -> Linear:
+        by_name = dict(zip(d["names"], d["coef"], strict=True))
+        return cls(names, np.asarray([by_name.get(n, 0.0) for n in names]), float(d["bias"]))
+
+
+def _default(weights: dict[str, float], names: tuple[str, ...], bias: float = 0.0) -> Linear:
+    return Linear(names, np.asarray([weights.get(n, 0.0) for n in names]), bias)
+
+
+@dataclass
+class AdviceModel:
+    next: Linear = field(default_factory=lambda: _default(DEFAULT_NEXT, NEXT_FEATURES))
+    risk: Linear = field(default_factory=lambda: _default(DEFAULT_RISK, RISK_FEATURES,
+                                                          DEFAULT_RISK_BIAS))
+    threshold: float = DEFAULT_THRESHOLD
+    trained_on: int = 0  # training steps (0 = the fixed fusion)
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"next": self.next.to_json(), "risk": self.risk.to_json(),
+                "threshold": self.threshold, "trained_on": self.trained_on,
+                "report": self.report}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> AdviceModel:
+        if not d:
+            return cls()
+        return cls(next=Linear.from_json(d["next"], NEXT_FEATURES),
+                   risk=Linear.from_json(d["risk"], RISK_FEATURES),
+                   threshold=float(d["threshold"]), trained_on=int(d.get("trained_on", 0)),
+                   report=dict(d.get("report") or {}))
+
+
+def load_model(store: Any) -> AdviceModel:
+    return AdviceModel.from_json(store.get_meta(META_KEY))
+
+
+def _hidden_task(step_id: str) -> bool:
+    return hashlib.blake2b(step_id.encode(), digest_size=2).digest()[0] % 2 == 0
+
+
+def training_probes(mem: StepMemory, limit: int = MAX_TRAINING_STEPS,
+                    ) -> list[tuple[int, Probe]]:
+    """(step index, probe) for up to `limit` steps, chosen by a hash of their id (the same
+    store gives the same sample), each blind to its own episode (and half to its task)."""
+    a = mem.arrays
+    order = sorted(range(len(mem)),
+                   key=lambda i: hashlib.blake2b(mem.step_ids[i].encode(), digest_size=8).digest())
+    out = []
+    for i in order[:limit]:
+        hist_ids: list[int] = []
+        if a["prev1"][i] != NO:
+            hist_ids = [int(a["prev1"][i])]
+            if a["prev2"][i] != NO:
+                hist_ids.insert(0, int(a["prev2"][i]))
+        probe = Probe(new=a["new"][i], win=a["win"][i],
+                      task=a["task_vecs"][a["task"][i]] if len(a["task_vecs"]) else None,
+                      history=hist_ids, history_templates=[mem.actions[h] for h in hist_ids],
+                      state=mem.state[i], exclude_episode=int(a["episode"][i]),
+                      exclude_task=int(a["task"][i]) if _hidden_task(mem.step_ids[i]) else NO)
+        # position: the probe's history length stands for the step number
+        probe.history_templates = probe.history_templates
+        out.append((i, _with_position(probe, int(a["position"][i]))))
+    return out
+
+
+def _with_position(probe: Probe, position: int) -> Probe:
+    """Pad the history so its length is the step number (only the last two are known)."""
+    pad = max(position - len(probe.history), 0)
+    probe.history = [-3] * pad + probe.history
+    probe.history_templates = [""] * pad + probe.history_templates
+    return probe
+
+
+def fit(mem: StepMemory) -> AdviceModel:
+    """Fit both models on the memory's own steps (see the module docstring)."""
+    from sklearn.linear_model import LogisticRegression
+
+    a = mem.arrays
+    failing = ~a["ok"] | a["err"]
+    nx_rows, ny, groups, rx_rows, ry = [], [], [], [], []
+    ok_risk: list[np.ndarray] = []
+    probes = training_probes(mem)
+    for g, (i, probe) in enumerate(probes):
+        rows = candidate_rows(mem, probe)
+        truth = int(a["label"][i])
+        if truth in rows.candidates:
+            r = rows.candidates.index(truth)
+            rx_rows.append(rows.risk_x[r])
+            ry.append(int(failing[i]))
+            if not failing[i]:
+                ok_risk.append(rows.risk_x[r])
+        if failing[i] or not rows.candidates:
+            continue
+        nx_rows.append(rows.next_x)
+        ny += [int(c == truth) for c in rows.candidates]
+        groups.append(g)
+    model = AdviceModel()
+    n_steps = len(groups)
+    report: dict[str, Any] = {"next_training_steps": n_steps}
+    if n_steps >= MIN_TRAINING_STEPS and 0 < sum(ny) < len(ny):
+        x = np.vstack(nx_rows)
+        lr = LogisticRegression(C=1.0, max_iter=2000)
+        lr.fit(x, np.asarray(ny))
+        model.next = Linear(NEXT_FEATURES, lr.coef_[0].astype(float), float(lr.intercept_[0]))
+        model.trained_on = n_steps
+    ry_arr = np.asarray(ry)
+    report["risk_training_steps"] = int(ry_arr.size)
+    report["risk_failing_steps"] = int(ry_arr.sum()) if ry_arr.size else 0
+    if ry_arr.size >= MIN_TRAINING_STEPS and 0 < ry_arr.sum() < ry_arr.size:
+        lr = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
+        lr.fit(np.vstack(rx_rows), ry_arr)
+        model.risk = Linear(RISK_FEATURES, lr.coef_[0].astype(float), float(lr.intercept_[0]))
+    if ok_risk:
+        scores = np.sort(model.risk.prob(np.vstack(ok_risk)))
+        # the smallest threshold that flags at most FALSE_AVOID of the successful actions
+        cut = int(np.floor((1.0 - FALSE_AVOID) * scores.size))
+        model.threshold = float(min(max(scores[min(cut, scores.size - 1)] + 1e-9, 0.5), 0.999))
+        report["false_avoid_on_store"] = float(np.mean(scores >= model.threshold))
+    model.report = report
+    return model

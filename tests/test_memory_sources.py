@@ -1,0 +1,81 @@
+"""The candidate sources of `suggest`, each a pure function, on arrays small enough to work
+out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from expgraph.memory.sources import (
+    failure_neighbours,
+    knn_votes,
+    markov,
+    next_in_sequence,
+    risk_votes,
+    shares,
+    top_k,
+)
+
+# five steps: their similarity to the query, the action each took (0, 1 or 2)
+SIMS = np.array([0.9, 0.8, 0.8, 0.5, 0.1], dtype=np.float32)
+LABELS = np.array([0, 1, 1, 2, 0])
+ALL = np.ones(5, dtype=bool)
+
+
+def test_top_k_is_best_first_with_ties_by_position_and_respects_the_mask():
+    assert top_k(SIMS, ALL, 3).tolist() == [0, 1, 2]
+    assert top_k(SIMS, np.array([False, True, True, True, True]), 2).tolist() == [1, 2]
+    assert top_k(SIMS, ~ALL, 3).tolist() == []
+
+
+def test_knn_votes_are_similarity_weighted_shares_of_the_nearest():
+    votes, top, sim = knn_votes(SIMS, LABELS, ALL, k=3)
+    # nearest three: 0.9 for action 0, 0.8 + 0.8 for action 1; total 2.5
+    assert votes == pytest.approx({0: 0.9 / 2.5, 1: 1.6 / 2.5})
+    assert (top, sim) == (0, pytest.approx(0.9))
+    assert knn_votes(SIMS, LABELS, ~ALL) == ({}, -1, 0.0)
+
+
+def test_shares_count_actions_in_the_pool():
+    assert shares(LABELS, ALL) == pytest.approx({0: 0.4, 1: 0.4, 2: 0.2})
+
+
+def test_markov_conditions_on_one_or_two_previous_actions():
+    labels = np.array([5, 6, 7, 6])
+    prev1 = np.array([-1, 5, 6, 5])
+    prev2 = np.array([-1, -1, 5, 9])
+    assert markov(labels, prev1, prev2, np.ones(4, bool), [], 1) == {5: 1.0}  # first steps
+    assert markov(labels, prev1, prev2, np.ones(4, bool), [5], 1) == {6: 1.0}
+    assert markov(labels, prev1, prev2, np.ones(4, bool), [9, 5], 2) == {6: 1.0}
+    assert markov(labels, prev1, prev2, np.ones(4, bool), [5, 6], 2) == {7: 1.0}
+    # the pool excludes step 1: after 5 only step 3 remains
+    pool = np.array([True, False, True, True])
+    assert markov(labels, prev1, prev2, pool, [5], 1) == {6: 1.0}
+    assert markov(labels, prev1, prev2, pool, [7], 1) == {}
+
+
+def test_next_in_sequence_aligns_history_with_the_skill():
+    seq = ["search[<query>]", "click[<item>]", "click[<item>]", "click[buy now]"]
+    assert next_in_sequence(seq, []) == "search[<query>]"
+    assert next_in_sequence(seq, ["think[<thought>]"]) == "search[<query>]"  # not begun
+    assert next_in_sequence(seq, ["search[<query>]"]) == "click[<item>]"
+    assert next_in_sequence(seq, ["search[<query>]", "click[<item>]", "click[<item>]"]) == \
+        "click[buy now]"
+    assert next_in_sequence(seq, ["reset", "click[<item>]"]) == "click[<item>]"
+    assert next_in_sequence(seq, [*seq]) is None  # done
+    assert next_in_sequence([], ["x"]) is None
+
+
+def test_risk_is_the_failed_share_of_near_steps_smoothed():
+    failing = np.array([False, True, False, True, False])
+    got = risk_votes(SIMS, LABELS, failing, ALL, k=4, prior=0.5)
+    # action 0: 0.9 ok -> 0 / 1.4; action 1: 0.8 bad of 1.6 -> 0.8 / 2.1; action 2: 0.5 / 1.0
+    assert got == pytest.approx({0: 0.0, 1: 0.8 / 2.1, 2: 0.5 / 1.0})
+
+
+def test_failure_neighbours_need_to_be_close():
+    failing = np.array([False, True, False, True, True])
+    assert failure_neighbours(SIMS, LABELS, failing, ALL, k=3, min_sim=0.6) == \
+        pytest.approx({1: 0.8})
+    assert failure_neighbours(SIMS, LABELS, failing, ALL, k=3, min_sim=0.4) == \
+        pytest.approx({1: 0.8, 2: 0.5})
