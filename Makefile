@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo agent-loop test lint bench closed-loop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,9 +26,18 @@ CYPHER_LINT := tests/cypher_lint/node_modules/.package-lock.json
 $(CYPHER_LINT): tests/cypher_lint/package.json tests/cypher_lint/package-lock.json
 	cd tests/cypher_lint && npm ci --no-audit --no-fund --loglevel=error
 
+# The bench extra: ScienceWorld for the closed-loop benchmark (needs Java 17 on the machine).
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $(BENCH_STAMP)
+
 demo: install
 	rm -f demo.db demo.db-wal demo.db-shm
 	$(BIN)/python examples/demo.py --db demo.db
+
+agent-loop: install
+	$(BIN)/python examples/agent_loop.py
 
 test: install $(CYPHER_LINT)
 	$(BIN)/python -m pytest -q
@@ -36,12 +45,16 @@ test: install $(CYPHER_LINT)
 lint: install
 	$(BIN)/ruff check expgraph ingestion queries tests bench
 
-bench: install
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/distill.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/query_latency.py
 	$(BIN)/python bench/backends.py
+	$(BIN)/python bench/closed_loop.py
+
+closed-loop: $(BENCH_STAMP)
+	$(BIN)/python bench/closed_loop.py
 
 clean:
 	rm -rf $(VENV) *.egg-info demo.db* .pytest_cache notebooks/*-figures tests/cypher_lint/node_modules
