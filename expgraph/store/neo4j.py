@@ -23,6 +23,7 @@ import numpy as np
 from expgraph.models import EdgeRecord, Label, NodeRecord, Rel
 from expgraph.store import neo4j_cypher as cy
 from expgraph.store import neo4j_rows as rows_
+from expgraph.store import neo4j_search as search
 from expgraph.store.base import Direction, iter_batches, merge_dupes
 from expgraph.store.dialect import Dialect
 from expgraph.store.neo4j_batch import PendingWrites
@@ -304,15 +305,15 @@ class Neo4jStore:
 
     def vector_top_k(self, label: Label, vector: np.ndarray, k: int,
                      where: dict[str, Any] | None = None) -> list[tuple[NodeRecord, float]]:
-        from expgraph.store.neo4j_search import vector_top_k
-
-        return vector_top_k(self, Label(label), vector, k, where)
+        return search.vector_top_k(self._search_reader(), Label(label), vector, k, where)
 
     def text_search(self, query: str, label: Label | None = None,
                     k: int = 10) -> list[tuple[NodeRecord, float]]:
-        from expgraph.store.neo4j_search import text_search
+        return search.text_search(self._search_reader(), query, label, k)
 
-        return text_search(self, query, label, k)
+    def _search_reader(self) -> search.SearchReader:
+        return search.SearchReader(read=self._read, namespace=self.namespace,
+                                   capabilities=self.capabilities, dialect=self.dialect)
 
     def count_by_label(self) -> dict[str, int]:
         rows = self._read(cy.COUNT_BY_LABEL, ns=self.namespace)

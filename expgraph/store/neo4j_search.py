@@ -7,16 +7,28 @@ exhausted. Without an index an exact scan runs in Cypher instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from expgraph.models import Label, NodeRecord
 from expgraph.store import neo4j_cypher as cy
+from expgraph.store.dialect import Dialect
 from expgraph.store.neo4j_rows import to_node, where_args
 
-if TYPE_CHECKING:
-    from expgraph.store.neo4j import Neo4jStore
+
+@dataclass(frozen=True)
+class SearchReader:
+    """What search needs of the Bolt store, and nothing more: a read (routed as a read,
+    inside the open transaction block when there is one), the namespace, what the server's
+    indexes can do and the dialect that names them."""
+
+    read: Callable[..., list[dict[str, Any]]]
+    namespace: str
+    capabilities: Mapping[str, Any]
+    dialect: Dialect
 
 
 def _unit(vector: np.ndarray) -> list[float]:
@@ -25,7 +37,7 @@ def _unit(vector: np.ndarray) -> list[float]:
     return v.astype(np.float64).tolist()
 
 
-def vector_top_k(store: Neo4jStore, label: Label, vector: np.ndarray, k: int,
+def vector_top_k(store: SearchReader, label: Label, vector: np.ndarray, k: int,
                  where: dict[str, Any] | None) -> list[tuple[NodeRecord, float]]:
     if k <= 0:
         return []
@@ -38,23 +50,23 @@ def vector_top_k(store: Neo4jStore, label: Label, vector: np.ndarray, k: int,
     q = cy.vector_query(keys)
     fetch, total = max(4 * k, k + 50), None
     while True:
-        rows = store._read(q, index=store.dialect.vector_index(label), fetch=fetch, vec=vec,
-                           ns=store.namespace, k=k, **params)
+        rows = store.read(q, index=store.dialect.vector_index(label), fetch=fetch, vec=vec,
+                          ns=store.namespace, k=k, **params)
         if len(rows) >= k:
             break
         if total is None:
-            total = store._read(cy.vector_count(label.value))[0]["c"]
+            total = store.read(cy.vector_count(label.value))[0]["c"]
         if fetch >= total:
             break
         fetch = min(fetch * 4, total)
     return [(to_node(r, store.namespace), float(r["sim"])) for r in rows]
 
 
-def _exact(store: Neo4jStore, label: Label, vec: list[float], k: int,
+def _exact(store: SearchReader, label: Label, vec: list[float], k: int,
            where: dict[str, Any] | None) -> list[tuple[NodeRecord, float]]:
     keys, params = where_args(where)
     q = cy.vector_exact(label.value, keys, store.dialect.cosine("n.embedding", "$vec"))
-    rows = store._read(q, ns=store.namespace, vec=vec, k=k, **params)
+    rows = store.read(q, ns=store.namespace, vec=vec, k=k, **params)
     return [(to_node(r, store.namespace), float(r["sim"])) for r in rows]
 
 
@@ -62,7 +74,7 @@ def _terms(query: str) -> list[str]:
     return [t for t in "".join(c if c.isalnum() else " " for c in query).split() if t]
 
 
-def text_search(store: Neo4jStore, query: str, label: Label | None,
+def text_search(store: SearchReader, query: str, label: Label | None,
                 k: int) -> list[tuple[NodeRecord, float]]:
     terms = _terms(query)
     if not terms or k <= 0:
@@ -71,9 +83,9 @@ def text_search(store: Neo4jStore, query: str, label: Label | None,
     if label is not None:
         params["label"] = Label(label).value
     if store.capabilities.get("fulltext"):
-        rows = store._read(cy.text_fulltext(label is not None), index=store.dialect.text_index(),
+        rows = store.read(cy.text_fulltext(label is not None), index=store.dialect.text_index(),
                            q=" OR ".join(f'"{t}"' for t in terms), **params)
     else:  # no full-text index: count matching terms
-        rows = store._read(cy.text_scan(label is not None), terms=[t.lower() for t in terms],
+        rows = store.read(cy.text_scan(label is not None), terms=[t.lower() for t in terms],
                            **params)
     return [(to_node(r, store.namespace), float(r["score"])) for r in rows]
