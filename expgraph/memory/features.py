@@ -111,7 +111,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         visible &= a["episode"] != probe.exclude_episode
     if probe.exclude_task != NO:
         visible &= a["task"] != probe.exclude_task
-    failing = ~a["ok"] | a["err"]
+    failing = a["failing"]
     good = visible & a["ok"] & ~a["err"]
     labels = a["label"]
     s_new = a["new"] @ probe.new if n else np.zeros(0, np.float32)
