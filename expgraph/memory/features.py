@@ -111,7 +111,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         visible &= a["episode"] != probe.exclude_episode
     if probe.exclude_task != NO:
         visible &= a["task"] != probe.exclude_task
-    failing = ~a["ok"] | a["err"]
+    failing = a["failing"]
     good = visible & a["ok"] & ~a["err"]
     labels = a["label"]
     s_new = a["new"] @ probe.new if n else np.zeros(0, np.float32)
@@ -211,9 +211,9 @@ def _skill_votes(mem: StepMemory, probe: Probe, state_ids: set[str], task_sim: n
         if own is not None and sk.support <= 1 and own in sk.episodes:
             continue
         nxt = src.next_in_sequence(sk.actions, probe.history_templates)
-        if nxt is None or nxt not in mem.action_index:
+        if nxt is None:
             continue
-        c = mem.action_index[nxt]
+        c = mem.action_id(nxt)  # a skill may name an action no stored step took (imported)
         votes[c] = votes.get(c, 0.0) + max(sk.utility, 0.05)
         behind.setdefault(c, []).append(sk.id)
     top = max(votes.values(), default=0.0)

@@ -146,10 +146,13 @@ SUSPECT = 0.9  # a failed run's step is a failing action when no successful step
 
 def _failing_action(a: dict[str, np.ndarray], good: np.ndarray, i: int) -> bool | None:
     """Was step `i` of a failed episode (or an errored step) a failing action? Errored: yes.
-    Otherwise yes when no successful step in a situation this close (cosine >= SUSPECT) took
-    the same action; a routine action successful runs also took is left out (None)."""
+    In a failed episode whose failing step is known (errored), its other steps are left out
+    (None). Otherwise yes when no successful step in a situation this close (cosine >=
+    SUSPECT) took the same action; a routine action successful runs also took is left out."""
     if a["err"][i]:
         return True
+    if not a["failing"][i]:
+        return None  # its episode names the step that failed, and it is not this one
     same = good & (a["label"] == a["label"][i]) & (a["episode"] != a["episode"][i])
     if not same.any():
         return True
@@ -161,7 +164,7 @@ def fit(mem: StepMemory) -> AdviceModel:
     from sklearn.linear_model import LogisticRegression
 
     a = mem.arrays
-    failing = ~a["ok"] | a["err"]
+    failing = ~a["ok"] | a["err"]  # steps that are not plain successes
     nx_rows, ny, groups, rx_rows, ry = [], [], [], [], []
     ok_risk: list[np.ndarray] = []
     probes = training_probes(mem)
