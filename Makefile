@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/query_latency.py
 	$(BIN)/python bench/backends.py
+	$(BIN)/python bench/reliability.py
 
 clean:
 	rm -rf $(VENV) *.egg-info demo.db* .pytest_cache

@@ -157,6 +157,9 @@ def _file_bytes(fmt: str, bad: Any, tag: str) -> tuple[str, bytes, list[str]]:
     if fmt == "openai_chat":
         return ".jsonl", _jsonl([_chat(goods[0]), bad, _chat(goods[1])]), goods
     if fmt == "tau_bench":
+        if isinstance(bad, bytes):
+            return ".json", b"[" + json.dumps(_tau(goods[0])).encode() + b",\n" + bad + \
+                b",\n" + json.dumps(_tau(goods[1])).encode() + b"]", goods
         text = json.dumps([_tau(goods[0]), bad, _tau(goods[1])])
         text = text.replace('"DEEP"', DEEP)
         return ".json", text.encode("utf-8", "surrogatepass"), goods
@@ -222,12 +225,18 @@ def _hypothesis_cases(fmt: str, n: int, run: Any) -> None:
         holder, key = leaves[rng.randrange(len(leaves))]
         if kind == "leaf":
             holder[key] = value
-        elif kind == "depth":
-            v: Any = holder[key]
-            for _ in range(d):
-                v = [v]
-            holder[key] = v
-        if fmt == "tau_bench" or kind in ("leaf", "depth"):
+        elif kind == "depth":  # spliced as text: json.dumps itself cannot go that deep
+            holder[key] = "@DEEP@"
+            run(json.dumps(base).replace('"@DEEP@"', "[" * d + "1" + "]" * d).encode(), tag)
+            return
+        if fmt == "tau_bench" and kind in ("bytes", "truncate"):
+            # raw bytes inside one string of the document (a byte that ends the string would
+            # break the whole document, which is one JSON value)
+            clean = junk.replace(b'"', b"").replace(b"\\", b"") or b"\xff"
+            holder[key] = f"{holder[key]}{clean.decode('utf-8', 'surrogateescape')}"
+            run(json.dumps(base, ensure_ascii=False).encode("utf-8", "surrogateescape"), tag)
+            return
+        if kind == "leaf":
             run(base, tag)
             return
         line = json.dumps(base).encode()
