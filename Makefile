@@ -51,6 +51,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/query_latency.py
 	$(BIN)/python bench/backends.py
+	$(BIN)/python bench/reliability.py
 	$(BIN)/python bench/closed_loop.py
 
 closed-loop: $(BENCH_STAMP)

@@ -157,6 +157,9 @@ def _file_bytes(fmt: str, bad: Any, tag: str) -> tuple[str, bytes, list[str]]:
     if fmt == "openai_chat":
         return ".jsonl", _jsonl([_chat(goods[0]), bad, _chat(goods[1])]), goods
     if fmt == "tau_bench":
+        if isinstance(bad, bytes):
+            return ".json", b"[" + json.dumps(_tau(goods[0])).encode() + b",\n" + bad + \
+                b",\n" + json.dumps(_tau(goods[1])).encode() + b"]", goods
         text = json.dumps([_tau(goods[0]), bad, _tau(goods[1])])
         text = text.replace('"DEEP"', DEEP)
         return ".json", text.encode("utf-8", "surrogatepass"), goods
@@ -222,12 +225,18 @@ def _hypothesis_cases(fmt: str, n: int, run: Any) -> None:
         holder, key = leaves[rng.randrange(len(leaves))]
         if kind == "leaf":
             holder[key] = value
-        elif kind == "depth":
-            v: Any = holder[key]
-            for _ in range(d):
-                v = [v]
-            holder[key] = v
-        if fmt == "tau_bench" or kind in ("leaf", "depth"):
+        elif kind == "depth":  # spliced as text: json.dumps itself cannot go that deep
+            holder[key] = "@DEEP@"
+            run(json.dumps(base).replace('"@DEEP@"', "[" * d + "1" + "]" * d).encode(), tag)
+            return
+        if fmt == "tau_bench" and kind in ("bytes", "truncate"):
+            # raw bytes inside one string of the document (a byte that ends the string would
+            # break the whole document, which is one JSON value)
+            clean = junk.replace(b'"', b"").replace(b"\\", b"") or b"\xff"
+            holder[key] = f"{holder[key]}{clean.decode('utf-8', 'surrogateescape')}"
+            run(json.dumps(base, ensure_ascii=False).encode("utf-8", "surrogateescape"), tag)
+            return
+        if kind == "leaf":
             run(base, tag)
             return
         line = json.dumps(base).encode()
@@ -434,11 +443,15 @@ def latency(model: Any, per_client: int, posts: int) -> dict[str, Any]:
         states = [e.steps[0].observation for e in extra[:50]]
         server, t, url = _serve(create_app(graph, token=token, writer=writer))
 
+        ingesting = threading.Event()
+
         def suggest_times(client: httpx.Client, k: int) -> list[float]:
-            out = []
-            for i in range(k):
+            out: list[float] = []
+            i = 0
+            while i < k or ingesting.is_set():  # during ingest: for as long as it lasts
+                i += 1
                 t0 = time.perf_counter()
-                r = client.post("/suggest", json={"state": states[i % len(states)] + f" {i}"})
+                r = client.post("/suggest", json={"state": f"{states[i % len(states)]} {i}"})
                 out.append(time.perf_counter() - t0)
                 assert r.status_code == 200, r.text
             return out
@@ -459,12 +472,16 @@ def latency(model: Any, per_client: int, posts: int) -> dict[str, Any]:
                 r = c.post("/episodes", json=body)
                 errors += r.status_code != 200
 
+        ingesting.set()
         with ThreadPoolExecutor(posts) as pool:
             futures = [pool.submit(post, b) for b in bodies]
-            busy = clients(per_client)
-            still_ingesting = sum(not f.done() for f in futures)
+            measured = ThreadPoolExecutor(1).submit(clients, 1)
+            t_ingest = time.perf_counter()
             for f in futures:
                 f.result()
+            t_ingest = time.perf_counter() - t_ingest
+            ingesting.clear()
+            busy = measured.result()
         server.should_exit = True
         t.join()
         writer.close()
@@ -476,7 +493,8 @@ def latency(model: Any, per_client: int, posts: int) -> dict[str, Any]:
     return {"idle_p50_ms": ms(idle, 50), "idle_p95_ms": ms(idle, 95),
             "ingest_p50_ms": ms(busy, 50), "ingest_p95_ms": ms(busy, 95),
             "ingest_max_ms": round(max(busy) * 1000, 1), "requests": len(busy),
-            "posts": posts, "post_errors": errors, "posts_running_at_end": still_ingesting,
+            "posts": posts, "episodes_posted": len(extra), "post_errors": errors,
+            "ingest_seconds": round(t_ingest, 1),
             "p95_ratio": round(ms(busy, 95) / max(ms(idle, 95), 1e-9), 2)}
 
 

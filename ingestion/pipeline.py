@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +36,9 @@ from expgraph.models import (
 from expgraph.store.base import GraphStore
 from expgraph.templates import action_key
 from ingestion.errors import ParseError
+
+if TYPE_CHECKING:
+    from expgraph.distill import DistillReport
 
 MAX_TEXT = 2000  # chars of an observation/result kept in the episode's raw steps
 
@@ -323,7 +327,7 @@ def undistilled(store: GraphStore) -> int:
 
 
 def distill_online(store: GraphStore, embedder: CachedEmbedder, llm: object = None,
-                   episode_ids: list[str] | None = None) -> object:
+                   episode_ids: list[str] | None = None) -> DistillReport:
     """Online distillation whose result is one write transaction with the `distilled_seq`
     marker: a kill rolls it back and the marker still says what is left; two writers'
     distillations (other processes too) run one after the other, each mining every episode
@@ -331,14 +335,20 @@ def distill_online(store: GraphStore, embedder: CachedEmbedder, llm: object = No
 
     A first pass runs outside that transaction: it does the slow part (embedding new skill and
     guardrail texts) without holding the store's write lock; the second pass re-mines inside
-    the transaction and finds those texts embedded (and most nodes unchanged)."""
+    the transaction and finds those texts embedded (and most nodes unchanged); LLM texts are
+    cached by the first pass too. The report counts the writes of both passes."""
     from expgraph.distill import distill
 
-    distill(store, embedder, llm=llm, episode_ids=episode_ids)
+    first = distill(store, embedder, llm=llm, episode_ids=episode_ids)
     with store.transaction():
         seq = int(store.get_meta("episode_seq", 0))
         report = distill(store, embedder, llm=llm, episode_ids=episode_ids)
         store.set_meta(DISTILLED_META, seq)
+    report.written += first.written
+    report.deleted += first.deleted
+    report.embedded += first.embedded
+    report.unchanged -= min(report.unchanged, first.written)
+    report.seconds += first.seconds
     return report
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
@@ -115,6 +116,19 @@ async def _reply(send: Send, status: int, detail: str, headers: dict[str, str] |
     await send({"type": "http.response.body", "body": body})
 
 
+@contextmanager
+def _one_commit(writer: Any, separate: bool) -> Iterator[None]:
+    """A request's episodes and their distillation as one commit on the writer connection:
+    readers' caches (keyed on the store's generation) are rebuilt once per request, not once
+    per episode. Only with a separate writer: on a shared connection readers would see the
+    open transaction."""
+    if not separate:
+        yield
+        return
+    with writer.store.transaction():
+        yield
+
+
 def _valid_text(value: Any, what: str = "request") -> None:
     """A 422 naming the field when a string of the request is not valid Unicode (a lone
     surrogate escape such as `\\ud800`): such text cannot be embedded nor stored."""
@@ -177,7 +191,7 @@ def create_app(graph: Any, token: str | Auth | None = None, writer: Any = None,
         if not isinstance(body, (dict, list)):
             raise HTTPException(status_code=400,
                                 detail="the body must be a JSON object or list of episodes")
-        with write_lock:
+        with write_lock, _one_commit(writer, separate=writer is not graph):
             try:
                 report = writer.ingest_object(body)
             except ValueError as exc:
