@@ -31,6 +31,7 @@ from expgraph.actions import TEXT_VERB_SLOTS
 from expgraph.distill.states import canonicalize, state_id
 from expgraph.memory.features import (
     EVIDENCE,
+    RISK_FEATURES,
     Probe,
     Rows,
     candidate_rows,
@@ -47,6 +48,8 @@ from queries.schema import AvoidAction, NextAction, SuggestRequest, SuggestResul
 
 TEXT_SLOTS = {*TEXT_VERB_SLOTS.values(), "arg"}
 GROUNDING_NEIGHBOURS = 20
+GUARDRAIL = RISK_FEATURES.index("guardrail")
+GUARDRAIL_FLAG = 0.5  # a rule seen failing in several episodes (scoring.guardrail_severity)
 _WORD = re.compile(r"[a-z0-9]+")
 
 _MODELS: weakref.WeakKeyDictionary[Any, tuple[int, AdviceModel]] = weakref.WeakKeyDictionary()
@@ -130,8 +133,12 @@ def _rank_templates(mem: StepMemory, model: AdviceModel, rows: Rows, state: str,
 
 def _flagged(model: AdviceModel, rows: Rows, risks: np.ndarray, r: int) -> bool:
     """Above the calibrated threshold, with evidence of failure here (a failing neighbour, a
-    guardrail or failures in these states): never for merely being unusual."""
-    return bool(risks[r] >= model.threshold and rows.risk_x[r, :EVIDENCE].any())
+    guardrail or failures in these states): never for merely being unusual. A guardrail
+    of severity >= GUARDRAIL_FLAG forbidding it here flags it by itself."""
+    if rows.risk_x[r, GUARDRAIL] >= GUARDRAIL_FLAG:
+        return True
+    evidence = rows.risk_x[r, :EVIDENCE].any() or rows.risk_x[r, -1] > 0
+    return bool(risks[r] >= model.threshold and evidence)
 
 
 def _avoid(mem: StepMemory, model: AdviceModel, rows: Rows, risks: np.ndarray, k: int,

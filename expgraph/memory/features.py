@@ -50,8 +50,9 @@ RISK_FEATURES = (
     "failure_unusual",  # how unusual that failing step's action was for successful agents
     "success_nearest",  # similarity of the nearest successful step that took it
     "failure_margin",   # failure_nearest - success_nearest
+    "error_nearest",    # similarity of a near errored step (>= 0.6) that took it
 )
-EVIDENCE = 4  # the first four risk features are evidence of failure here
+EVIDENCE = 4  # the first four risk features are evidence of failure here (and error_nearest)
 K = 10
 SAME_TASK = 0.97  # task-embedding similarity that means "the same task"
 _TEXT_CALL = re.compile(r"^\s*[A-Za-z_][\w\-]*\s*\[.*\]\s*$", re.S)
@@ -110,7 +111,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         visible &= a["episode"] != probe.exclude_episode
     if probe.exclude_task != NO:
         visible &= a["task"] != probe.exclude_task
-    failing = ~a["ok"] | a["err"]
+    failing = a["failing"]
     good = visible & a["ok"] & ~a["err"]
     labels = a["label"]
     s_new = a["new"] @ probe.new if n else np.zeros(0, np.float32)
@@ -157,13 +158,14 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     risk = src.risk_votes(s_new, labels, failing, visible, 20)
     fail_nn, fail_unusual = src.unusual_failures(s_new, a["new"], labels, failing & visible,
                                                  good, 5, 0.6)
+    err_nn = src.failure_neighbours(s_new, labels, a["err"], visible, 3, 0.6)
     guard, guards_of = _guard_votes(mem, state_ids)
     state_failed = _failed_share(labels, failing, visible & in_states)
 
     nxt = (knn_new, knn_win, knn_task, knn_hist, {top_new: 1.0}, {top_task: 1.0}, same_task,
            m1, m2, mc, state_votes, skill, position, prior, risk)
     cands: dict[int, float] = {}
-    for votes in (*nxt[:12], fail_nn, guard):  # no candidate from popularity alone ...
+    for votes in (*nxt[:12], fail_nn, err_nn, guard):  # no candidate from popularity alone ...
         for c, v in votes.items():
             if c >= 0:
                 cands[c] = max(cands.get(c, 0.0), v)
@@ -182,7 +184,8 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         nx[r] = row
         f, ok_near = fail_nn.get(c, 0.0), succ_near.get(c, 0.0)
         rx[r] = [risk.get(c, 0.0), f, guard.get(c, 0.0), state_failed.get(c, 0.0),
-                 fail_unusual.get(c, 0.0), ok_near, f - ok_near if f else 0.0]
+                 fail_unusual.get(c, 0.0), ok_near, f - ok_near if f else 0.0,
+                 err_nn.get(c, 0.0)]
     return Rows(candidates=chosen, next_x=nx, risk_x=rx, neighbours=near_ok, sims=s_new,
                 skills_of=skills_of, guards_of=guards_of)
 
@@ -208,9 +211,9 @@ def _skill_votes(mem: StepMemory, probe: Probe, state_ids: set[str], task_sim: n
         if own is not None and sk.support <= 1 and own in sk.episodes:
             continue
         nxt = src.next_in_sequence(sk.actions, probe.history_templates)
-        if nxt is None or nxt not in mem.action_index:
+        if nxt is None:
             continue
-        c = mem.action_index[nxt]
+        c = mem.action_id(nxt)  # a skill may name an action no stored step took (imported)
         votes[c] = votes.get(c, 0.0) + max(sk.utility, 0.05)
         behind.setdefault(c, []).append(sk.id)
     top = max(votes.values(), default=0.0)

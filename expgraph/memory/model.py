@@ -30,7 +30,7 @@ DEFAULT_NEXT = {"knn_newest": 2.0, "knn_window": 1.0, "knn_task": 1.5, "knn_hist
                 "markov_cluster": 0.5, "state": 0.5, "skill": 0.5, "position": 0.3,
                 "prior": 0.2, "risk": -1.0, "confident_newest": 1.0, "confident_task": 1.0}
 DEFAULT_RISK = {"risk_knn": 2.0, "failure_nearest": 1.0, "guardrail": 2.0, "state_failed": 1.0,
-                "failure_unusual": 3.0, "failure_margin": 3.0}
+                "failure_unusual": 3.0, "failure_margin": 3.0, "error_nearest": 3.0}
 DEFAULT_RISK_BIAS = -3.0
 DEFAULT_THRESHOLD = 0.6
 
@@ -146,10 +146,13 @@ SUSPECT = 0.9  # a failed run's step is a failing action when no successful step
 
 def _failing_action(a: dict[str, np.ndarray], good: np.ndarray, i: int) -> bool | None:
     """Was step `i` of a failed episode (or an errored step) a failing action? Errored: yes.
-    Otherwise yes when no successful step in a situation this close (cosine >= SUSPECT) took
-    the same action; a routine action successful runs also took is left out (None)."""
+    In a failed episode whose failing step is known (errored), its other steps are left out
+    (None). Otherwise yes when no successful step in a situation this close (cosine >=
+    SUSPECT) took the same action; a routine action successful runs also took is left out."""
     if a["err"][i]:
         return True
+    if not a["failing"][i]:
+        return None  # its episode names the step that failed, and it is not this one
     same = good & (a["label"] == a["label"][i]) & (a["episode"] != a["episode"][i])
     if not same.any():
         return True
@@ -161,7 +164,7 @@ def fit(mem: StepMemory) -> AdviceModel:
     from sklearn.linear_model import LogisticRegression
 
     a = mem.arrays
-    failing = ~a["ok"] | a["err"]
+    failing = ~a["ok"] | a["err"]  # steps that are not plain successes
     nx_rows, ny, groups, rx_rows, ry = [], [], [], [], []
     ok_risk: list[np.ndarray] = []
     probes = training_probes(mem)
