@@ -102,10 +102,9 @@ class NearestNeighbour:
 
 
 def play(env: Any, task: str, variation: int, choose: Policy,
-         recorder: Callable[[str], EpisodeRecorder]) -> dict[str, Any]:
-    """One test episode: at most 2 x gold length steps; the episode goes to `recorder`'s sink."""
+         recorder: Callable[[str], EpisodeRecorder], budget: int) -> dict[str, Any]:
+    """One test episode of at most `budget` steps; the episode goes to `recorder`'s sink."""
     var = load(env, task, variation)
-    budget = 2 * len(var.gold)
     view, history, score = var.start, [], 0
     with recorder(var.description) as ep:
         for _ in range(budget):
@@ -199,13 +198,16 @@ def main() -> None:
             for task in args.tasks:
                 for v in variations(env, task, "dev", args.variations):
                     rng = random.Random(f"{task}-{v}")
+                    # The simulator's gold path can differ between loads of one variation:
+                    # the budget is fixed once, the same for every agent.
+                    budget = 2 * len(load(env, task, v).gold)
                     policies["random"] = (
                         lambda s, t, h, c, rng=rng: rng.choice(list(c)),
                         lambda task: EpisodeRecorder(lambda ep: None, task=task))
                     for name in args.agents:
                         t1 = time.perf_counter()
                         choose, recorder = policies[name]
-                        row = play(env, task, v, choose, recorder)
+                        row = play(env, task, v, choose, recorder, budget)
                         row.update(agent=name, seconds=round(time.perf_counter() - t1, 1))
                         rows.append(row)
                         print(f"{task:44} dev {v:3} {name:17} score {row['score']:4} "
