@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/distill.py
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/next_action.py
 	$(BIN)/python bench/query_latency.py
 	$(BIN)/python bench/backends.py
 
