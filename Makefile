@@ -49,6 +49,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/distill.py
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/next_action.py
 	$(BIN)/python bench/query_latency.py
 	$(BIN)/python bench/backends.py
 	$(BIN)/python bench/reliability.py
