@@ -351,8 +351,9 @@ def hit1(answers: dict[tuple[str, int], list[str]], qs: Sequence[Query]) -> floa
 
 
 def run_split(corpus_name: str, split: Split, failing: dict[str, int | None], model: Any,
-              embedder: CachedEmbedder, db_dir: Path, max_queries: int | None, refit: bool,
-              streaming: bool, stream_max: int | None = None) -> dict[str, Any]:
+              embedder: CachedEmbedder, db_dir: Path, max_queries: int | None,
+              streaming: bool, stream_max: int | None = None, refit: bool = False,
+              ) -> dict[str, Any]:
     db = db_dir / f"{corpus_name}-{split.name}-{_cache_key(corpus_name, split)}.db"
     log(f"{corpus_name}/{split.name}: {len(split.train)} episodes to ingest, "
         f"{len(split.held)} held out")
@@ -512,8 +513,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 if split is None or (args.split and split.name not in args.split):
                     continue
                 res = run_split(name, split, corpus.failing, model, embedder, db_dir,
-                                args.max_queries, args.refit, not args.no_stream,
-                                args.stream_max)
+                                args.max_queries, not args.no_stream, args.stream_max,
+                                refit=args.refit)
                 results.append(res)
                 print(render(res) + "\n", flush=True)
                 # written after every split: an interrupted run keeps what it measured
