@@ -270,7 +270,9 @@ def test_run_split_scores_expgraph_streams_and_reuses_its_store(tmp_path, model,
     split = Split("unseen", TRAIN, HELD, "hand-made")
     first = run_split("tiny", split, FAILING, model, embedder, tmp_path, None, streaming=True)
     methods = [r["method"] for r in first["rows"]]
-    assert methods == ["expgraph", "markov", "knn-window", "knn-newest", "knn-failures"]
+    # expgraph again at the failure baseline's operating point: its false-avoid, 1 of 5 (above)
+    assert methods == ["expgraph", "markov", "knn-window", "knn-newest", "knn-failures",
+                       "expgraph@0.20"]
     assert (first["steps_asked"], first["failing_asked"], first["held_successful"]) == (5, 2, 3)
     assert first["times"]["cached"] is False and first["times"]["ingest_s"] >= 0
     # the second half of the 3 successful held-out episodes: the last 2 (read, kick) -> 2 steps
