@@ -12,8 +12,10 @@ to the same store) an ingest's embedding and distillation never make a read wait
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -129,6 +131,14 @@ def _one_commit(writer: Any, separate: bool) -> Iterator[None]:
         yield
 
 
+def _lower_priority() -> None:
+    """Nice this thread (Linux: a thread id is a process id for setpriority) by 10."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # not Linux, or not allowed: same priority as reads
+        pass
+
+
 def _valid_text(value: Any, what: str = "request") -> None:
     """A 422 naming the field when a string of the request is not valid Unicode (a lone
     surrogate escape such as `\\ud800`): such text cannot be embedded nor stored."""
@@ -146,6 +156,10 @@ def create_app(graph: Any, token: str | Auth | None = None, writer: Any = None,
     auth = token if isinstance(token, Auth) else Auth(token, "argument" if token else "none")
     read_lock = threading.RLock()
     write_lock = threading.RLock() if writer is not None else read_lock
+    # With a separate writer, ingests run on one low-priority thread (its torch workers inherit
+    # the priority): the CPU goes to reads first, and the ingest takes what is left.
+    writes = (ThreadPoolExecutor(1, thread_name_prefix="expgraph-writer",
+                                 initializer=_lower_priority) if writer is not None else None)
     writer = writer if writer is not None else graph
     app = FastAPI(title="expgraph", version="0.1.0",
                   description="Experience knowledge base for LLM agents: which skills apply in "
@@ -191,11 +205,14 @@ def create_app(graph: Any, token: str | Auth | None = None, writer: Any = None,
         if not isinstance(body, (dict, list)):
             raise HTTPException(status_code=400,
                                 detail="the body must be a JSON object or list of episodes")
-        with write_lock, _one_commit(writer, separate=writer is not graph):
-            try:
-                report = writer.ingest_object(body)
-            except ValueError as exc:
-                raise HTTPException(status_code=400, detail=str(exc)) from exc
+        def ingest() -> Any:
+            with write_lock, _one_commit(writer, separate=writer is not graph):
+                return writer.ingest_object(body)
+
+        try:
+            report = writes.submit(ingest).result() if writes else ingest()
+        except ValueError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from exc
         return IngestSummary.from_report(report)
 
     @api.post("/feedback", summary="record that a served item helped or not")
