@@ -345,7 +345,6 @@ def test_every_statement_sent_is_in_the_registry(bolt_store, model, examples_fil
     rest of the protocol, is a subset of what the lint test checks."""
     from expgraph.graph import ExperienceGraph
     from expgraph.models import Episode
-    from expgraph.store.copy import copy_graph  # noqa: F401 - reads meta and cache items
     from expgraph.store.neo4j_registry import statements
 
     episodes = [Episode.model_validate_json(line)
