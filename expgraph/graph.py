@@ -154,13 +154,14 @@ class ExperienceGraph:
 
     def suggest(self, state: str, task: str | None = None, history: Sequence[str] | None = None,
                 k: int = 5, candidates: Sequence[str] | None = None,
-                explain: bool = False) -> SuggestResult:
+                explain: bool = False, max_false_avoid: float | None = None) -> SuggestResult:
         """What to do next from `state` and what to avoid. With `candidates` (the concrete
         actions available now) `next` ranks exactly those strings."""
         from queries.suggest import suggest
 
         return suggest(self.store, self.embedder, state, task=task, history=history, k=k,
-                       candidates=candidates, explain=explain)
+                       candidates=candidates, explain=explain,
+                       max_false_avoid=max_false_avoid)
 
     # ------------------------------------------------------------------ reading
     def stats(self) -> dict[str, Any]:

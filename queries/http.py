@@ -79,7 +79,8 @@ def create_app(graph: Any, token: str | None = None) -> FastAPI:
         with lock:
             try:
                 return graph.suggest(req.state, task=req.task, history=req.history, k=req.k,
-                                     candidates=req.candidates, explain=req.explain)
+                                     candidates=req.candidates, explain=req.explain,
+                                     max_false_avoid=req.max_false_avoid)
             except (UnknownPresetError, ValueError) as exc:
                 raise HTTPException(status_code=400, detail=str(exc)) from exc
 

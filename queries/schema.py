@@ -44,6 +44,10 @@ class SuggestRequest(BaseModel):
         default=None, description="the concrete actions available now (valid game actions, "
                                   "clickable elements, tool calls): `next` ranks exactly these")
     explain: bool = Field(default=False, description="show each feature's contribution")
+    max_false_avoid: float | None = Field(
+        default=None, ge=0, le=1,
+        description="share of the store's own successful actions the avoid list may flag "
+                    "(default: the calibrated 4 %); higher catches more failures")
 
 
 class Signals(BaseModel):

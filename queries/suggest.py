@@ -22,13 +22,22 @@ import re
 import threading
 import weakref
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from expgraph.actions import TEXT_VERB_SLOTS
 from expgraph.distill.states import canonicalize, state_id
-from expgraph.memory.features import Probe, Rows, candidate_rows, history_ids, normalise_action
+from expgraph.memory.features import (
+    EVIDENCE,
+    RISK_FEATURES,
+    Probe,
+    Rows,
+    candidate_rows,
+    history_ids,
+    normalise_action,
+)
 from expgraph.memory.index import StepMemory, step_memory
 from expgraph.memory.model import AdviceModel, load_model
 from expgraph.memory.records import step_views
@@ -39,7 +48,8 @@ from queries.schema import AvoidAction, NextAction, SuggestRequest, SuggestResul
 
 TEXT_SLOTS = {*TEXT_VERB_SLOTS.values(), "arg"}
 GROUNDING_NEIGHBOURS = 20
-EVIDENCE = 4  # the first four risk features are evidence of failure (see RISK_FEATURES)
+GUARDRAIL = RISK_FEATURES.index("guardrail")
+GUARDRAIL_FLAG = 0.5  # a rule seen failing in several episodes (scoring.guardrail_severity)
 _WORD = re.compile(r"[a-z0-9]+")
 
 _MODELS: weakref.WeakKeyDictionary[Any, tuple[int, AdviceModel]] = weakref.WeakKeyDictionary()
@@ -61,15 +71,20 @@ def advice_model(store: GraphStore) -> AdviceModel:
 
 def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = None,
             history: Sequence[str] | None = None, k: int = 5,
-            candidates: Sequence[str] | None = None, explain: bool = False) -> SuggestResult:
-    """Next actions for `state`, best first, and the actions to avoid."""
+            candidates: Sequence[str] | None = None, explain: bool = False,
+            max_false_avoid: float | None = None) -> SuggestResult:
+    """Next actions for `state`, best first, and the actions to avoid. `max_false_avoid`
+    moves the avoid threshold: the share of the store's own successful actions that may be
+    flagged (default: the calibrated 4 %)."""
     request = SuggestRequest(state=state, task=task, history=list(history) if history else None,
                              k=k,
                              candidates=list(candidates) if candidates is not None else None,
-                             explain=explain)
+                             explain=explain, max_false_avoid=max_false_avoid)
     with quiet_blas():
         mem = step_memory(store, embedder)
         model = advice_model(store)
+        if max_false_avoid is not None:
+            model = replace(model, threshold=model.threshold_for(max_false_avoid))
         probe = _probe(mem, embedder, state, task, history or ())
         include = []
         if candidates:
@@ -118,8 +133,12 @@ def _rank_templates(mem: StepMemory, model: AdviceModel, rows: Rows, state: str,
 
 def _flagged(model: AdviceModel, rows: Rows, risks: np.ndarray, r: int) -> bool:
     """Above the calibrated threshold, with evidence of failure here (a failing neighbour, a
-    guardrail or failures in these states): never for merely being unusual."""
-    return bool(risks[r] >= model.threshold and rows.risk_x[r, :EVIDENCE].any())
+    guardrail or failures in these states): never for merely being unusual. A guardrail
+    of severity >= GUARDRAIL_FLAG forbidding it here flags it by itself."""
+    if rows.risk_x[r, GUARDRAIL] >= GUARDRAIL_FLAG:
+        return True
+    evidence = rows.risk_x[r, :EVIDENCE].any() or rows.risk_x[r, -1] > 0
+    return bool(risks[r] >= model.threshold and evidence)
 
 
 def _avoid(mem: StepMemory, model: AdviceModel, rows: Rows, risks: np.ndarray, k: int,

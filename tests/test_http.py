@@ -101,6 +101,8 @@ def test_bad_requests_get_a_clear_4xx(served):
     r = client.post("/query", json={"state": "x", "stat": "typo"})
     assert r.status_code == 422  # unknown fields are refused, not ignored
     r = client.post("/suggest", json={"state": "x", "preset": "fancy"})
+    assert r.status_code == 422  # suggest has no presets: an unknown field, refused
+    r = client.post("/query", json={"state": "x", "preset": "fancy"})
     assert r.status_code == 400 and "unknown preset 'fancy'" in r.json()["detail"]
     r = client.post("/episodes", json="just a string")
     assert r.status_code == 400

@@ -10,10 +10,13 @@ from expgraph.memory.sources import (
     failure_neighbours,
     knn_votes,
     markov,
+    nearest_success,
     next_in_sequence,
+    ranks,
     risk_votes,
     shares,
     top_k,
+    unusual_failures,
 )
 
 # five steps: their similarity to the query, the action each took (0, 1 or 2)
@@ -79,3 +82,32 @@ def test_failure_neighbours_need_to_be_close():
         pytest.approx({1: 0.8})
     assert failure_neighbours(SIMS, LABELS, failing, ALL, k=3, min_sim=0.4) == \
         pytest.approx({1: 0.8, 2: 0.5})
+
+
+def test_ranks_give_one_over_rank_with_ties_by_action_id():
+    assert ranks({7: 0.2, 3: 0.5, 5: 0.2}) == {3: 1.0, 5: 0.5, 7: pytest.approx(1 / 3)}
+
+
+def test_a_failing_step_whose_action_success_also_took_there_is_not_unusual():
+    # unit vectors in 2-d: step 0 and 1 are the same situation, step 2 is orthogonal
+    vecs = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    labels = np.array([4, 4, 9])
+    failing = np.array([True, False, True])
+    good = ~failing
+    sims = np.array([0.9, 0.9, 0.7], dtype=np.float32)  # to the query
+    sim, unusual = unusual_failures(sims, vecs, labels, failing, good, k=5, min_sim=0.6)
+    assert sim == pytest.approx({4: 0.9, 9: 0.7})
+    # action 4 failed where a success did the same (cosine 1): not unusual; nobody ever
+    # succeeded with action 9: fully unusual
+    assert unusual == pytest.approx({4: 0.0, 9: 1.0})
+    assert nearest_success(sims, labels, good, [4, 9]) == pytest.approx({4: 0.9})
+
+
+def test_the_avoid_threshold_follows_the_false_avoid_budget():
+    from expgraph.memory.model import AdviceModel
+
+    m = AdviceModel(threshold=0.8, quantiles=[i / 100 for i in range(101)])  # risk = quantile
+    assert m.threshold_for(None) == 0.8
+    assert m.threshold_for(0.05) == pytest.approx(0.95, abs=1e-6)
+    assert m.threshold_for(0.40) == pytest.approx(0.60, abs=1e-6)
+    assert AdviceModel(threshold=0.8).threshold_for(0.4) == 0.8  # never fitted: the default

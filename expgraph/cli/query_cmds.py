@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--candidate", action="append", default=None, dest="candidates",
                    help="a concrete action available now (repeatable): rank exactly these")
     p.add_argument("--explain", action="store_true", help="show each feature's contribution")
+    p.add_argument("--max-false-avoid", type=float, default=None,
+                   help="share of the store's own successful actions avoid may flag "
+                        "(default: the calibrated 0.04)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_suggest)
 
@@ -94,7 +97,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     with open_graph(args) as graph:
         res = graph.suggest(args.state, task=args.task, history=args.history,
                             k=_positive(args.k), candidates=args.candidates,
-                            explain=args.explain)
+                            explain=args.explain, max_false_avoid=args.max_false_avoid)
     if args.json:
         print(json.dumps(res.model_dump(mode="json"), indent=2))
         return 0

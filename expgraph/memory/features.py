@@ -37,14 +37,22 @@ NEXT_FEATURES = (
     "risk",             # share of the nearest steps taking it that failed
     "confident_newest",  # knn_newest scaled by the nearest similarity
     "confident_task",    # knn_task scaled by the nearest similarity
+    "rank_newest",      # 1 / its rank among knn_newest's proposals
+    "rank_task",        # 1 / its rank among knn_task's proposals
+    "rank_markov1",     # 1 / its rank in P(next | previous action)
+    "rank_markov2",     # 1 / its rank in P(next | two previous actions)
 )
 RISK_FEATURES = (
     "risk_knn",         # similarity-weighted failed share among the 20 nearest that took it
     "failure_nearest",  # similarity of a near failing step (>= 0.6) that took it
     "guardrail",        # severity of a guardrail forbidding it in these states
     "state_failed",     # failed share of the steps taking it in the nearest abstract states
-    "unsupported",      # 1 if no nearby successful step took it
+    "failure_unusual",  # how unusual that failing step's action was for successful agents
+    "success_nearest",  # similarity of the nearest successful step that took it
+    "failure_margin",   # failure_nearest - success_nearest
+    "error_nearest",    # similarity of a near errored step (>= 0.6) that took it
 )
+EVIDENCE = 4  # the first four risk features are evidence of failure here (and error_nearest)
 K = 10
 SAME_TASK = 0.97  # task-embedding similarity that means "the same task"
 _TEXT_CALL = re.compile(r"^\s*[A-Za-z_][\w\-]*\s*\[.*\]\s*$", re.S)
@@ -103,7 +111,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         visible &= a["episode"] != probe.exclude_episode
     if probe.exclude_task != NO:
         visible &= a["task"] != probe.exclude_task
-    failing = ~a["ok"] | a["err"]
+    failing = a["failing"]
     good = visible & a["ok"] & ~a["err"]
     labels = a["label"]
     s_new = a["new"] @ probe.new if n else np.zeros(0, np.float32)
@@ -148,15 +156,16 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     position = src.shares(labels, good & (a["position"] == len(hist)))
     prior = src.shares(labels, good)
     risk = src.risk_votes(s_new, labels, failing, visible, 20)
-    fail_nn = src.failure_neighbours(s_new, labels, failing, visible, 3, 0.6)
+    fail_nn, fail_unusual = src.unusual_failures(s_new, a["new"], labels, failing & visible,
+                                                 good, 5, 0.6)
+    err_nn = src.failure_neighbours(s_new, labels, a["err"], visible, 3, 0.6)
     guard, guards_of = _guard_votes(mem, state_ids)
     state_failed = _failed_share(labels, failing, visible & in_states)
-    supported = {int(x) for x in labels[src.top_k(s_new, good, 20)].tolist()}
 
     nxt = (knn_new, knn_win, knn_task, knn_hist, {top_new: 1.0}, {top_task: 1.0}, same_task,
            m1, m2, mc, state_votes, skill, position, prior, risk)
     cands: dict[int, float] = {}
-    for votes in (*nxt[:12], fail_nn, guard):  # no candidate from popularity alone ...
+    for votes in (*nxt[:12], fail_nn, err_nn, guard):  # no candidate from popularity alone ...
         for c, v in votes.items():
             if c >= 0:
                 cands[c] = max(cands.get(c, 0.0), v)
@@ -164,14 +173,19 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         cands.setdefault(c, v * 0.1)
     chosen = sorted(cands, key=lambda c: (-cands[c], c))[:max_candidates]
     chosen += [c for c in dict.fromkeys(include) if c not in set(chosen)]
+    succ_near = src.nearest_success(s_new, labels, good, chosen)
+    rk = [src.ranks(v) for v in (knn_new, knn_task, m1, m2)]
     nx = np.zeros((len(chosen), len(NEXT_FEATURES)), dtype=np.float64)
     rx = np.zeros((len(chosen), len(RISK_FEATURES)), dtype=np.float64)
     for r, c in enumerate(chosen):
         row = [v.get(c, 0.0) for v in nxt]
         row += [knn_new.get(c, 0.0) * max(sim_new, 0.0), knn_task.get(c, 0.0) * max(sim_task, 0.0)]
+        row += [v.get(c, 0.0) for v in rk]
         nx[r] = row
-        rx[r] = [risk.get(c, 0.0), fail_nn.get(c, 0.0), guard.get(c, 0.0),
-                 state_failed.get(c, 0.0), 0.0 if c in supported else 1.0]
+        f, ok_near = fail_nn.get(c, 0.0), succ_near.get(c, 0.0)
+        rx[r] = [risk.get(c, 0.0), f, guard.get(c, 0.0), state_failed.get(c, 0.0),
+                 fail_unusual.get(c, 0.0), ok_near, f - ok_near if f else 0.0,
+                 err_nn.get(c, 0.0)]
     return Rows(candidates=chosen, next_x=nx, risk_x=rx, neighbours=near_ok, sims=s_new,
                 skills_of=skills_of, guards_of=guards_of)
 
@@ -197,9 +211,9 @@ def _skill_votes(mem: StepMemory, probe: Probe, state_ids: set[str], task_sim: n
         if own is not None and sk.support <= 1 and own in sk.episodes:
             continue
         nxt = src.next_in_sequence(sk.actions, probe.history_templates)
-        if nxt is None or nxt not in mem.action_index:
+        if nxt is None:
             continue
-        c = mem.action_index[nxt]
+        c = mem.action_id(nxt)  # a skill may name an action no stored step took (imported)
         votes[c] = votes.get(c, 0.0) + max(sk.utility, 0.05)
         behind.setdefault(c, []).append(sk.id)
     top = max(votes.values(), default=0.0)

@@ -177,6 +177,12 @@ class StepMemory:
                     "state": np.asarray([self.state_int(s) for s in self.state],
                                         dtype=np.int64),
                 }
+                arr = self._arrays
+                # Failure evidence: an errored step; in a failed episode without one (nobody
+                # said which step went wrong), each of its steps.
+                has_err = np.zeros(len(self.episodes), dtype=bool)
+                has_err[arr["episode"][arr["err"]]] = True
+                arr["failing"] = arr["err"] | (~arr["ok"] & ~has_err[arr["episode"]])
             return self._arrays
 
 

@@ -29,8 +29,8 @@ DEFAULT_NEXT = {"knn_newest": 2.0, "knn_window": 1.0, "knn_task": 1.5, "knn_hist
                 "nearest_newest": 0.5, "same_task": 2.0, "markov1": 1.0, "markov2": 1.0,
                 "markov_cluster": 0.5, "state": 0.5, "skill": 0.5, "position": 0.3,
                 "prior": 0.2, "risk": -1.0, "confident_newest": 1.0, "confident_task": 1.0}
-DEFAULT_RISK = {"risk_knn": 3.0, "failure_nearest": 2.0, "guardrail": 2.0, "state_failed": 1.0,
-                "unsupported": 0.5}
+DEFAULT_RISK = {"risk_knn": 2.0, "failure_nearest": 1.0, "guardrail": 2.0, "state_failed": 1.0,
+                "failure_unusual": 3.0, "failure_margin": 3.0, "error_nearest": 3.0}
 DEFAULT_RISK_BIAS = -3.0
 DEFAULT_THRESHOLD = 0.6
 
@@ -73,11 +73,21 @@ class AdviceModel:
     threshold: float = DEFAULT_THRESHOLD
     trained_on: int = 0  # training steps (0 = the fixed fusion)
     report: dict[str, Any] = field(default_factory=dict)
+    # risk of the store's own successful actions at the quantiles 0, 0.01, ..., 1
+    quantiles: list[float] = field(default_factory=list)
+
+    def threshold_for(self, max_false_avoid: float | None) -> float:
+        """The risk above which an action is flagged, so that at most `max_false_avoid` of
+        the store's own successful actions would be (the calibrated default when None)."""
+        if max_false_avoid is None or not self.quantiles:
+            return self.threshold
+        q = min(max(1.0 - float(max_false_avoid), 0.0), 1.0)
+        return float(np.interp(q, np.linspace(0, 1, len(self.quantiles)), self.quantiles)) + 1e-9
 
     def to_json(self) -> dict[str, Any]:
         return {"next": self.next.to_json(), "risk": self.risk.to_json(),
                 "threshold": self.threshold, "trained_on": self.trained_on,
-                "report": self.report}
+                "report": self.report, "quantiles": self.quantiles}
 
     @classmethod
     def from_json(cls, d: dict[str, Any] | None) -> AdviceModel:
@@ -86,7 +96,8 @@ class AdviceModel:
         return cls(next=Linear.from_json(d["next"], NEXT_FEATURES),
                    risk=Linear.from_json(d["risk"], RISK_FEATURES),
                    threshold=float(d["threshold"]), trained_on=int(d.get("trained_on", 0)),
-                   report=dict(d.get("report") or {}))
+                   report=dict(d.get("report") or {}),
+                   quantiles=[float(x) for x in d.get("quantiles") or []])
 
 
 def load_model(store: Any) -> AdviceModel:
@@ -130,22 +141,42 @@ def _with_position(probe: Probe, position: int) -> Probe:
     return probe
 
 
+SUSPECT = 0.9  # a failed run's step is a failing action when no successful step this close took it
+
+
+def _failing_action(a: dict[str, np.ndarray], good: np.ndarray, i: int) -> bool | None:
+    """Was step `i` of a failed episode (or an errored step) a failing action? Errored: yes.
+    In a failed episode whose failing step is known (errored), its other steps are left out
+    (None). Otherwise yes when no successful step in a situation this close (cosine >=
+    SUSPECT) took the same action; a routine action successful runs also took is left out."""
+    if a["err"][i]:
+        return True
+    if not a["failing"][i]:
+        return None  # its episode names the step that failed, and it is not this one
+    same = good & (a["label"] == a["label"][i]) & (a["episode"] != a["episode"][i])
+    if not same.any():
+        return True
+    return True if float(np.max(a["new"][same] @ a["new"][i])) < SUSPECT else None
+
+
 def fit(mem: StepMemory) -> AdviceModel:
     """Fit both models on the memory's own steps (see the module docstring)."""
     from sklearn.linear_model import LogisticRegression
 
     a = mem.arrays
-    failing = ~a["ok"] | a["err"]
+    failing = ~a["ok"] | a["err"]  # steps that are not plain successes
     nx_rows, ny, groups, rx_rows, ry = [], [], [], [], []
     ok_risk: list[np.ndarray] = []
     probes = training_probes(mem)
+    good = a["ok"] & ~a["err"]
     for g, (i, probe) in enumerate(probes):
         rows = candidate_rows(mem, probe)
         truth = int(a["label"][i])
-        if truth in rows.candidates:
+        bad = _failing_action(a, good, i) if failing[i] else False
+        if truth in rows.candidates and bad is not None:
             r = rows.candidates.index(truth)
             rx_rows.append(rows.risk_x[r])
-            ry.append(int(failing[i]))
+            ry.append(int(bad))
             if not failing[i]:
                 ok_risk.append(rows.risk_x[r])
         if failing[i] or not rows.candidates:
@@ -171,6 +202,7 @@ def fit(mem: StepMemory) -> AdviceModel:
         model.risk = Linear(RISK_FEATURES, lr.coef_[0].astype(float), float(lr.intercept_[0]))
     if ok_risk:
         scores = np.sort(model.risk.prob(np.vstack(ok_risk)))
+        model.quantiles = [round(float(x), 6) for x in np.quantile(scores, np.linspace(0, 1, 101))]
         # the smallest threshold that flags at most FALSE_AVOID of the successful actions
         cut = int(np.floor((1.0 - FALSE_AVOID) * scores.size))
         model.threshold = float(min(max(scores[min(cut, scores.size - 1)] + 1e-9, 0.5), 0.999))

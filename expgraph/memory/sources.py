@@ -111,3 +111,40 @@ def failure_neighbours(sims: np.ndarray, labels: np.ndarray, failing: np.ndarray
             a = int(labels[i])
             out[a] = max(out.get(a, 0.0), float(sims[i]))
     return out
+
+
+def ranks(votes: Votes) -> Votes:
+    """1 / rank of each action in a source's proposal (1 for its best), ties by action id."""
+    order = sorted(votes, key=lambda c: (-votes[c], c))
+    return {c: 1.0 / (r + 1) for r, c in enumerate(order)}
+
+
+def unusual_failures(sims: np.ndarray, vecs: np.ndarray, labels: np.ndarray,
+                     failing: np.ndarray, good: np.ndarray, k: int = 5, min_sim: float = 0.6,
+                     ) -> tuple[Votes, Votes]:
+    """The k nearest failing steps (closer than `min_sim`) and, for each, how unusual its
+    action was for successful agents in its own situation: 1 - the similarity of the
+    nearest successful step that took the same action. Returns, per action, the nearest such
+    failing step's similarity and its unusualness (a wrong tool is unusual; a routine lookup
+    that failed runs also made is not)."""
+    near = [i for i in top_k(sims, failing, k).tolist() if sims[i] >= min_sim]
+    sim: Votes = {}
+    unusual: Votes = {}
+    for i in near:
+        a = int(labels[i])
+        same = np.flatnonzero(good & (labels == a))
+        u = 1.0 - float(np.max(vecs[same] @ vecs[i])) if same.size else 1.0
+        sim[a] = max(sim.get(a, 0.0), float(sims[i]))
+        unusual[a] = max(unusual.get(a, 0.0), max(u, 0.0))
+    return sim, unusual
+
+
+def nearest_success(sims: np.ndarray, labels: np.ndarray, good: np.ndarray,
+                    actions: list[int]) -> Votes:
+    """For each action, the similarity of the nearest successful step that took it."""
+    out: Votes = {}
+    for a in actions:
+        sel = good & (labels == a)
+        if sel.any():
+            out[a] = float(np.max(sims[sel]))
+    return out
