@@ -218,3 +218,62 @@ def realistic_corpus(n_steps: int, seed: int = 0, novelty: float = 0.5,
                            steps=steps, outcome=src.outcome, source_format="recombined"))
         total += len(steps)
     return out
+
+
+def growth(episodes: list[Episode]) -> dict[str, int]:
+    """How much of a corpus is new text: what ingest must embed (task, state signatures and the
+    two views of each step, each distinct text once) and how many distinct states it shows."""
+    from expgraph.distill.states import canonicalize
+    from expgraph.memory.records import step_views
+
+    tasks, sigs, newest, windows = set(), set(), set(), set()
+    for ep in episodes:
+        tasks.add(ep.task)
+        for s in ep.steps:
+            sigs.add(canonicalize(s.observation))
+            new, win = step_views(s.observation)
+            newest.add(new)
+            windows.add(win)
+        if ep.steps and ep.steps[-1].result is not None:
+            sigs.add(canonicalize(ep.steps[-1].result))
+    return {"episodes": len(episodes), "steps": sum(len(e.steps) for e in episodes),
+            "tasks": len(tasks), "signatures": len(sigs), "newest_messages": len(newest),
+            "windows": len(windows), "texts_to_embed": len(tasks | sigs | newest | windows)}
+
+
+def main() -> None:
+    """Print how the realistic corpus grows with size (and the synthetic one, for contrast)."""
+    import argparse
+    import json
+    import time
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--out", type=Path,
+                    default=Path(__file__).parent / "results" / "corpus_growth.json")
+    args = ap.parse_args()
+    pool = load_real_pool(args.data)
+    rows = []
+    for n in args.sizes:
+        t0 = time.perf_counter()
+        eps = realistic_corpus(n, args.seed, pool=pool)
+        rows.append({"corpus": "real", **growth(eps),
+                     "generate_s": round(time.perf_counter() - t0, 1)})
+        syn = generate_corpus(n // 10, 10, args.seed)
+        rows.append({"corpus": "synthetic", **growth(syn)})
+        print(rows[-2], rows[-1], flush=True)
+    keys = ["corpus", "steps", "episodes", "tasks", "signatures", "newest_messages", "windows",
+            "texts_to_embed"]
+    print("  ".join(f"{k:>15}" for k in keys))
+    for r in rows:
+        print("  ".join(f"{r[k]:>15}" for k in keys))
+    args.out.write_text(json.dumps({"seed": args.seed, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()
