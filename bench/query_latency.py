@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.corpus import _Entities, generate_corpus, load_real_pool, realistic_corpus  # noqa: E402
 from expgraph.embedder import default_embedder  # noqa: E402
 from expgraph.graph import ExperienceGraph  # noqa: E402
-from queries.corpus import clear_query_vectors  # noqa: E402
+from queries.corpus import clear_query_vectors, quiet_blas  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 STEPS_PER_EPISODE = 10  # the synthetic corpus only
@@ -59,8 +59,8 @@ def store_for(steps: int, seed: int, pool: list | None) -> Path:
         g.close()
         if done:
             return db
-    for p in RESULTS.glob(db.name + "*"):
-        p.unlink()
+    # An interrupted build resumes: ingest skips the episodes already stored, and the texts
+    # already embedded come from the store's embedding cache.
     episodes = corpus(steps, seed, pool)
     g = ExperienceGraph(db, embedder=default_embedder())
     seeded = 0
@@ -143,26 +143,29 @@ def measure(db: Path, queries: list[tuple[str, str, list[str]]], writes: list) -
     cold = time.perf_counter() - t0
     times: dict[str, list[float]] = {"query": [], "suggest": []}
     rest: dict[str, list[float]] = {"query": [], "suggest": []}
+    cpu: dict[str, list[float]] = {"query": [], "suggest": []}
     half = len(queries) // 2
     for n, (state, task, hist) in enumerate(queries):
         name = "query" if n < half else "suggest"
         model.seconds = 0.0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if name == "query":
             g.query(f"{state}\n({n})", task=task, k=10)
         else:
             g.suggest(f"{state}\n({n})", task=task, history=hist, k=5)
         times[name].append(time.perf_counter() - t0)
+        cpu[name].append(time.process_time() - c0)
         rest[name].append(times[name][-1] - model.seconds)
-    after, ingest_s = [], []
+    after, after_cpu, ingest_s = [], [], []
     for n, ep in enumerate(writes):
         t0 = time.perf_counter()
         g.ingest([ep])
         ingest_s.append(time.perf_counter() - t0)
         state, task, hist = queries[n % len(queries)]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         g.suggest(f"{state}\n(after {n})", task=task, history=hist, k=5)
         after.append(time.perf_counter() - t0)
+        after_cpu.append(time.process_time() - c0)
     steps = g.store.count_by_label().get("Step", 0) - sum(len(e.steps) for e in writes)
     g.close()
     shutil.rmtree(tmp)
@@ -172,16 +175,83 @@ def measure(db: Path, queries: list[tuple[str, str, list[str]]], writes: list) -
         row["after_write_suggest_ms"] = [round(1000 * t, 1) for t in after]
         row["after_write_suggest_p50_ms"] = round(float(np.median(after)) * 1000, 1)
         row["after_write_suggest_max_ms"] = round(max(after) * 1000, 1)
+        row["after_write_suggest_cpu_p50_ms"] = round(float(np.median(after_cpu)) * 1000, 1)
         row["ingest_one_episode_p50_ms"] = round(float(np.median(ingest_s)) * 1000, 1)
     for name, ts in times.items():
         ms = 1000 * np.array(ts)
         row[f"{name}_p50_ms"] = round(float(np.percentile(ms, 50)), 1)
         row[f"{name}_p95_ms"] = round(float(np.percentile(ms, 95)), 1)
+        row[f"{name}_cpu_p50_ms"] = round(1000 * float(np.median(cpu[name])), 1)
         row[f"{name}_without_embedding_p50_ms"] = round(
             float(np.percentile(1000 * np.array(rest[name]), 50)), 1)
     row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     row["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return row
+
+
+def memory_scale(sizes: list[int], calls: int, seed: int) -> list[dict]:
+    """The in-memory half of `suggest` alone (expgraph/memory: candidate rows over every step),
+    at sizes whose stores this machine cannot embed in a session: `StepMemory` filled with
+    unit random vectors (the cost of exact search does not depend on their values) and a
+    realistic shape (10-step episodes, 60 action templates, 800 states, 3 of 4 episodes
+    successful). Times the warm call, then the first call after one more episode is added."""
+    from expgraph.memory.features import Probe, candidate_rows
+    from expgraph.memory.index import StepMemory
+    from expgraph.models import Label, NodeRecord
+
+    rng = np.random.default_rng(seed)
+    dim = default_embedder().dim
+    acts = [f"act{i}[x]" for i in range(60)]
+    rows = []
+    mem = StepMemory(generation=0, dim=dim, constants={})
+
+    def unit(k: int) -> np.ndarray:
+        v = rng.standard_normal((k, dim)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    def add(count: int) -> None:
+        start = len(mem)
+        new, win = unit(count), unit(count)
+        for j in range(count):
+            i = start + j
+            mem.add(NodeRecord.model_construct(
+                id=f"s{i}", label=Label.STEP, embedding=new[j], props={
+                    "episode": f"e{i // 10}", "key": acts[int(rng.integers(60))],
+                    "prev": [acts[(i - 1) % 60]] if i % 10 else [], "task": f"t{i // 40}",
+                    "success": (i // 10) % 4 != 0, "error": i % 23 == 0,
+                    "state": f"st{int(rng.integers(800))}", "index": i % 10}), win[j])
+
+    for n in sorted(sizes):
+        add(n - len(mem))
+        mem.arrays  # noqa: B018 (built once, as the first query after opening would)
+        probes_ = [Probe(new=v, win=w, task=None, history=[int(rng.integers(60))])
+                   for v, w in zip(unit(calls), unit(calls), strict=True)]
+        warm, cpu = [], []
+        for p in probes_:
+            t0, c0 = time.perf_counter(), time.process_time()
+            with quiet_blas():  # as `suggest` runs it
+                candidate_rows(mem, p)
+            warm.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        after, after_cpu = [], []
+        for p in probes_[:5]:
+            add(10)
+            t0, c0 = time.perf_counter(), time.process_time()
+            with quiet_blas():
+                candidate_rows(mem, p)
+            after.append(time.perf_counter() - t0)
+            after_cpu.append(time.process_time() - c0)
+        ms = 1000 * np.array(warm)
+        rows.append({"steps": n, "warm_p50_ms": round(float(np.percentile(ms, 50)), 1),
+                     "warm_p95_ms": round(float(np.percentile(ms, 95)), 1),
+                     "warm_cpu_p50_ms": round(1000 * float(np.median(cpu)), 1),
+                     "after_add_p50_ms": round(1000 * float(np.median(after)), 1),
+                     "after_add_cpu_p50_ms": round(1000 * float(np.median(after_cpu)), 1),
+                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                          / 1024),
+                     "load_average": [round(x, 2) for x in os.getloadavg()]})
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
 
 
 def main() -> None:
@@ -196,8 +266,34 @@ def main() -> None:
     ap.add_argument("--synthetic", action="store_true",
                     help="the old generated shop/support corpus instead of the real one")
     ap.add_argument("--out", type=Path, default=RESULTS / "query_latency.json")
+    ap.add_argument("--memory-only", type=int, nargs="*", metavar="STEPS",
+                    help="only the in-memory part of suggest at these sizes (no store, no model"
+                         " calls); writes bench/results/query_latency_memory.json")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="cap torch and BLAS threads (on an oversubscribed machine 1 thread "
+                         "avoids waiting at every parallel barrier)")
     args = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
+    if args.threads:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
+    if args.memory_only:
+        rows = memory_scale(args.memory_only, min(args.queries, 50), args.seed)
+        print(f"{'steps':>9} {'warm p50':>9} {'warm p95':>9} {'cpu p50':>8} {'after add':>10}"
+              f" {'its cpu':>8} {'peak MB':>8}")
+        for r in rows:
+            print(f"{r['steps']:>9} {r['warm_p50_ms']:>9} {r['warm_p95_ms']:>9} "
+                  f"{r['warm_cpu_p50_ms']:>8} {r['after_add_p50_ms']:>10} "
+                  f"{r['after_add_cpu_p50_ms']:>8} {r['peak_rss_mb']:>8}")
+        print("(milliseconds: candidate rows over every step, exact numpy search, random unit "
+              f"vectors; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on "
+              f"{os.cpu_count()} cpus)")
+        (RESULTS / "query_latency_memory.json").write_text(json.dumps(
+            {"cpus": os.cpu_count(), "threads": args.threads, "rows": rows}, indent=2))
+        return
     default_embedder().embed(["warm up"])
     pool = None if args.synthetic else load_real_pool(args.data)
     queries = probes(2 * args.queries, args.seed, pool)
@@ -209,19 +305,22 @@ def main() -> None:
                   for i in range(args.writes)]
     rows = [measure(store_for(n, args.seed, pool), queries, writes) for n in args.sizes]
     headers = ["steps", "skills", "states", "query p50", "query p95", "suggest p50",
-               "suggest p95", "cold", "q p50 -emb", "s p50 -emb", "after write", "peak MB"]
+               "suggest p95", "s cpu p50", "cold", "q p50 -emb", "s p50 -emb", "after write",
+               "its cpu", "peak MB"]
     print("  ".join(f"{h:>11}" for h in headers))
     for r in rows:
         vals = [r["steps"], r["nodes"].get("Skill", 0), r["nodes"].get("State", 0),
                 r["query_p50_ms"], r["query_p95_ms"], r["suggest_p50_ms"], r["suggest_p95_ms"],
-                r["cold_ms"], r["query_without_embedding_p50_ms"],
+                r["suggest_cpu_p50_ms"], r["cold_ms"], r["query_without_embedding_p50_ms"],
                 r["suggest_without_embedding_p50_ms"], r.get("after_write_suggest_p50_ms"),
-                r["peak_rss_mb"]]
+                r.get("after_write_suggest_cpu_p50_ms"), r["peak_rss_mb"]]
         print("  ".join(f"{v:>11}" for v in vals))
-    print("(milliseconds; query embedding included; `-emb`: the same calls minus model time;"
+    print("(milliseconds, wall clock unless `cpu`: this process's CPU time, what the call costs"
+          " without waiting for a core; query embedding included; `-emb`: minus model time;"
           " `after write`: median first suggest after ingesting one episode; load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cpus)")
-    env = {"cpus": os.cpu_count(), "python": platform.python_version(),
+    env = {"cpus": os.cpu_count(), "threads": args.threads,
+           "python": platform.python_version(),
            "load_average": os.getloadavg(), "corpus": "synthetic" if pool is None else "real"}
     args.out.write_text(json.dumps({"env": env, "queries": args.queries, "writes": args.writes,
                                     "rows": rows}, indent=2))
