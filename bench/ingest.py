@@ -2,6 +2,10 @@
 peak memory. Prints a table and writes bench/results/ingest.json.
 
     .venv/bin/python bench/ingest.py [--episodes 1000] [--steps 10]
+    .venv/bin/python bench/ingest.py --real 10000 [--data ../shared/data]
+
+`--real N`: N steps recombined from the real corpora (bench/corpus.py `realistic_corpus`)
+instead of the generated shop/support episodes.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.corpus import generate_corpus  # noqa: E402
+from bench.corpus import generate_corpus, realistic_corpus  # noqa: E402
 from expgraph.embedder import CachedEmbedder, default_embedder  # noqa: E402
 from expgraph.store import SQLiteStore  # noqa: E402
 from ingestion.pipeline import Ingestor  # noqa: E402
@@ -27,10 +31,16 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--real", type=int, default=None, metavar="STEPS",
+                    help="this many steps recombined from the real corpora")
+    ap.add_argument("--data", type=Path, default=None, help="the real corpora (../shared/data)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "ingest.json")
     args = ap.parse_args()
 
-    episodes = generate_corpus(args.episodes, args.steps, args.seed)
+    if args.real:
+        episodes = realistic_corpus(args.real, args.seed, data_dir=args.data)
+    else:
+        episodes = generate_corpus(args.episodes, args.steps, args.seed)
     n_steps = sum(len(e.steps) for e in episodes)
     obs_chars = sum(len(s.observation) + len(s.result or "") for e in episodes for s in e.steps)
     t_load = time.perf_counter()

@@ -1,11 +1,16 @@
-"""Latency of `query` and `suggest` (query embedding included) on generated stores of 10,000
-and 100,000 steps: p50 and p95 over queries built from steps the store has not seen.
+"""Latency of `query` and `suggest` (query embedding included) on stores of 10,000 and
+100,000 steps: p50 and p95 over queries built from steps the store has not seen, and the first
+`suggest` after ingesting one new episode (the stall an online agent would pay per episode).
 
-The stores are generated with bench/corpus.py, ingested and distilled once, and cached under
-bench/results/ (gitignored), so re-runs only measure. The first call after opening a store
-builds the in-memory served corpus (BM25 index, templates); it is reported apart as `cold`.
+The stores are recombined from the real corpora in ../shared/data (bench/corpus.py
+`realistic_corpus`: WebShop, ALFWorld, HotpotQA, tau retail; distinct texts grow with size),
+ingested and distilled once and cached under bench/results/ (gitignored), so re-runs only
+measure; a larger store seeds its embedding cache from the smaller ones. The first call after
+opening a store builds the in-memory served corpus; it is reported apart as `cold`. The
+after-write part runs on a copy of the store, so the cached store stays as built.
 
     .venv/bin/python bench/query_latency.py [--sizes 10000 100000] [--queries 200]
+        [--data ../shared/data] [--synthetic]
 
 Prints a table and writes bench/results/query_latency.json.
 """
@@ -17,7 +22,10 @@ import json
 import os
 import platform
 import random
+import resource
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,41 +33,66 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.corpus import generate_corpus  # noqa: E402
+from bench.corpus import _Entities, generate_corpus, load_real_pool, realistic_corpus  # noqa: E402
 from expgraph.embedder import default_embedder  # noqa: E402
 from expgraph.graph import ExperienceGraph  # noqa: E402
-from queries.corpus import clear_query_vectors  # noqa: E402
+from queries.corpus import clear_query_vectors, quiet_blas  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-STEPS_PER_EPISODE = 10
+STEPS_PER_EPISODE = 10  # the synthetic corpus only
+PROBE_VARIANT = 10**6  # probes rewrite ids with variants no store draws: unseen text
 
 
-def store_for(steps: int, seed: int) -> Path:
+def corpus(steps: int, seed: int, pool: list | None) -> list:
+    if pool is None:
+        return generate_corpus(steps // STEPS_PER_EPISODE, STEPS_PER_EPISODE, seed)
+    return realistic_corpus(steps, seed, pool=pool)
+
+
+def store_for(steps: int, seed: int, pool: list | None) -> Path:
     """The cached store of `steps` steps, generated and ingested when missing."""
-    db = RESULTS / f"latency_{steps}_seed{seed}.db"
+    kind = "synthetic" if pool is None else "real"
+    db = RESULTS / f"latency_{kind}_{steps}_seed{seed}.db"
     if db.exists():
         g = ExperienceGraph(db, embedder=default_embedder())
         done = g.store.get_meta("bench_complete", False)
         g.close()
         if done:
             return db
-    for p in RESULTS.glob(db.name + "*"):
-        p.unlink()
-    episodes = generate_corpus(steps // STEPS_PER_EPISODE, STEPS_PER_EPISODE, seed)
+    # An interrupted build resumes: ingest skips the episodes already stored, and the texts
+    # already embedded come from the store's embedding cache.
+    episodes = corpus(steps, seed, pool)
     g = ExperienceGraph(db, embedder=default_embedder())
+    seeded = 0
+    for other in sorted(RESULTS.glob(f"latency_{kind}_*_seed{seed}.db")):
+        if other != db:  # vectors of texts a smaller store already embedded: not re-embedded
+            src = ExperienceGraph(other, embedder=default_embedder())
+            items = {h: v for m, h, v in src.store.embedding_cache_items()
+                     if m == g.embedder.name}
+            src.close()
+            g.store.cache_embeddings(g.embedder.name, items)
+            seeded += len(items)
     t0 = time.perf_counter()
     report = g.ingest(episodes)
     g.store.set_meta("bench_complete", True)
+    g.store.set_meta("bench_build", {"seconds": round(time.perf_counter() - t0, 1),
+                                     "embed_seconds": round(report.embed_seconds, 1),
+                                     "seeded_vectors": seeded})
     print(f"{steps} steps: ingested and distilled {report.ingested} episodes in "
           f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
     g.close()
     return db
 
 
-def probes(n: int, seed: int) -> list[tuple[str, str, list[str]]]:
-    """(state, task, history) from episodes of another seed: unseen text, familiar structure."""
+def probes(n: int, seed: int, pool: list | None) -> list[tuple[str, str, list[str]]]:
+    """(state, task, history) from steps no store holds: real episodes with their ids and
+    numbers rewritten as an unseen variant (synthetic: another seed). Unseen text, familiar
+    structure."""
     rng = random.Random(seed)
-    eps = generate_corpus(max(n // 2, 1), STEPS_PER_EPISODE, seed + 1000)
+    if pool is None:
+        eps = generate_corpus(max(n // 2, 1), STEPS_PER_EPISODE, seed + 1000)
+    else:
+        eps = [fresh_episode(rng.choice(pool), PROBE_VARIANT + i) for i in range(n)]
     out = []
     for _ in range(n):
         ep = rng.choice(eps)
@@ -67,6 +100,13 @@ def probes(n: int, seed: int) -> list[tuple[str, str, list[str]]]:
         out.append((ep.steps[i].observation, ep.task,
                     [s.action.raw or s.action.name for s in ep.steps[max(0, i - 3):i]]))
     return out
+
+
+def fresh_episode(ep, variant: int):  # noqa: ANN001, ANN201
+    """`ep` with its ids and numbers rewritten as `variant`, under a new episode id."""
+    ent = _Entities(variant)
+    data = ent(ep.model_dump(exclude={"id", "provenance", "started_at", "ended_at"}))
+    return type(ep).model_validate({**data, "id": f"{ep.id}~probe{variant}"})
 
 
 class TimedModel:
@@ -85,12 +125,17 @@ class TimedModel:
             self.seconds += time.perf_counter() - t0
 
 
-def measure(db: Path, queries: list[tuple[str, str, list[str]]]) -> dict:
+def measure(db: Path, queries: list[tuple[str, str, list[str]]], writes: list) -> dict:
     """The first half of the probes times `query`, the second `suggest`: every state text is
-    new to the process, so each call embeds it (tasks and signatures recur, as in use)."""
+    new to the process, so each call embeds it (tasks and signatures recur, as in use). Then,
+    per episode of `writes`: ingest it (with its online distillation) and time the next
+    `suggest`."""
     clear_query_vectors()
     model = TimedModel(default_embedder())
-    g = ExperienceGraph(db, embedder=model)
+    tmp = Path(tempfile.mkdtemp(dir=RESULTS))
+    work = tmp / db.name
+    shutil.copy(db, work)
+    g = ExperienceGraph(work, embedder=model)
     nodes = g.store.count_by_label()
     state, task, hist = queries[0]
     t0 = time.perf_counter()
@@ -98,27 +143,115 @@ def measure(db: Path, queries: list[tuple[str, str, list[str]]]) -> dict:
     cold = time.perf_counter() - t0
     times: dict[str, list[float]] = {"query": [], "suggest": []}
     rest: dict[str, list[float]] = {"query": [], "suggest": []}
+    cpu: dict[str, list[float]] = {"query": [], "suggest": []}
     half = len(queries) // 2
     for n, (state, task, hist) in enumerate(queries):
         name = "query" if n < half else "suggest"
         model.seconds = 0.0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if name == "query":
             g.query(f"{state}\n({n})", task=task, k=10)
         else:
             g.suggest(f"{state}\n({n})", task=task, history=hist, k=5)
         times[name].append(time.perf_counter() - t0)
+        cpu[name].append(time.process_time() - c0)
         rest[name].append(times[name][-1] - model.seconds)
+    after, after_cpu, ingest_s = [], [], []
+    for n, ep in enumerate(writes):
+        t0 = time.perf_counter()
+        g.ingest([ep])
+        ingest_s.append(time.perf_counter() - t0)
+        state, task, hist = queries[n % len(queries)]
+        t0, c0 = time.perf_counter(), time.process_time()
+        g.suggest(f"{state}\n(after {n})", task=task, history=hist, k=5)
+        after.append(time.perf_counter() - t0)
+        after_cpu.append(time.process_time() - c0)
+    steps = g.store.count_by_label().get("Step", 0) - sum(len(e.steps) for e in writes)
     g.close()
-    row = {"steps": nodes.get("Episode", 0) * STEPS_PER_EPISODE, "nodes": nodes,
+    shutil.rmtree(tmp)
+    row = {"steps": steps or nodes.get("Episode", 0) * STEPS_PER_EPISODE, "nodes": nodes,
            "cold_ms": round(1000 * cold, 1)}
+    if after:
+        row["after_write_suggest_ms"] = [round(1000 * t, 1) for t in after]
+        row["after_write_suggest_p50_ms"] = round(float(np.median(after)) * 1000, 1)
+        row["after_write_suggest_max_ms"] = round(max(after) * 1000, 1)
+        row["after_write_suggest_cpu_p50_ms"] = round(float(np.median(after_cpu)) * 1000, 1)
+        row["ingest_one_episode_p50_ms"] = round(float(np.median(ingest_s)) * 1000, 1)
     for name, ts in times.items():
         ms = 1000 * np.array(ts)
         row[f"{name}_p50_ms"] = round(float(np.percentile(ms, 50)), 1)
         row[f"{name}_p95_ms"] = round(float(np.percentile(ms, 95)), 1)
+        row[f"{name}_cpu_p50_ms"] = round(1000 * float(np.median(cpu[name])), 1)
         row[f"{name}_without_embedding_p50_ms"] = round(
             float(np.percentile(1000 * np.array(rest[name]), 50)), 1)
+    row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    row["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return row
+
+
+def memory_scale(sizes: list[int], calls: int, seed: int) -> list[dict]:
+    """The in-memory half of `suggest` alone (expgraph/memory: candidate rows over every step),
+    at sizes whose stores this machine cannot embed in a session: `StepMemory` filled with
+    unit random vectors (the cost of exact search does not depend on their values) and a
+    realistic shape (10-step episodes, 60 action templates, 800 states, 3 of 4 episodes
+    successful). Times the warm call, then the first call after one more episode is added."""
+    from expgraph.memory.features import Probe, candidate_rows
+    from expgraph.memory.index import StepMemory
+    from expgraph.models import Label, NodeRecord
+
+    rng = np.random.default_rng(seed)
+    dim = default_embedder().dim
+    acts = [f"act{i}[x]" for i in range(60)]
+    rows = []
+    mem = StepMemory(generation=0, dim=dim, constants={})
+
+    def unit(k: int) -> np.ndarray:
+        v = rng.standard_normal((k, dim)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    def add(count: int) -> None:
+        start = len(mem)
+        new, win = unit(count), unit(count)
+        for j in range(count):
+            i = start + j
+            mem.add(NodeRecord.model_construct(
+                id=f"s{i}", label=Label.STEP, embedding=new[j], props={
+                    "episode": f"e{i // 10}", "key": acts[int(rng.integers(60))],
+                    "prev": [acts[(i - 1) % 60]] if i % 10 else [], "task": f"t{i // 40}",
+                    "success": (i // 10) % 4 != 0, "error": i % 23 == 0,
+                    "state": f"st{int(rng.integers(800))}", "index": i % 10}), win[j])
+
+    for n in sorted(sizes):
+        add(n - len(mem))
+        mem.arrays  # noqa: B018 (built once, as the first query after opening would)
+        probes_ = [Probe(new=v, win=w, task=None, history=[int(rng.integers(60))])
+                   for v, w in zip(unit(calls), unit(calls), strict=True)]
+        warm, cpu = [], []
+        for p in probes_:
+            t0, c0 = time.perf_counter(), time.process_time()
+            with quiet_blas():  # as `suggest` runs it
+                candidate_rows(mem, p)
+            warm.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+        after, after_cpu = [], []
+        for p in probes_[:5]:
+            add(10)
+            t0, c0 = time.perf_counter(), time.process_time()
+            with quiet_blas():
+                candidate_rows(mem, p)
+            after.append(time.perf_counter() - t0)
+            after_cpu.append(time.process_time() - c0)
+        ms = 1000 * np.array(warm)
+        rows.append({"steps": n, "warm_p50_ms": round(float(np.percentile(ms, 50)), 1),
+                     "warm_p95_ms": round(float(np.percentile(ms, 95)), 1),
+                     "warm_cpu_p50_ms": round(1000 * float(np.median(cpu)), 1),
+                     "after_add_p50_ms": round(1000 * float(np.median(after)), 1),
+                     "after_add_cpu_p50_ms": round(1000 * float(np.median(after_cpu)), 1),
+                     "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                          / 1024),
+                     "load_average": [round(x, 2) for x in os.getloadavg()]})
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
 
 
 def main() -> None:
@@ -126,26 +259,71 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--queries", type=int, default=200, help="timed calls of each function")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--writes", type=int, default=5,
+                    help="episodes ingested one at a time, each followed by a timed suggest")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="the real corpora (default: ../shared/data beside the repository)")
+    ap.add_argument("--synthetic", action="store_true",
+                    help="the old generated shop/support corpus instead of the real one")
     ap.add_argument("--out", type=Path, default=RESULTS / "query_latency.json")
+    ap.add_argument("--memory-only", type=int, nargs="*", metavar="STEPS",
+                    help="only the in-memory part of suggest at these sizes (no store, no model"
+                         " calls); writes bench/results/query_latency_memory.json")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="cap torch and BLAS threads (on an oversubscribed machine 1 thread "
+                         "avoids waiting at every parallel barrier)")
     args = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
+    if args.threads:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
+    if args.memory_only:
+        rows = memory_scale(args.memory_only, min(args.queries, 50), args.seed)
+        print(f"{'steps':>9} {'warm p50':>9} {'warm p95':>9} {'cpu p50':>8} {'after add':>10}"
+              f" {'its cpu':>8} {'peak MB':>8}")
+        for r in rows:
+            print(f"{r['steps']:>9} {r['warm_p50_ms']:>9} {r['warm_p95_ms']:>9} "
+                  f"{r['warm_cpu_p50_ms']:>8} {r['after_add_p50_ms']:>10} "
+                  f"{r['after_add_cpu_p50_ms']:>8} {r['peak_rss_mb']:>8}")
+        print("(milliseconds: candidate rows over every step, exact numpy search, random unit "
+              f"vectors; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on "
+              f"{os.cpu_count()} cpus)")
+        (RESULTS / "query_latency_memory.json").write_text(json.dumps(
+            {"cpus": os.cpu_count(), "threads": args.threads, "rows": rows}, indent=2))
+        return
     default_embedder().embed(["warm up"])
-    queries = probes(2 * args.queries, args.seed)
-    rows = [measure(store_for(n, args.seed), queries) for n in args.sizes]
+    pool = None if args.synthetic else load_real_pool(args.data)
+    queries = probes(2 * args.queries, args.seed, pool)
+    if pool is None:
+        writes = generate_corpus(args.writes, STEPS_PER_EPISODE, args.seed + 2000)
+    else:
+        rng = random.Random(args.seed + 2000)
+        writes = [fresh_episode(rng.choice(pool), 2 * PROBE_VARIANT + i)
+                  for i in range(args.writes)]
+    rows = [measure(store_for(n, args.seed, pool), queries, writes) for n in args.sizes]
     headers = ["steps", "skills", "states", "query p50", "query p95", "suggest p50",
-               "suggest p95", "cold", "q p50 -emb", "s p50 -emb"]
+               "suggest p95", "s cpu p50", "cold", "q p50 -emb", "s p50 -emb", "after write",
+               "its cpu", "peak MB"]
     print("  ".join(f"{h:>11}" for h in headers))
     for r in rows:
         vals = [r["steps"], r["nodes"].get("Skill", 0), r["nodes"].get("State", 0),
                 r["query_p50_ms"], r["query_p95_ms"], r["suggest_p50_ms"], r["suggest_p95_ms"],
-                r["cold_ms"], r["query_without_embedding_p50_ms"],
-                r["suggest_without_embedding_p50_ms"]]
+                r["suggest_cpu_p50_ms"], r["cold_ms"], r["query_without_embedding_p50_ms"],
+                r["suggest_without_embedding_p50_ms"], r.get("after_write_suggest_p50_ms"),
+                r.get("after_write_suggest_cpu_p50_ms"), r["peak_rss_mb"]]
         print("  ".join(f"{v:>11}" for v in vals))
-    print("(milliseconds; query embedding included; `-emb`: the same calls minus model time)")
-    env = {"cpus": os.cpu_count(), "python": platform.python_version(),
-           "load_average": os.getloadavg()}
-    args.out.write_text(json.dumps({"env": env, "queries": args.queries, "rows": rows},
-                                   indent=2))
+    print("(milliseconds, wall clock unless `cpu`: this process's CPU time, what the call costs"
+          " without waiting for a core; query embedding included; `-emb`: minus model time;"
+          " `after write`: median first suggest after ingesting one episode; load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cpus)")
+    env = {"cpus": os.cpu_count(), "threads": args.threads,
+           "python": platform.python_version(),
+           "load_average": os.getloadavg(), "corpus": "synthetic" if pool is None else "real"}
+    args.out.write_text(json.dumps({"env": env, "queries": args.queries, "writes": args.writes,
+                                    "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ import numpy as np
 from test_retrieval_suggest import _results, shop_episodes
 
 from expgraph.graph import ExperienceGraph
-from expgraph.memory.index import build_memory, step_memory
+from expgraph.memory.index import StepMemory, build_memory, step_memory
+from expgraph.models import Label, NodeRecord
 from expgraph.store import SQLiteStore
 
 
@@ -52,3 +53,48 @@ def test_a_write_by_another_process_forces_a_rebuild(tmp_path, model):
     assert again is not mem and len(again) == sum(len(e.steps) for e in eps[:5])
     a.close()
     b.close()
+
+
+ITEMS = {"click": {"item 0", "item 1", "item 2"}}  # action constants: kept in templates
+
+
+def _step(i: int, vec: np.ndarray) -> NodeRecord:
+    return NodeRecord(id=f"s{i}", label=Label.STEP, embedding=vec.tolist(), props={
+        "episode": f"e{i // 5}", "key": f"click[item {i % 3}]",
+        "prev": [f"click[item {(i - 1) % 3}]"] if i % 5 else [], "task": f"task {i // 10}",
+        "success": i % 4 != 0, "error": i % 7 == 0, "state": f"st{i % 6}", "index": i % 5})
+
+
+def test_columns_grow_past_their_capacity_without_touching_views_already_read():
+    rng = np.random.default_rng(3)
+    new, win = rng.standard_normal((70, 4), np.float32), rng.standard_normal((70, 4), np.float32)
+    mem = StepMemory(generation=0, dim=4, constants=ITEMS)
+    for i in range(30):
+        mem.add(_step(i, new[i]), win[i])
+    held = mem.arrays
+    held_new = held["new"].copy()
+    for i in range(30, 70):  # capacity 16 -> 32 -> 64 -> 128
+        mem.add(_step(i, new[i]), win[i])
+    assert np.array_equal(held["new"], held_new) and len(held["new"]) == 30
+    a = mem.arrays
+    assert np.array_equal(a["new"], new) and np.array_equal(a["win"], win)
+    assert a["ok"].tolist() == [i % 4 != 0 for i in range(70)]
+    assert a["err"].tolist() == [i % 7 == 0 for i in range(70)]
+    assert a["position"].tolist() == [i % 5 for i in range(70)]
+    # states are numbered in order of first appearance: st0 -> 0, st1 -> 1, ...
+    assert a["state"].tolist() == [i % 6 for i in range(70)]
+    assert [mem.actions[x] for x in a["label"]] == [f"click[item {i % 3}]" for i in range(70)]
+    assert a["prev1"][0] == -1 and mem.actions[a["prev1"][1]] == "click[item 0]"
+
+
+def test_relabel_rewrites_the_label_columns():
+    rng = np.random.default_rng(4)
+    mem = StepMemory(generation=0, dim=4, constants=ITEMS)
+    for i in range(20):
+        mem.add(_step(i, rng.standard_normal(4, np.float32)), rng.standard_normal(4, np.float32))
+    before = [mem.actions[x] for x in mem.arrays["label"]]
+    mem.relabel({})  # the items are no longer constants: one slot template
+    after = [mem.actions[x] for x in mem.arrays["label"]]
+    assert before[:3] == ["click[item 0]", "click[item 1]", "click[item 2]"]
+    assert set(after) != set(before) and len(set(after)) == 1  # one template for all three
+    assert [mem.actions[x] for x in mem.arrays["prev1"][1:5]] == [after[0]] * 4

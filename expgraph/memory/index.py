@@ -19,6 +19,34 @@ from expgraph.templates import template
 NO = -1  # "none" in the integer columns (no previous action, no state, no cluster)
 
 
+class _Column:
+    """A growable numpy column: rows appended in amortised O(1) (capacity doubles), the
+    filled part read as a view. Appending never copies the rows a reader holds, so a write
+    costs the new rows, not the store (no rebuild of every vector after an ingest)."""
+
+    def __init__(self, dtype: Any, width: int | None = None) -> None:
+        self.shape = () if width is None else (width,)
+        self.buf = np.zeros((16, *self.shape), dtype=dtype)
+        self.n = 0
+
+    def append(self, value: Any) -> None:
+        if self.n == len(self.buf):
+            grown = np.zeros((2 * len(self.buf), *self.shape), dtype=self.buf.dtype)
+            grown[:self.n] = self.buf[:self.n]
+            self.buf = grown
+        self.buf[self.n] = value
+        self.n += 1
+
+    def assign(self, values: list[Any]) -> None:
+        """Every row again (relabelling after new action constants)."""
+        self.buf = np.zeros((max(16, len(values)), *self.shape), dtype=self.buf.dtype)
+        self.buf[:len(values)] = values
+        self.n = len(values)
+
+    def view(self) -> np.ndarray:
+        return self.buf[:self.n]
+
+
 @dataclass
 class SkillView:
     """A served skill as the advice needs it: its action templates and where it applies."""
@@ -53,8 +81,8 @@ class StepMemory:
     position: list[int] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)  # the concrete action as the agent wrote it
     arguments: list[dict[str, Any]] = field(default_factory=list)
-    _new: list[np.ndarray] = field(default_factory=list)
-    _win: list[np.ndarray] = field(default_factory=list)
+    # the columns as growable arrays (what `arrays` serves, without copying)
+    _cols: dict[str, _Column] = field(default_factory=dict)
     # vocabularies
     actions: list[str] = field(default_factory=list)
     action_index: dict[str, int] = field(default_factory=dict)
@@ -70,6 +98,13 @@ class StepMemory:
     state_index: dict[str, int] = field(default_factory=dict)
     _arrays: dict[str, np.ndarray] | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def __post_init__(self) -> None:
+        self._cols = {"new": _Column(np.float32, self.dim), "win": _Column(np.float32, self.dim),
+                      "label": _Column(np.int64), "prev1": _Column(np.int64),
+                      "prev2": _Column(np.int64), "episode": _Column(np.int64),
+                      "task": _Column(np.int64), "ok": _Column(bool), "err": _Column(bool),
+                      "position": _Column(np.int64), "state": _Column(np.int64)}
 
     # ---------------------------------------------------------------- building
     def action_id(self, tmpl: str) -> int:
@@ -118,8 +153,12 @@ class StepMemory:
         self.position.append(int(p.get("index") or 0))
         self.raw.append(str(p.get("raw") or ""))
         self.arguments.append(dict(p.get("arguments") or {}))
-        self._new.append(np.asarray(rec.embedding, dtype=np.float32))
-        self._win.append(win_vec)
+        c = self._cols
+        for name in ("label", "prev1", "prev2", "episode", "task", "ok", "err", "position"):
+            c[name].append(getattr(self, name)[-1])
+        c["state"].append(self.state_int(self.state[-1]))
+        c["new"].append(np.asarray(rec.embedding, dtype=np.float32))
+        c["win"].append(win_vec)
         self._arrays = None
 
     def relabel(self, constants: dict[str, set[str]]) -> None:
@@ -129,6 +168,8 @@ class StepMemory:
         prev = [[self.action_id(self.template(k)) for k in ks] for ks in self.prev_keys]
         self.prev1 = [p[0] if p else NO for p in prev]
         self.prev2 = [p[1] if len(p) > 1 else NO for p in prev]
+        for name in ("label", "prev1", "prev2"):
+            self._cols[name].assign(getattr(self, name))
         self._arrays = None
 
     def refresh_derived(self, store: GraphStore) -> None:
@@ -156,27 +197,15 @@ class StepMemory:
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
-        """The columns as numpy arrays (rebuilt lazily after `add`)."""
+        """The columns as numpy arrays: views of the growable columns (no copy per step)
+        plus the task table (one row per task, rebuilt after `add` or a refresh)."""
         with self.lock:
             if self._arrays is None:
                 d = self.dim
-                self._arrays = {
-                    "new": np.vstack(self._new) if self._new else np.zeros((0, d), np.float32),
-                    "win": np.vstack(self._win) if self._win else np.zeros((0, d), np.float32),
-                    "task_vecs": (np.vstack(self._task_vecs) if self._task_vecs
-                                  else np.zeros((0, d), np.float32)),
-                    "label": np.asarray(self.label, dtype=np.int64),
-                    "prev1": np.asarray(self.prev1, dtype=np.int64),
-                    "prev2": np.asarray(self.prev2, dtype=np.int64),
-                    "episode": np.asarray(self.episode, dtype=np.int64),
-                    "task": np.asarray(self.task, dtype=np.int64),
-                    "ok": np.asarray(self.ok, dtype=bool),
-                    "err": np.asarray(self.err, dtype=bool),
-                    "position": np.asarray(self.position, dtype=np.int64),
-                    "cluster": np.asarray(self.task_cluster, dtype=np.int64),
-                    "state": np.asarray([self.state_int(s) for s in self.state],
-                                        dtype=np.int64),
-                }
+                self._arrays = {name: col.view() for name, col in self._cols.items()}
+                self._arrays["task_vecs"] = (np.vstack(self._task_vecs) if self._task_vecs
+                                             else np.zeros((0, d), np.float32))
+                self._arrays["cluster"] = np.asarray(self.task_cluster, dtype=np.int64)
                 arr = self._arrays
                 # Failure evidence: an errored step; in a failed episode without one (nobody
                 # said which step went wrong), each of its steps.
