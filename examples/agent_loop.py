@@ -19,10 +19,8 @@ and `ExperienceAgent` into your own agent: only the environment changes.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import random
-import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +31,7 @@ from typing import Any
 from expgraph.graph import ExperienceGraph
 from expgraph.models import Episode
 from ingestion.record import EpisodeRecorder
-from queries.schema import AvoidAction, NextAction, SuggestResult
+from queries.schema import SuggestResult
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,64 +40,12 @@ HERE = Path(__file__).resolve().parent
 def suggest_among(graph: ExperienceGraph, state: str, task: str, history: Sequence[str],
                   candidates: Sequence[str], k: int = 5,
                   spell: Callable[[str], str] = lambda a: a) -> SuggestResult:
-    """`graph.suggest(..., candidates=...)`: the concrete actions available now, ranked.
-
-    Adapter for facades that predate `candidates` (delete once it is on main): each candidate
-    takes the score of its own template among the suggested ones (`spell` writes a candidate
-    the way the store spells actions), times (1 + the share of its argument words found in the
-    task and state), ties broken by MiniLM similarity to the suggested templates; a candidate is
-    flagged when its template is avoided (`focus[<arg>]` flags every focus: a template cannot say
-    which one failed)."""
-    if "candidates" in inspect.signature(graph.suggest).parameters:
-        return graph.suggest(state, task=task, history=list(history), k=k,
-                             candidates=list(candidates))
-    from queries.corpus import served_corpus
-
-    res = graph.suggest(state, task=task, history=list(history), k=max(k, 20))
-    if not candidates or not res.next:
-        return res
-    corpus = served_corpus(graph.store)
-    tmpl = [corpus.normalise_action(spell(c)) for c in candidates]
-    by_tmpl = {n.action: n for n in res.next}
-    texts = [_template_text(n.action) for n in res.next]
-    vecs = graph.embedder.embed([*candidates, *texts])
-    sim = (vecs[:len(candidates)] @ vecs[len(candidates):].T).max(axis=1)
-    seen = set(_words(f"{task} {state}"))
-    scored: list[tuple[float, float, int]] = []
-    for i, c in enumerate(candidates):
-        n = by_tmpl.get(tmpl[i])
-        s = n.score if n else 0.0
-        arg = _words(_argument(c))
-        if arg:
-            s *= 1.0 + sum(w in seen for w in arg) / len(arg)
-        scored.append((s, float(sim[i]), i))
-    scored.sort(key=lambda x: (-x[0], -x[1], x[2]))
-    nxt = [NextAction(action=candidates[i], score=round(s, 6),
-                      support=by_tmpl[tmpl[i]].support if tmpl[i] in by_tmpl else 0,
-                      skills=by_tmpl[tmpl[i]].skills if tmpl[i] in by_tmpl else [])
-           for s, _, i in scored[:k]]
-    bad = {a.action: a for a in res.avoid}
-    avoid = [AvoidAction(action=c, score=bad[t].score, guardrails=bad[t].guardrails)
-             for c, t in zip(candidates, tmpl, strict=True) if t in bad]
-    return SuggestResult(query=res.query, next=nxt, avoid=avoid)
+    """`graph.suggest(..., candidates=...)`: the concrete actions available now, ranked
+    (`spell` is kept for callers that pass it; the store reads any spelling)."""
+    return graph.suggest(state, task=task, history=list(history), k=k,
+                         candidates=list(candidates))
 
 
-def _template_text(t: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[a-z_]+>|[\[\]]", " ", t)).strip()
-
-
-def _words(text: str) -> list[str]:
-    return [w for w in re.findall(r"[a-z0-9_]+", text.lower()) if len(w) >= 3]
-
-
-def _argument(action: str) -> str:
-    m = re.match(r"^[^\[]+\[(.*)\]$", action.strip(), re.S)
-    if m:
-        return m.group(1).strip()
-    return action.strip().partition(" ")[2]
-
-
-@dataclass
 class ExperienceAgent:
     """Chooses among the available actions with `suggest`; learns online if asked.
 
