@@ -46,6 +46,7 @@ def suggest_among(graph: ExperienceGraph, state: str, task: str, history: Sequen
                          candidates=list(candidates))
 
 
+@dataclass
 class ExperienceAgent:
     """Chooses among the available actions with `suggest`; learns online if asked.
 
