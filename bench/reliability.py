@@ -6,7 +6,7 @@
 - malformed inputs: per format, named cases (deep nesting, lone surrogates, NUL and
   undecodable bytes, truncation, wrong types) plus hypothesis-generated mutations of a good
   record; each between two good records. Counted: tracebacks, good episodes lost.
-- kill -9: a child ingests and SIGKILLs itself after its N-th committed episode, or as its
+- kill -9: a child ingests and SIGKILLs itself as it claims its (N+1)-th episode (mid-batch), or as its
   online distillation starts writing; then a re-run. Counted: partial episodes, lost
   episodes, empty derived layers after the re-run.
 - concurrent writers: two processes ingest two files into one store; nodes and edges that
