@@ -49,6 +49,7 @@ from queries.schema import AvoidAction, NextAction, SuggestRequest, SuggestResul
 TEXT_SLOTS = {*TEXT_VERB_SLOTS.values(), "arg"}
 GROUNDING_NEIGHBOURS = 20
 GUARDRAIL = RISK_FEATURES.index("guardrail")
+ERRORED = RISK_FEATURES.index("error_nearest")
 GUARDRAIL_FLAG = 0.5  # a rule seen failing in several episodes (scoring.guardrail_severity)
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -137,19 +138,19 @@ def _flagged(model: AdviceModel, rows: Rows, risks: np.ndarray, r: int) -> bool:
     of severity >= GUARDRAIL_FLAG forbidding it here flags it by itself."""
     if rows.risk_x[r, GUARDRAIL] >= GUARDRAIL_FLAG:
         return True
-    evidence = rows.risk_x[r, :EVIDENCE].any() or rows.risk_x[r, -1] > 0
+    evidence = rows.risk_x[r, :EVIDENCE].any() or rows.risk_x[r, ERRORED] > 0
     return bool(risks[r] >= model.threshold and evidence)
 
 
 def _avoid(mem: StepMemory, model: AdviceModel, rows: Rows, risks: np.ndarray, k: int,
-           explain: bool, names: dict[int, str] | None = None) -> list[AvoidAction]:
+           explain: bool) -> list[AvoidAction]:
     flagged = [r for r in range(len(rows.candidates)) if _flagged(model, rows, risks, r)]
     flagged.sort(key=lambda r: (-risks[r], rows.candidates[r]))
     out = []
     for r in flagged[:k]:
         c = rows.candidates[r]
         out.append(AvoidAction(
-            action=(names or {}).get(c, mem.actions[c]), score=round(float(risks[r]), 6),
+            action=mem.actions[c], score=round(float(risks[r]), 6),
             guardrails=rows.guards_of.get(c, []),
             explain=model.risk.contributions(rows.risk_x[r]) if explain else None))
     return out

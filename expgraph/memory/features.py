@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -220,6 +221,7 @@ def _skill_votes(mem: StepMemory, probe: Probe, state_ids: set[str], task_sim: n
     return ({c: v / top for c, v in votes.items()} if top > 0 else {}), behind
 
 
+@lru_cache(maxsize=8192)
 def _task_node_id(text: str) -> str:
     from expgraph.models import TaskNode
 

@@ -127,8 +127,6 @@ def training_probes(mem: StepMemory, limit: int = MAX_TRAINING_STEPS,
                       history=hist_ids, history_templates=[mem.actions[h] for h in hist_ids],
                       state=mem.state[i], exclude_episode=int(a["episode"][i]),
                       exclude_task=int(a["task"][i]) if _hidden_task(mem.step_ids[i]) else NO)
-        # position: the probe's history length stands for the step number
-        probe.history_templates = probe.history_templates
         out.append((i, _with_position(probe, int(a["position"][i]))))
     return out
 
