@@ -306,6 +306,32 @@ def build_baselines(train: Sequence[Episode], failing: dict[str, int | None], la
         vec=vec, embed_ms=embed_ms)
 
 
+def matched_recall(graph: ExperienceGraph, labeler: Labeler, next_q: Sequence[Query],
+                   avoid_q: Sequence[Query], budget: float) -> dict[str, Any]:
+    """A point of expgraph's avoid curve on the asked steps themselves (not what a user gets:
+    the threshold is chosen knowing the answers): the highest recall whose false-avoid on
+    the asked successful steps is <= `budget`. Shows how far the calibrated threshold is
+    from the best one; the verdict never uses it."""
+    def flagged_at(q: Query) -> list[tuple[str, float]]:
+        res = graph.suggest(q.state, task=q.task, history=q.history, k=TOP, max_false_avoid=1.0)
+        return [(labeler.of_answer(a.action), a.score) for a in res.avoid]
+
+    ok = [flagged_at(q) + [(q.gold, -1.0)] for q in next_q]  # gold risk -1: never flagged
+    bad = [flagged_at(q) + [(q.gold, -1.0)] for q in avoid_q]
+
+    def rate(lists: list[list[tuple[str, float]]], qs: Sequence[Query], t: float) -> float:
+        return float(np.mean([q.gold in [a for a, s in lst if s >= t][:AVOID_TOP]
+                              for lst, q in zip(lists, qs, strict=True)])) if qs else 0.0
+
+    best = {"threshold": None, "avoid_recall": 0.0, "false_avoid": 0.0}
+    for t in sorted({s for lst in ok + bad for _, s in lst if s >= 0}):
+        fa, rec = rate(ok, next_q, t), rate(bad, avoid_q, t)
+        if fa <= budget and rec > best["avoid_recall"]:
+            best = {"threshold": round(t, 6), "avoid_recall": round(rec, 3),
+                    "false_avoid": round(fa, 3)}
+    return {"budget": budget, **best}
+
+
 # --------------------------------------------------------------------------- streaming
 
 
@@ -377,6 +403,9 @@ def run_split(corpus_name: str, split: Split, failing: dict[str, int | None], mo
         at = f"expgraph@{fa:.2f}"
         rows[at] = evaluate({at: expgraph_method(graph, labeler, max_false_avoid=fa)},
                             next_q, avoid_q)[at]
+        result_roc = matched_recall(graph, labeler, next_q, avoid_q, fa)
+    else:
+        result_roc = None
     times["eval_s"] = round(time.perf_counter() - t0, 1)
     stats = graph.stats()["nodes"]
     graph.close()
@@ -389,6 +418,7 @@ def run_split(corpus_name: str, split: Split, failing: dict[str, int | None], mo
         "failing_asked": len(avoid_q), "failing_total": len(avoid_all),
         "max_queries": max_queries, "graph_nodes": stats,
         "rows": list(summary.values()), "wins": verdict(summary), "times": times,
+        "avoid_at_matched_false_avoid": result_roc,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     late = subsample_episodes(second_half(split.held, next_q), stream_max)
@@ -444,6 +474,10 @@ def render(res: dict[str, Any]) -> str:
                    f"{'yes' if s['rises'] else 'NO'}) -> with failed "
                    f"{_fmt(s['stream_with_failed_hit@1'])} (no harm: "
                    f"{'yes' if s['failed_do_not_hurt'] else 'NO'})")
+    m = res.get("avoid_at_matched_false_avoid")
+    if m:
+        out.append(f"avoid at a threshold chosen on these steps (false-avoid <= {m['budget']:.3f}):"
+                   f" {m['avoid_recall']:.3f} @ {m['false_avoid']:.3f} (not in the verdict)")
     t = res["times"]
     out.append("times (s): " + ", ".join(f"{k.removesuffix('_s')} {v}" for k, v in t.items()
                                          if k != "cached") + (" (store cached)" if t.get("cached")

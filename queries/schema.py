@@ -46,8 +46,8 @@ class SuggestRequest(BaseModel):
     explain: bool = Field(default=False, description="show each feature's contribution")
     max_false_avoid: float | None = Field(
         default=None, ge=0, le=1,
-        description="share of the store's own successful actions the avoid list may flag "
-                    "(default: the calibrated 4 %); higher catches more failures")
+        description="share of a new run's successful actions the avoid list may flag, with "
+                    "95 % confidence (default 0.05); higher catches more failures")
 
 
 class Signals(BaseModel):

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from expgraph.actions import TEXT_VERB_SLOTS
+from expgraph.actions import TEXT_VERB_SLOTS, text_action
 from expgraph.distill.states import canonicalize, state_id
 from expgraph.memory.features import (
     EVIDENCE,
@@ -43,13 +43,14 @@ from expgraph.memory.model import AdviceModel, load_model
 from expgraph.memory.records import step_views
 from expgraph.memory.sources import top_k
 from expgraph.store.base import GraphStore
+from expgraph.templates import action_key
 from queries.corpus import embed_texts, quiet_blas
 from queries.schema import AvoidAction, NextAction, SuggestRequest, SuggestResult
 
 TEXT_SLOTS = {*TEXT_VERB_SLOTS.values(), "arg"}
 GROUNDING_NEIGHBOURS = 20
 GUARDRAIL = RISK_FEATURES.index("guardrail")
-ERRORED = RISK_FEATURES.index("error_nearest")
+EVIDENCE_COLUMNS = [RISK_FEATURES.index(n) for n in EVIDENCE]
 GUARDRAIL_FLAG = 0.5  # a rule seen failing in several episodes (scoring.guardrail_severity)
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -75,8 +76,8 @@ def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = Non
             candidates: Sequence[str] | None = None, explain: bool = False,
             max_false_avoid: float | None = None) -> SuggestResult:
     """Next actions for `state`, best first, and the actions to avoid. `max_false_avoid`
-    moves the avoid threshold: the share of the store's own successful actions that may be
-    flagged (default: the calibrated 4 %)."""
+    moves the avoid threshold: the share of a new run's successful actions that may be
+    flagged, with 95 % confidence (default 0.05)."""
     request = SuggestRequest(state=state, task=task, history=list(history) if history else None,
                              k=k,
                              candidates=list(candidates) if candidates is not None else None,
@@ -106,7 +107,9 @@ def _probe(mem: StepMemory, embedder: Any, state: str, task: str | None,
     vecs = embed_texts(embedder, texts)
     ids, tmpls = history_ids(mem, history)
     return Probe(new=vecs[0], win=vecs[1], task=vecs[2] if task else None, history=ids,
-                 history_templates=tmpls, state=state_id(canonicalize(state)))
+                 history_templates=tmpls, state=state_id(canonicalize(state)),
+                 history_text=action_key(text_action(history[-1])) if history else "",
+                 task_text=task or "")
 
 
 def _sigmoid(x: float) -> float:
@@ -138,7 +141,7 @@ def _flagged(model: AdviceModel, rows: Rows, risks: np.ndarray, r: int) -> bool:
     of severity >= GUARDRAIL_FLAG forbidding it here flags it by itself."""
     if rows.risk_x[r, GUARDRAIL] >= GUARDRAIL_FLAG:
         return True
-    evidence = rows.risk_x[r, :EVIDENCE].any() or rows.risk_x[r, ERRORED] > 0
+    evidence = rows.risk_x[r, EVIDENCE_COLUMNS].any()
     return bool(risks[r] >= model.threshold and evidence)
 
 

@@ -111,3 +111,41 @@ def test_the_avoid_threshold_follows_the_false_avoid_budget():
     assert m.threshold_for(0.05) == pytest.approx(0.95, abs=1e-6)
     assert m.threshold_for(0.40) == pytest.approx(0.60, abs=1e-6)
     assert AdviceModel(threshold=0.8).threshold_for(0.4) == 0.8  # never fitted: the default
+    # calibrated on 100 episodes, the share above the threshold is widened by its one-sided
+    # 95 % Wilson bound: 31 % of them gives at most 39.0 % (centre (0.31 + 1.645^2/200) /
+    # 1.02706 = 0.3150, margin 1.645 x sqrt(0.31 x 0.69/100 + 1.645^2/40000) / 1.02706 =
+    # 0.0752), 32 % gives 40.06 % > 40 %: the threshold is the 69th percentile
+    m = AdviceModel(threshold=0.8, quantiles=[i / 100 for i in range(101)],
+                    calibration_episodes=100)
+    assert m.threshold_for(0.40) == pytest.approx(0.69, abs=1e-6)
+
+
+def test_mentioned_is_the_share_of_an_actions_literal_words_a_text_names():
+    from expgraph.memory.features import _arguments_text, _literal_words, _words
+    from expgraph.memory.sources import mentioned
+
+    assert _literal_words("click[buy now]") == {"click", "buy", "now"}
+    assert _literal_words("click[<item>]") == {"click"}  # a placeholder is not a word
+    thought = _words(_arguments_text("think[the options are large and x-large; pick large]"))
+    assert "think" not in thought  # the previous action's own name does not count
+    assert mentioned(_literal_words("click[large]"), thought) == pytest.approx(0.5)
+    assert mentioned(_literal_words("click[small]"), thought) == 0.0
+    assert mentioned(_literal_words("search[<query>]"), _words("search for a red mug")) == 1.0
+    assert mentioned(frozenset(), thought) == 0.0
+    assert _arguments_text("get_order(order_id=7)") == "order_id=7)"
+
+
+def test_failure_evidence_is_an_errored_step_or_what_no_success_did_in_that_state():
+    from expgraph.memory.index import NO, failure_evidence
+
+    # episodes: 0 succeeded; 1 failed and names its failing step (2); 2 failed, names none
+    arr = {"episode": np.array([0, 0, 1, 1, 2, 2, 2]),
+           "ok": np.array([True, True, False, False, False, False, False]),
+           "err": np.array([False, False, True, False, False, False, False]),
+           "state": np.array([10, 11, 10, 11, 10, 11, NO]),
+           "label": np.array([1, 2, 3, 2, 1, 3, 2])}
+    got = failure_evidence(arr, n_episodes=3, n_actions=4)
+    # step 2: errored. step 3: its episode named another step. step 4: action 1 in state 10
+    # is what success 0 did (routine). step 5: action 3 in state 11 no success took. step
+    # 6: no state to compare, held against its action.
+    assert got.tolist() == [False, False, True, False, False, True, True]

@@ -221,3 +221,22 @@ def test_suggest_answers_the_same_on_every_backend(backend_store, embedder, tmp_
                         [a.action for a in res.avoid]))
     assert answers[0] == answers[1]
     assert answers[0][0][0][0] == "click[<item>]"
+
+
+def test_risk_sequence_is_the_failed_share_after_the_same_two_actions(shop):
+    from expgraph.memory.features import RISK_FEATURES
+
+    mem = step_memory(shop.store, shop.embedder)
+    a = mem.arrays
+    item, page = mem.action_index["click[<item>]"], mem.action_index["click[next >]"]
+    ok = next(i for i in range(len(mem)) if a["label"][i] == item)
+    # on a results page after a search (nothing before it): six successful runs opened the
+    # product, three failed runs paged forward (their episodes name no errored step and no
+    # success paged forward there, so those steps count as failing)
+    probe = Probe(new=a["new"][ok], win=a["win"][ok], task=None, history=[int(a["prev1"][ok])],
+                  history_templates=[mem.actions[int(a["prev1"][ok])]])
+    rows = candidate_rows(mem, probe, include=[item, page])
+    col = RISK_FEATURES.index("risk_sequence")
+    risk = {c: rows.risk_x[r, col] for r, c in enumerate(rows.candidates)}
+    assert risk[page] == pytest.approx(3 / (3 + 1))  # 3 failing of 3, smoothed by one
+    assert risk[item] == 0.0

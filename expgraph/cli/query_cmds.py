@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="a concrete action available now (repeatable): rank exactly these")
     p.add_argument("--explain", action="store_true", help="show each feature's contribution")
     p.add_argument("--max-false-avoid", type=float, default=None,
-                   help="share of the store's own successful actions avoid may flag "
-                        "(default: the calibrated 0.04)")
+                   help="share of a new run's successful actions avoid may flag, with 95 %% "
+                        "confidence (default 0.05)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_suggest)
 

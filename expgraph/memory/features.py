@@ -42,6 +42,8 @@ NEXT_FEATURES = (
     "rank_task",        # 1 / its rank among knn_task's proposals
     "rank_markov1",     # 1 / its rank in P(next | previous action)
     "rank_markov2",     # 1 / its rank in P(next | two previous actions)
+    "mention_history",  # share of its literal words the previous action's text names
+    "mention_task",     # share of its literal words the task names
 )
 RISK_FEATURES = (
     "risk_knn",         # similarity-weighted failed share among the 20 nearest that took it
@@ -52,8 +54,12 @@ RISK_FEATURES = (
     "success_nearest",  # similarity of the nearest successful step that took it
     "failure_margin",   # failure_nearest - success_nearest
     "error_nearest",    # similarity of a near errored step (>= 0.6) that took it
+    "risk_window",      # risk_knn over the whole observation window
+    "risk_sequence",    # failed share of the steps that took it after the same two actions
 )
-EVIDENCE = 4  # the first four risk features are evidence of failure here (and error_nearest)
+# evidence of failure here: without one of these, no risk score flags an action
+EVIDENCE = ("risk_knn", "failure_nearest", "guardrail", "state_failed", "error_nearest",
+            "risk_window", "risk_sequence")
 K = 10
 SAME_TASK = 0.97  # task-embedding similarity that means "the same task"
 _TEXT_CALL = re.compile(r"^\s*[A-Za-z_][\w\-]*\s*\[.*\]\s*$", re.S)
@@ -67,6 +73,8 @@ class Probe:
     history: list[int] = field(default_factory=list)
     history_templates: list[str] = field(default_factory=list)
     state: str | None = None
+    history_text: str = ""  # the previous action as written (what a thought says comes next)
+    task_text: str = ""
     exclude_episode: int = NO
     exclude_task: int = NO
 
@@ -157,11 +165,15 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     position = src.shares(labels, good & (a["position"] == len(hist)))
     prior = src.shares(labels, good)
     risk = src.risk_votes(s_new, labels, failing, visible, 20)
+    risk_win = src.risk_votes(s_win, labels, failing, visible, 20)
     fail_nn, fail_unusual = src.unusual_failures(s_new, a["new"], labels, failing & visible,
                                                  good, 5, 0.6)
     err_nn = src.failure_neighbours(s_new, labels, a["err"], visible, 3, 0.6)
     guard, guards_of = _guard_votes(mem, state_ids)
     state_failed = _failed_share(labels, failing, visible & in_states)
+    h2 = hist[-2] if len(hist) >= 2 else NO
+    after = visible & (a["prev1"] == h1) & (a["prev2"] == h2)
+    seq_failed = _failed_share(labels, failing, after)
 
     nxt = (knn_new, knn_win, knn_task, knn_hist, {top_new: 1.0}, {top_task: 1.0}, same_task,
            m1, m2, mc, state_votes, skill, position, prior, risk)
@@ -176,19 +188,44 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     chosen += [c for c in dict.fromkeys(include) if c not in set(chosen)]
     succ_near = src.nearest_success(s_new, labels, good, chosen)
     rk = [src.ranks(v) for v in (knn_new, knn_task, m1, m2)]
+    said = (_words(_arguments_text(probe.history_text)), _words(probe.task_text))
     nx = np.zeros((len(chosen), len(NEXT_FEATURES)), dtype=np.float64)
     rx = np.zeros((len(chosen), len(RISK_FEATURES)), dtype=np.float64)
     for r, c in enumerate(chosen):
         row = [v.get(c, 0.0) for v in nxt]
         row += [knn_new.get(c, 0.0) * max(sim_new, 0.0), knn_task.get(c, 0.0) * max(sim_task, 0.0)]
         row += [v.get(c, 0.0) for v in rk]
+        row += [src.mentioned(_literal_words(mem.actions[c]), w) for w in said]
         nx[r] = row
         f, ok_near = fail_nn.get(c, 0.0), succ_near.get(c, 0.0)
         rx[r] = [risk.get(c, 0.0), f, guard.get(c, 0.0), state_failed.get(c, 0.0),
                  fail_unusual.get(c, 0.0), ok_near, f - ok_near if f else 0.0,
-                 err_nn.get(c, 0.0)]
+                 err_nn.get(c, 0.0), risk_win.get(c, 0.0), seq_failed.get(c, 0.0)]
     return Rows(candidates=chosen, next_x=nx, risk_x=rx, neighbours=near_ok, sims=s_new,
                 skills_of=skills_of, guards_of=guards_of)
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_PLACEHOLDER = re.compile(r"<[^<>]*>")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(_WORD.findall(text.lower()))
+
+
+@lru_cache(maxsize=65536)
+def _literal_words(tmpl: str) -> frozenset[str]:
+    """The words a template spells out (`click[buy now]` -> click, buy, now; placeholders
+    such as `<item>` are not words)."""
+    return _words(_PLACEHOLDER.sub(" ", tmpl))
+
+
+def _arguments_text(action: str) -> str:
+    """What an action says beyond its name: `think[I should click large]` -> the thought,
+    `lookup(order_id=1)` -> its arguments (the name itself would match its own template)."""
+    s = action.strip()
+    m = re.match(r"^[\w\-. ]{0,40}?[\[(:]", s)
+    return s[m.end():] if m else s
 
 
 def _skill_votes(mem: StepMemory, probe: Probe, state_ids: set[str], task_sim: np.ndarray,

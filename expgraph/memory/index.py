@@ -207,12 +207,26 @@ class StepMemory:
                                              else np.zeros((0, d), np.float32))
                 self._arrays["cluster"] = np.asarray(self.task_cluster, dtype=np.int64)
                 arr = self._arrays
-                # Failure evidence: an errored step; in a failed episode without one (nobody
-                # said which step went wrong), each of its steps.
-                has_err = np.zeros(len(self.episodes), dtype=bool)
-                has_err[arr["episode"][arr["err"]]] = True
-                arr["failing"] = arr["err"] | (~arr["ok"] & ~has_err[arr["episode"]])
+                arr["failing"] = failure_evidence(arr, len(self.episodes), len(self.actions))
             return self._arrays
+
+
+def failure_evidence(arr: dict[str, np.ndarray], n_episodes: int, n_actions: int,
+                     ) -> np.ndarray:
+    """Which steps are evidence of failure: an errored step; in a failed episode that names
+    no errored step (nobody said which step went wrong), each step whose action successful
+    runs never took in that abstract state. A routine step of a failed run (the lookup every
+    run makes) is not held against the action: the failure is looked for where the run
+    departed from what worked."""
+    has_err = np.zeros(n_episodes, dtype=bool)
+    has_err[arr["episode"][arr["err"]]] = True
+    unnamed = ~arr["ok"] & ~has_err[arr["episode"]]
+    if not unnamed.any():
+        return arr["err"].copy()
+    pair = arr["state"] * max(n_actions, 1) + arr["label"]
+    good = arr["ok"] & ~arr["err"] & (arr["state"] != NO)
+    routine = np.isin(pair, pair[good]) & (arr["state"] != NO)
+    return arr["err"] | (unnamed & ~routine)
 
 
 def _skill_views(store: GraphStore, constants: dict[str, set[str]]) -> list[SkillView]:

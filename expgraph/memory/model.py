@@ -11,6 +11,7 @@ feature's contribution (coefficient x value). With too little data a fixed fusio
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +19,13 @@ import numpy as np
 
 from expgraph.memory.features import NEXT_FEATURES, RISK_FEATURES, Probe, candidate_rows
 from expgraph.memory.index import NO, StepMemory
+from expgraph.scoring import wilson_lower_bound
 
 META_KEY = "advice.model"
 MIN_TRAINING_STEPS = 30
 MAX_TRAINING_STEPS = 3000
-FALSE_AVOID = 0.04  # calibrated share of the store's own successful actions flagged (<= 5 %)
+FALSE_AVOID = 0.05  # share of a new episode's successful actions flagged (95 % confidence)
+Z_ONE_SIDED = 1.645
 
 # Used until a refine pass has fit the store (or when it has too few steps to fit).
 DEFAULT_NEXT = {"knn_newest": 2.0, "knn_window": 1.0, "knn_task": 1.5, "knn_history": 1.5,
@@ -75,19 +78,24 @@ class AdviceModel:
     report: dict[str, Any] = field(default_factory=dict)
     # risk of the store's own successful actions at the quantiles 0, 0.01, ..., 1
     quantiles: list[float] = field(default_factory=list)
+    calibration_episodes: int = 0  # the episodes those actions come from
 
     def threshold_for(self, max_false_avoid: float | None) -> float:
         """The risk above which an action is flagged, so that at most `max_false_avoid` of
-        the store's own successful actions would be (the calibrated default when None)."""
+        a new episode's successful actions would be, with 95 % confidence: the share of the
+        store's own successful actions above the threshold, widened by its Wilson interval
+        over the episodes they come from (steps of one run are not independent), stays
+        within the budget. The calibrated default when None."""
         if max_false_avoid is None or not self.quantiles:
             return self.threshold
-        q = min(max(1.0 - float(max_false_avoid), 0.0), 1.0)
-        return float(np.interp(q, np.linspace(0, 1, len(self.quantiles)), self.quantiles)) + 1e-9
+        return calibrated_threshold(self.quantiles, self.calibration_episodes,
+                                    float(max_false_avoid))
 
     def to_json(self) -> dict[str, Any]:
         return {"next": self.next.to_json(), "risk": self.risk.to_json(),
                 "threshold": self.threshold, "trained_on": self.trained_on,
-                "report": self.report, "quantiles": self.quantiles}
+                "report": self.report, "quantiles": self.quantiles,
+                "calibration_episodes": self.calibration_episodes}
 
     @classmethod
     def from_json(cls, d: dict[str, Any] | None) -> AdviceModel:
@@ -97,7 +105,21 @@ class AdviceModel:
                    risk=Linear.from_json(d["risk"], RISK_FEATURES),
                    threshold=float(d["threshold"]), trained_on=int(d.get("trained_on", 0)),
                    report=dict(d.get("report") or {}),
-                   quantiles=[float(x) for x in d.get("quantiles") or []])
+                   quantiles=[float(x) for x in d.get("quantiles") or []],
+                   calibration_episodes=int(d.get("calibration_episodes", 0)))
+
+
+def calibrated_threshold(quantiles: Sequence[float], episodes: int, budget: float) -> float:
+    """The lowest grid threshold (a quantile of the successful actions' risk, just above it)
+    whose flagged share's one-sided 95 % Wilson upper bound over `episodes` is <= `budget`."""
+    n = len(quantiles) - 1
+    for i in range(n + 1):
+        share = 1.0 - i / n  # at most this share lies strictly above quantiles[i]
+        upper = (1.0 - wilson_lower_bound((1.0 - share) * episodes, episodes, z=Z_ONE_SIDED)
+                 if episodes > 0 else share)  # a model stored before episodes were counted
+        if share == 0.0 or upper <= budget + 1e-9:
+            return float(quantiles[i]) + 1e-9
+    return float(quantiles[-1]) + 1e-9
 
 
 def load_model(store: Any) -> AdviceModel:
@@ -125,7 +147,10 @@ def training_probes(mem: StepMemory, limit: int = MAX_TRAINING_STEPS,
         probe = Probe(new=a["new"][i], win=a["win"][i],
                       task=a["task_vecs"][a["task"][i]] if len(a["task_vecs"]) else None,
                       history=hist_ids, history_templates=[mem.actions[h] for h in hist_ids],
-                      state=mem.state[i], exclude_episode=int(a["episode"][i]),
+                      state=mem.state[i],
+                      history_text=mem.prev_keys[i][0] if mem.prev_keys[i] else "",
+                      task_text=mem.tasks[int(a["task"][i])],
+                      exclude_episode=int(a["episode"][i]),
                       exclude_task=int(a["task"][i]) if _hidden_task(mem.step_ids[i]) else NO)
         out.append((i, _with_position(probe, int(a["position"][i]))))
     return out
@@ -164,7 +189,8 @@ def fit(mem: StepMemory) -> AdviceModel:
     a = mem.arrays
     failing = ~a["ok"] | a["err"]  # steps that are not plain successes
     nx_rows, ny, groups, rx_rows, ry = [], [], [], [], []
-    ok_risk: list[np.ndarray] = []
+    ok_risk: list[np.ndarray] = []  # successful actions, task hidden: what a new task sees
+    ok_episodes: set[int] = set()
     probes = training_probes(mem)
     good = a["ok"] & ~a["err"]
     for g, (i, probe) in enumerate(probes):
@@ -175,8 +201,9 @@ def fit(mem: StepMemory) -> AdviceModel:
             r = rows.candidates.index(truth)
             rx_rows.append(rows.risk_x[r])
             ry.append(int(bad))
-            if not failing[i]:
+            if not failing[i] and probe.exclude_task != NO:
                 ok_risk.append(rows.risk_x[r])
+                ok_episodes.add(int(a["episode"][i]))
         if failing[i] or not rows.candidates:
             continue
         nx_rows.append(rows.next_x)
@@ -201,9 +228,9 @@ def fit(mem: StepMemory) -> AdviceModel:
     if ok_risk:
         scores = np.sort(model.risk.prob(np.vstack(ok_risk)))
         model.quantiles = [round(float(x), 6) for x in np.quantile(scores, np.linspace(0, 1, 101))]
-        # the smallest threshold that flags at most FALSE_AVOID of the successful actions
-        cut = int(np.floor((1.0 - FALSE_AVOID) * scores.size))
-        model.threshold = float(min(max(scores[min(cut, scores.size - 1)] + 1e-9, 0.5), 0.999))
+        model.calibration_episodes = len(ok_episodes)
+        cut = calibrated_threshold(model.quantiles, model.calibration_episodes, FALSE_AVOID)
+        model.threshold = float(min(max(cut, 0.5), 0.999))
         report["false_avoid_on_store"] = float(np.mean(scores >= model.threshold))
     model.report = report
     return model

@@ -148,3 +148,8 @@ def nearest_success(sims: np.ndarray, labels: np.ndarray, good: np.ndarray,
         if sel.any():
             out[a] = float(np.max(sims[sel]))
     return out
+
+
+def mentioned(words: frozenset[str], text_words: frozenset[str]) -> float:
+    """Share of an action's literal `words` that a text names (0 when it spells none)."""
+    return len(words & text_words) / len(words) if words else 0.0
