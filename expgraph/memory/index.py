@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from expgraph.distill.corpus import CONSTANTS_META
+from expgraph.memory import ann
+from expgraph.memory.ann import ANN_MIN_STEPS, VectorIndex
 from expgraph.models import Label, NodeRecord, Rel, Status
 from expgraph.store.base import GraphStore
 from expgraph.templates import template
@@ -92,12 +94,17 @@ class StepMemory:
     task_index: dict[str, int] = field(default_factory=dict)
     task_cluster: list[int] = field(default_factory=list)
     _task_vecs: list[np.ndarray] = field(default_factory=list)
+    task_steps: list[list[int]] = field(default_factory=list)  # step indices of each task
+    _by_label: dict[int, _Column] = field(default_factory=dict)  # step indices per action
     skills: list[SkillView] = field(default_factory=list)
     # (guardrail id, trigger state id, forbidden template ids, severity)
     guardrails: list[tuple[str, str, list[int], float]] = field(default_factory=list)
     state_index: dict[str, int] = field(default_factory=dict)
     _arrays: dict[str, np.ndarray] | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # approximate nearest-neighbour index per vector view, from `ann_min_steps` steps on
+    ann_min_steps: int = ANN_MIN_STEPS
+    _ann: dict[str, VectorIndex] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._cols = {"new": _Column(np.float32, self.dim), "win": _Column(np.float32, self.dim),
@@ -124,6 +131,7 @@ class StepMemory:
             self.tasks.append(text)
             self.task_cluster.append(NO if cluster is None else int(cluster))
             self._task_vecs.append(np.zeros(self.dim, np.float32) if vec is None else vec)
+            self.task_steps.append([])
         return i
 
     def add(self, rec: NodeRecord, win_vec: np.ndarray) -> None:
@@ -147,6 +155,7 @@ class StepMemory:
         self.prev2.append(prev[1] if len(prev) > 1 else NO)
         self.episode.append(e)
         self.task.append(self.task_id(p.get("task", ""), None, None))
+        self.task_steps[self.task[-1]].append(len(self.step_ids) - 1)
         self.ok.append(bool(p.get("success")))
         self.err.append(bool(p.get("error")))
         self.state.append(p.get("state"))
@@ -157,6 +166,7 @@ class StepMemory:
         for name in ("label", "prev1", "prev2", "episode", "task", "ok", "err", "position"):
             c[name].append(getattr(self, name)[-1])
         c["state"].append(self.state_int(self.state[-1]))
+        self._label_column(self.label[-1]).append(len(self.step_ids) - 1)
         c["new"].append(np.asarray(rec.embedding, dtype=np.float32))
         c["win"].append(win_vec)
         self._arrays = None
@@ -170,6 +180,9 @@ class StepMemory:
         self.prev2 = [p[1] if len(p) > 1 else NO for p in prev]
         for name in ("label", "prev1", "prev2"):
             self._cols[name].assign(getattr(self, name))
+        self._by_label = {}
+        for i, c in enumerate(self.label):
+            self._label_column(c).append(i)
         self._arrays = None
 
     def refresh_derived(self, store: GraphStore) -> None:
@@ -191,9 +204,36 @@ class StepMemory:
             i = self.state_index[sid] = len(self.state_index)
         return i
 
+    def _label_column(self, c: int) -> _Column:
+        col = self._by_label.get(c)
+        if col is None:
+            col = self._by_label[c] = _Column(np.int64)
+        return col
+
     # ---------------------------------------------------------------- reading
+    def steps_taking(self, c: int) -> np.ndarray:
+        """Indices of the steps whose action has template id `c` (ascending)."""
+        col = self._by_label.get(c)
+        return col.view() if col is not None else np.zeros(0, np.int64)
+
     def __len__(self) -> int:
         return len(self.step_ids)
+
+    @property
+    def approximate(self) -> bool:
+        """Large enough that nearest steps come from the ANN index (else exact search)."""
+        return len(self) >= self.ann_min_steps
+
+    def search(self, view: str, q: np.ndarray, k: int) -> np.ndarray:
+        """About the k steps nearest to `q` by one vector view ("new" or "win"), from its ANN
+        index, which first takes in the steps appended since the last search."""
+        with self.lock:
+            index = self._ann.get(view)
+            if index is None:
+                index = self._ann[view] = VectorIndex(self.dim)
+            vecs = self.arrays[view]
+        index.sync(vecs)
+        return index.search(q, k)
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
@@ -265,7 +305,8 @@ def build_memory(store: GraphStore, embedder: Any) -> StepMemory:
     """Every Step of the store (window vectors come from the embedding cache: no model call
     for texts ingest embedded), the tasks with their clusters, and the served skills."""
     constants = _constants(store)
-    mem = StepMemory(generation=store.generation(), dim=int(embedder.dim), constants=constants)
+    mem = StepMemory(generation=store.generation(), dim=int(embedder.dim), constants=constants,
+                     ann_min_steps=ann.ANN_MIN_STEPS)
     _load_tasks(mem, store)
     steps = sorted(store.find_nodes(Label.STEP, with_embedding=True),
                    key=lambda r: (r.props.get("episode", ""), int(r.props.get("index") or 0)))
