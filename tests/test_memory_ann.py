@@ -4,6 +4,7 @@ search on a fixed store, and the same candidate rows as exact search where it is
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from test_retrieval_suggest import _results, shop_episodes
 
 from expgraph.graph import ExperienceGraph
@@ -51,15 +52,19 @@ def test_a_row_appended_after_a_search_is_found():
     assert index.search(vecs[450], 1).tolist() == [450]
 
 
-def _memory(threshold: int, n: int = 3000) -> StepMemory:
+def _memory(threshold: int, n: int = 3000, distinct: int | None = None) -> StepMemory:
     """A fixed memory of `n` clustered steps: 10-step episodes, 40 actions (mostly the one of
-    the step's topic), a quarter of the episodes failed, some steps errored."""
+    the step's topic), a quarter of the episodes failed, some steps errored. With `distinct`,
+    the steps share that many messages (a real store repeats most of its texts: ties)."""
     rng = np.random.default_rng(3)
     centres = rng.standard_normal((60, DIM)).astype(np.float32)
     topic = rng.integers(60, size=n)
     new = centres[topic] + 0.6 * rng.standard_normal((n, DIM)).astype(np.float32)
     new /= np.linalg.norm(new, axis=1, keepdims=True)
     win = _clustered(rng, centres, n)
+    if distinct:
+        shared = rng.integers(distinct, size=n)
+        new, win, topic = new[shared], win[shared], topic[shared]
     mem = StepMemory(generation=0, dim=DIM, constants={}, ann_min_steps=threshold)
     for i in range(n):
         act = ACTIONS[topic[i] % 40] if rng.random() < 0.7 else ACTIONS[rng.integers(40)]
@@ -74,8 +79,11 @@ def _memory(threshold: int, n: int = 3000) -> StepMemory:
     return mem
 
 
-def test_the_approximate_universe_gives_the_candidate_rows_of_exact_search():
-    exact, approx = _memory(threshold=10**9), _memory(threshold=0)
+@pytest.mark.parametrize("distinct", [None, 300])
+def test_the_approximate_universe_gives_the_candidate_rows_of_exact_search(distinct):
+    exact, approx = _memory(10**9, distinct=distinct), _memory(0, distinct=distinct)
+    if distinct:
+        assert approx.distinct("new") == len(set(map(bytes, exact.arrays["new"])))
     assert not exact.approximate and approx.approximate
     rng = np.random.default_rng(11)
     centres = np.random.default_rng(3).standard_normal((60, DIM)).astype(np.float32)
@@ -90,7 +98,7 @@ def test_the_approximate_universe_gives_the_candidate_rows_of_exact_search():
         # the risk rows too, but for how near the nearest successful step of a far action is
         close += np.allclose(a.risk_x, b.risk_x, atol=1e-6)
     assert close >= 23
-    assert "new" in approx._ann and not exact._ann  # the index is only built where used
+    assert approx._views["new"].index is not None and exact._views["new"].index is None
 
 
 def test_a_left_out_episode_stays_out_of_the_approximate_universe():

@@ -1,33 +1,64 @@
 """Nearest steps without reading every step.
 
 Exact search reads both vectors of every step per query (2 x 384 floats x n): linear in the
-store. Past `ANN_MIN_STEPS` steps each vector view gets a faiss HNSW index (inner product on
-unit vectors), grown with the memory's columns, and a query's neighbour features are computed
-over a `Universe`: the steps nearest to it by either view, plus the steps its other features
-must see (steps of the nearest tasks, the neighbourhoods of near failing steps, the steps of a
-candidate action). Below the threshold the universe is every step, so small stores answer
-exactly as exact search does (bench/query_latency.py measures recall@10 against exact above
-it; bench/ann_compare.py why faiss HNSW).
+store. A real store repeats most of its messages ("Nothing happens.", the retail greeting), so
+each vector view keeps its distinct vectors once (`DistinctVectors`: 100,000 realistic steps
+have ~16,000 distinct newest messages) with the steps that share each; past `ANN_MIN_STEPS`
+steps those get a faiss HNSW index (inner product on unit vectors), grown as steps arrive,
+and a query's neighbour features are computed over a `Universe`: the steps nearest to it by
+either view, plus the steps its other features must see (steps of the nearest tasks, the
+neighbourhoods of near failing steps, the steps of a candidate action). Below the threshold
+the universe is every step, so small stores answer exactly as exact search does
+(bench/query_latency.py measures recall@10 against exact above it; bench/ann_compare.py
+why faiss HNSW).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 ANN_MIN_STEPS = 20_000  # below this, exact search over every step (identical answers)
-POOL = 256  # nearest steps by each view that every query's universe holds
+POOL = 256  # nearest distinct vectors by each view whose steps every query's universe holds
+MEMBERS = 2048  # steps of one distinct vector a search returns at most (the earliest)
 HNSW_M = 16
 EF_CONSTRUCTION = 80
 EF_SEARCH = 2 * POOL
-EXACT_SUBSET = 1024  # a subset this small is searched exactly (its rows gathered)
+EXACT_SUBSET = 1024  # a subset this small is searched exactly
 TASK_STEPS = 4096  # steps of near tasks added to a universe at most
 MAX_TASKS = 64  # near tasks looked at
 FAILURE_POOL = 64  # neighbourhood of a near failing step (how unusual its action was)
+
+
+class Column:
+    """A growable numpy column: rows appended in amortised O(1) (capacity doubles), the
+    filled part read as a view. Appending never copies the rows a reader holds, so a write
+    costs the new rows, not the store (no rebuild of every vector after an ingest)."""
+
+    def __init__(self, dtype: Any, width: int | None = None) -> None:
+        self.shape = () if width is None else (width,)
+        self.buf = np.zeros((16, *self.shape), dtype=dtype)
+        self.n = 0
+
+    def append(self, value: Any) -> None:
+        if self.n == len(self.buf):
+            grown = np.zeros((2 * len(self.buf), *self.shape), dtype=self.buf.dtype)
+            grown[:self.n] = self.buf[:self.n]
+            self.buf = grown
+        self.buf[self.n] = value
+        self.n += 1
+
+    def assign(self, values: list[Any]) -> None:
+        """Every row again (relabelling after new action constants)."""
+        self.buf = np.zeros((max(16, len(values)), *self.shape), dtype=self.buf.dtype)
+        self.buf[:len(values)] = values
+        self.n = len(values)
+
+    def view(self) -> np.ndarray:
+        return self.buf[:self.n]
 
 
 class VectorIndex:
@@ -59,6 +90,60 @@ class VectorIndex:
                                    params=self.params)
         ids = ids[0]
         return ids[ids >= 0].astype(np.int64)
+
+
+class DistinctVectors:
+    """One vector view's distinct vectors (identical texts embed identically), the steps that
+    share each (ascending), and, once asked, the ANN index over the distinct vectors."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.ids: dict[bytes, int] = {}
+        self.vecs = Column(np.float32, dim)
+        self.vid = Column(np.int64)  # per step: its distinct vector
+        self.members: list[list[int]] = []
+        self._member_arrays: dict[int, np.ndarray] = {}
+        self.index: VectorIndex | None = None
+        self.lock = threading.Lock()
+
+    def add(self, step: int, vec: np.ndarray) -> None:
+        key = vec.tobytes()
+        d = self.ids.get(key)
+        if d is None:
+            d = self.ids[key] = len(self.members)
+            self.vecs.append(vec)
+            self.members.append([])
+        self.members[d].append(step)
+        self._member_arrays.pop(d, None)
+        self.vid.append(d)
+
+    def steps_of(self, d: int) -> np.ndarray:
+        arr = self._member_arrays.get(d)
+        if arr is None:
+            arr = self._member_arrays[d] = np.asarray(self.members[d][:MEMBERS], np.int64)
+        return arr
+
+    def sims(self, steps: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Similarity of each step's vector to `q`, one product per distinct vector."""
+        if not len(steps):
+            return np.zeros(0, np.float32)
+        uv, inv = np.unique(self.vid.view()[steps], return_inverse=True)
+        return (self.vecs.view()[uv] @ q)[inv]
+
+    def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The steps of (about) the k distinct vectors nearest to `q`, and their similarity;
+        the index first takes in the vectors that arrived since the last search."""
+        with self.lock:
+            if self.index is None:
+                self.index = VectorIndex(self.dim)
+            self.index.sync(self.vecs.view())
+            top = self.index.search(q, k)
+        if not top.size:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        sims = self.vecs.view()[top] @ q
+        parts = [self.steps_of(int(d)) for d in top.tolist()]
+        return (np.concatenate(parts),
+                np.repeat(sims, [len(p) for p in parts]).astype(np.float32))
 
 
 @dataclass
@@ -109,53 +194,58 @@ class Need:
 
 
 class _Builder:
-    """Collects a universe's steps; their newest-message similarities computed once each."""
+    """Collects a universe's steps with their newest-message similarity, each computed once."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], search: Callable[..., np.ndarray],
-                 new: np.ndarray) -> None:
-        self.arrays, self.search, self.q = arrays, search, new
+    def __init__(self, mem: Any, new: np.ndarray) -> None:
+        self.mem, self.q = mem, new
         self.idx = np.zeros(0, np.int64)
         self.sims = np.zeros(0, np.float32)
-        self._wide: np.ndarray | None = None
+        self._wide: tuple[np.ndarray, np.ndarray] | None = None
 
-    def add(self, steps: np.ndarray) -> None:
-        steps = np.setdiff1d(np.asarray(steps, np.int64), self.idx)
+    def add(self, steps: np.ndarray, sims: np.ndarray | None = None) -> None:
+        steps = np.asarray(steps, np.int64)
+        fresh = ~np.isin(steps, self.idx)
+        if sims is not None:
+            steps, sims = steps[fresh], sims[fresh]
+        else:
+            steps = steps[fresh]
+            sims = self.mem.sims("new", steps, self.q)
         if steps.size:
             self.idx = np.concatenate([self.idx, steps])
-            self.sims = np.concatenate([self.sims, self.arrays["new"][steps] @ self.q])
+            self.sims = np.concatenate([self.sims, sims])
 
-    def wide(self) -> np.ndarray:
+    def wide(self) -> None:
         if self._wide is None:
-            self._wide = self.search("new", self.q, 4 * POOL)
-        return self._wide
+            self._wide = self.mem.search("new", self.q, 4 * POOL)
+            self.add(*self._wide)
 
-    def subset(self, mask: np.ndarray) -> None:
-        """Every step of `mask` when few, else the nearest of a wider search."""
-        steps = np.flatnonzero(mask)
-        self.add(steps if steps.size <= EXACT_SUBSET else self.wide())
+    def subset(self, steps: np.ndarray) -> None:
+        """Every step of `steps` when few, else the nearest of a wider search."""
+        if steps.size <= EXACT_SUBSET:
+            self.add(steps)
+        else:
+            self.wide()
 
 
-def approximate_universe(arrays: dict[str, np.ndarray], search: Callable[..., np.ndarray],
-                         new: np.ndarray, win: np.ndarray, task_sim: np.ndarray,
-                         task_steps: Callable[[int], list[int]],
-                         steps_taking: Callable[[int], np.ndarray], good: np.ndarray,
-                         failing: np.ndarray, needs: list[Need], k: int,
+def approximate_universe(mem: Any, new: np.ndarray, win: np.ndarray, task_sim: np.ndarray,
+                         good: np.ndarray, failing: np.ndarray, needs: list[Need], k: int,
                          same_task: float) -> Universe:
-    """The universe of a large store. The POOL nearest steps by each view: a masked top-k
-    within them is the true one when the pool holds k of the mask (nothing outside the pool
-    is nearer); each of `needs` that it does not cover adds its subset. Then the steps of
-    the tasks at least `same_task` alike, and of the next nearest tasks while a step of
-    theirs could still enter the top `k` good steps by (message + task) / 2; and, for each
-    of the 5 nearest failing steps, where its action's nearest successful step is. `good`
-    and `failing` already leave out what the query may not see."""
-    b = _Builder(arrays, search, new)
-    near = search("new", new, POOL)
-    b.add(near)
-    floor = float(np.min(b.sims)) if b.sims.size else -1.0  # nothing outside is nearer
-    b.add(search("win", win, POOL))
+    """The universe of a large store (`mem`: a StepMemory). The steps of the POOL nearest
+    distinct vectors by each view: a masked top-k within them is the true one when they hold
+    k of the mask (nothing outside is nearer); each of `needs` they do not cover adds its
+    subset. Then the steps of the tasks at least `same_task` alike, and of the next nearest
+    tasks while a step of theirs could still enter the top `k` good steps by (message + task)
+    / 2; and, for each of the 5 nearest failing steps, where its action's nearest successful
+    step is. `good` and `failing` already leave out what the query may not see."""
+    arrays = mem.arrays
+    b = _Builder(mem, new)
+    near, near_sims = mem.search("new", new, POOL)
+    b.add(near, near_sims)
+    floor = float(np.min(near_sims)) if near_sims.size else -1.0  # nothing outside is nearer
+    b.add(mem.search("win", win, POOL)[0])
     for need in needs:
         if floor >= need.min_sim and int(np.count_nonzero(need.mask[near])) < need.k:
-            b.subset(need.mask)
+            b.subset(np.flatnonzero(need.mask))
     if task_sim.size:
         added = 0
         for t in np.argsort(-task_sim, kind="stable")[:MAX_TASKS].tolist():
@@ -168,52 +258,48 @@ def approximate_universe(arrays: dict[str, np.ndarray], search: Callable[..., np
                         0.5 * (floor + float(task_sim[t])):
                     break
             before = b.idx.size
-            b.add(np.asarray(task_steps(t), np.int64))
+            b.add(np.asarray(mem.task_steps[t], np.int64))
             added += b.idx.size - before
     bad = np.flatnonzero(failing[b.idx])
     labels = arrays["label"]
     for i in bad[np.argsort(-b.sims[bad], kind="stable")[:5]].tolist():
         if b.sims[i] >= 0.6:
             step = int(b.idx[i])
-            same = steps_taking(int(labels[step]))
+            same = mem.steps_taking(int(labels[step]))
             if same.size <= EXACT_SUBSET:
                 b.add(same[good[same]])
             else:
-                b.add(search("new", arrays["new"][step], FAILURE_POOL))
+                b.add(mem.search("new", arrays["new"][step], FAILURE_POOL)[0])
     order = np.argsort(b.idx, kind="stable")
     idx, s_new = b.idx[order], b.sims[order]
     s_task = task_sim[arrays["task"][idx]] if task_sim.size else np.zeros(idx.size, np.float32)
-    return Universe(idx=idx, new=s_new, win=arrays["win"][idx] @ win, task=s_task, full=False,
-                    pool=near)
+    return Universe(idx=idx, new=s_new, win=mem.sims("win", idx, win), task=s_task,
+                    full=False, pool=near)
 
 
-def with_steps_of(u: Universe, arrays: dict[str, np.ndarray], search: Callable[..., np.ndarray],
-                  steps_taking: Callable[[int], np.ndarray], new: np.ndarray, win: np.ndarray,
+def with_steps_of(u: Universe, mem: Any, new: np.ndarray, win: np.ndarray,
                   task_sim: np.ndarray, good: np.ndarray, actions: list[int]) -> Universe:
-    """`u` plus, for each action in `actions` no good step of `u` took, the good steps that
-    took it (all of them when few, else the nearest of a wider search): what the nearest
+    """`u` plus, for each action in `actions` no good step of its pool took, the good steps
+    that took it (all of them when few, else the nearest of a wider search): what the nearest
     successful step per candidate action needs."""
     if u.full:
         return u
+    arrays = mem.arrays
     labels = arrays["label"]
     pool = u.pool if u.pool is not None else u.idx
     have = set(labels[pool][good[pool]].tolist())  # its nearest good step is in the pool
     missing = [c for c in actions if c not in have]
     if not missing:
         return u
-    parts = [u.idx]
-    wide: np.ndarray | None = None
+    b = _Builder(mem, new)
+    b.add(u.idx, u.new)
     for c in missing:
-        steps = steps_taking(c)
-        if steps.size <= EXACT_SUBSET:
-            parts.append(steps[good[steps]])
-        else:
-            if wide is None:
-                wide = search("new", new, 4 * POOL)
-                parts.append(wide)
-    idx = np.unique(np.concatenate(parts))
-    if idx.size == u.idx.size:
+        steps = mem.steps_taking(c)
+        b.subset(steps[good[steps]] if steps.size <= EXACT_SUBSET else steps)
+    if b.idx.size == u.idx.size:
         return u
+    order = np.argsort(b.idx, kind="stable")
+    idx, s_new = b.idx[order], b.sims[order]
     s_task = task_sim[arrays["task"][idx]] if task_sim.size else np.zeros(idx.size, np.float32)
-    return Universe(idx=idx, new=arrays["new"][idx] @ new, win=arrays["win"][idx] @ win,
-                    task=s_task, full=False, pool=u.pool)
+    return Universe(idx=idx, new=s_new, win=mem.sims("win", idx, win), task=s_task,
+                    full=False, pool=u.pool)

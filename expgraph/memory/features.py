@@ -180,8 +180,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         cands.setdefault(c, v * 0.1)
     chosen = sorted(cands, key=lambda c: (-cands[c], c))[:max_candidates]
     chosen += [c for c in dict.fromkeys(include) if c not in set(chosen)]
-    u = ann.with_steps_of(u, a, mem.search, mem.steps_taking, probe.new, probe.win, task_sim,
-                          good, chosen)
+    u = ann.with_steps_of(u, mem, probe.new, probe.win, task_sim, good, chosen)
     succ_near = src.nearest_success(u.new, u.local(labels), u.local(good), chosen)
     rk = [src.ranks(v) for v in (knn_new, knn_task, m1, m2)]
     nx = np.zeros((len(chosen), len(NEXT_FEATURES)), dtype=np.float64)
@@ -211,9 +210,8 @@ def _universe(mem: StepMemory, probe: Probe, task_sim: np.ndarray, good: np.ndar
     a = mem.arrays
     if not mem.approximate:
         return ann.exact_universe(a, probe.new, probe.win, task_sim)
-    return ann.approximate_universe(a, mem.search, probe.new, probe.win, task_sim,
-                                    lambda t: mem.task_steps[t], mem.steps_taking, good,
-                                    failing, needs(), K, SAME_TASK)
+    return ann.approximate_universe(mem, probe.new, probe.win, task_sim, good, failing,
+                                    needs(), K, SAME_TASK)
 
 
 def _skill_votes(mem: StepMemory, probe: Probe, state_ids: set[str], task_sim: np.ndarray,

@@ -13,40 +13,12 @@ import numpy as np
 
 from expgraph.distill.corpus import CONSTANTS_META
 from expgraph.memory import ann
-from expgraph.memory.ann import ANN_MIN_STEPS, VectorIndex
+from expgraph.memory.ann import ANN_MIN_STEPS, Column, DistinctVectors
 from expgraph.models import Label, NodeRecord, Rel, Status
 from expgraph.store.base import GraphStore
 from expgraph.templates import template
 
 NO = -1  # "none" in the integer columns (no previous action, no state, no cluster)
-
-
-class _Column:
-    """A growable numpy column: rows appended in amortised O(1) (capacity doubles), the
-    filled part read as a view. Appending never copies the rows a reader holds, so a write
-    costs the new rows, not the store (no rebuild of every vector after an ingest)."""
-
-    def __init__(self, dtype: Any, width: int | None = None) -> None:
-        self.shape = () if width is None else (width,)
-        self.buf = np.zeros((16, *self.shape), dtype=dtype)
-        self.n = 0
-
-    def append(self, value: Any) -> None:
-        if self.n == len(self.buf):
-            grown = np.zeros((2 * len(self.buf), *self.shape), dtype=self.buf.dtype)
-            grown[:self.n] = self.buf[:self.n]
-            self.buf = grown
-        self.buf[self.n] = value
-        self.n += 1
-
-    def assign(self, values: list[Any]) -> None:
-        """Every row again (relabelling after new action constants)."""
-        self.buf = np.zeros((max(16, len(values)), *self.shape), dtype=self.buf.dtype)
-        self.buf[:len(values)] = values
-        self.n = len(values)
-
-    def view(self) -> np.ndarray:
-        return self.buf[:self.n]
 
 
 @dataclass
@@ -84,7 +56,7 @@ class StepMemory:
     raw: list[str] = field(default_factory=list)  # the concrete action as the agent wrote it
     arguments: list[dict[str, Any]] = field(default_factory=list)
     # the columns as growable arrays (what `arrays` serves, without copying)
-    _cols: dict[str, _Column] = field(default_factory=dict)
+    _cols: dict[str, Column] = field(default_factory=dict)
     # vocabularies
     actions: list[str] = field(default_factory=list)
     action_index: dict[str, int] = field(default_factory=dict)
@@ -95,7 +67,7 @@ class StepMemory:
     task_cluster: list[int] = field(default_factory=list)
     _task_vecs: list[np.ndarray] = field(default_factory=list)
     task_steps: list[list[int]] = field(default_factory=list)  # step indices of each task
-    _by_label: dict[int, _Column] = field(default_factory=dict)  # step indices per action
+    _by_label: dict[int, Column] = field(default_factory=dict)  # step indices per action
     skills: list[SkillView] = field(default_factory=list)
     # (guardrail id, trigger state id, forbidden template ids, severity)
     guardrails: list[tuple[str, str, list[int], float]] = field(default_factory=list)
@@ -104,14 +76,15 @@ class StepMemory:
     lock: threading.RLock = field(default_factory=threading.RLock)
     # approximate nearest-neighbour index per vector view, from `ann_min_steps` steps on
     ann_min_steps: int = ANN_MIN_STEPS
-    _ann: dict[str, VectorIndex] = field(default_factory=dict)
+    _views: dict[str, DistinctVectors] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._cols = {"new": _Column(np.float32, self.dim), "win": _Column(np.float32, self.dim),
-                      "label": _Column(np.int64), "prev1": _Column(np.int64),
-                      "prev2": _Column(np.int64), "episode": _Column(np.int64),
-                      "task": _Column(np.int64), "ok": _Column(bool), "err": _Column(bool),
-                      "position": _Column(np.int64), "state": _Column(np.int64)}
+        self._cols = {"new": Column(np.float32, self.dim), "win": Column(np.float32, self.dim),
+                      "label": Column(np.int64), "prev1": Column(np.int64),
+                      "prev2": Column(np.int64), "episode": Column(np.int64),
+                      "task": Column(np.int64), "ok": Column(bool), "err": Column(bool),
+                      "position": Column(np.int64), "state": Column(np.int64)}
+        self._views = {"new": DistinctVectors(self.dim), "win": DistinctVectors(self.dim)}
 
     # ---------------------------------------------------------------- building
     def action_id(self, tmpl: str) -> int:
@@ -169,6 +142,9 @@ class StepMemory:
         self._label_column(self.label[-1]).append(len(self.step_ids) - 1)
         c["new"].append(np.asarray(rec.embedding, dtype=np.float32))
         c["win"].append(win_vec)
+        i = len(self.step_ids) - 1
+        self._views["new"].add(i, c["new"].buf[i])
+        self._views["win"].add(i, c["win"].buf[i])
         self._arrays = None
 
     def relabel(self, constants: dict[str, set[str]]) -> None:
@@ -204,10 +180,10 @@ class StepMemory:
             i = self.state_index[sid] = len(self.state_index)
         return i
 
-    def _label_column(self, c: int) -> _Column:
+    def _label_column(self, c: int) -> Column:
         col = self._by_label.get(c)
         if col is None:
-            col = self._by_label[c] = _Column(np.int64)
+            col = self._by_label[c] = Column(np.int64)
         return col
 
     # ---------------------------------------------------------------- reading
@@ -224,16 +200,17 @@ class StepMemory:
         """Large enough that nearest steps come from the ANN index (else exact search)."""
         return len(self) >= self.ann_min_steps
 
-    def search(self, view: str, q: np.ndarray, k: int) -> np.ndarray:
-        """About the k steps nearest to `q` by one vector view ("new" or "win"), from its ANN
-        index, which first takes in the steps appended since the last search."""
-        with self.lock:
-            index = self._ann.get(view)
-            if index is None:
-                index = self._ann[view] = VectorIndex(self.dim)
-            vecs = self.arrays[view]
-        index.sync(vecs)
-        return index.search(q, k)
+    def search(self, view: str, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The steps of about the k distinct vectors nearest to `q` by one view ("new" or
+        "win"), from its ANN index, with their similarity."""
+        return self._views[view].search(q, k)
+
+    def sims(self, view: str, steps: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """The similarity of these steps' vectors (one view) to `q`."""
+        return self._views[view].sims(steps, q)
+
+    def distinct(self, view: str) -> int:
+        return len(self._views[view].members)
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
