@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 ANN_MIN_STEPS = 20_000  # below this, exact search over every step (identical answers)
-POOL = 256  # nearest distinct vectors by each view whose steps every query's universe holds
-MEMBERS = 2048  # steps of one distinct vector a search returns at most (the earliest)
+POOL = 128  # nearest distinct vectors by each view whose steps every query's universe holds
+MEMBERS = 64  # steps of one distinct vector a search returns at most (the earliest)
 HNSW_M = 16
 EF_CONSTRUCTION = 80
-EF_SEARCH = 2 * POOL
+EF_SEARCH = 160
 EXACT_SUBSET = 1024  # a subset this small is searched exactly
 TASK_STEPS = 4096  # steps of near tasks added to a universe at most
 MAX_TASKS = 64  # near tasks looked at
@@ -101,27 +101,26 @@ class DistinctVectors:
         self.ids: dict[bytes, int] = {}
         self.vecs = Column(np.float32, dim)
         self.vid = Column(np.int64)  # per step: its distinct vector
-        self.members: list[list[int]] = []
-        self._member_arrays: dict[int, np.ndarray] = {}
+        self.head = Column(np.int64, MEMBERS)  # per distinct vector: its first steps, -1 after
+        self.count: list[int] = []
         self.index: VectorIndex | None = None
         self.lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.count)
 
     def add(self, step: int, vec: np.ndarray) -> None:
         key = vec.tobytes()
         d = self.ids.get(key)
         if d is None:
-            d = self.ids[key] = len(self.members)
+            d = self.ids[key] = len(self.count)
             self.vecs.append(vec)
-            self.members.append([])
-        self.members[d].append(step)
-        self._member_arrays.pop(d, None)
+            self.head.append(-1)
+            self.count.append(0)
+        if self.count[d] < MEMBERS:
+            self.head.buf[d, self.count[d]] = step
+        self.count[d] += 1
         self.vid.append(d)
-
-    def steps_of(self, d: int) -> np.ndarray:
-        arr = self._member_arrays.get(d)
-        if arr is None:
-            arr = self._member_arrays[d] = np.asarray(self.members[d][:MEMBERS], np.int64)
-        return arr
 
     def sims(self, steps: np.ndarray, q: np.ndarray) -> np.ndarray:
         """Similarity of each step's vector to `q`, one product per distinct vector."""
@@ -141,9 +140,9 @@ class DistinctVectors:
         if not top.size:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         sims = self.vecs.view()[top] @ q
-        parts = [self.steps_of(int(d)) for d in top.tolist()]
-        return (np.concatenate(parts),
-                np.repeat(sims, [len(p) for p in parts]).astype(np.float32))
+        steps = self.head.view()[top]  # (k, MEMBERS), -1 past each one's steps
+        keep = steps >= 0
+        return steps[keep], np.broadcast_to(sims[:, None], steps.shape)[keep]
 
 
 @dataclass
@@ -200,24 +199,25 @@ class _Builder:
         self.mem, self.q = mem, new
         self.idx = np.zeros(0, np.int64)
         self.sims = np.zeros(0, np.float32)
-        self._wide: tuple[np.ndarray, np.ndarray] | None = None
+        self.seen = np.zeros(len(mem), bool)
+        self._wide = False
 
     def add(self, steps: np.ndarray, sims: np.ndarray | None = None) -> None:
         steps = np.asarray(steps, np.int64)
-        fresh = ~np.isin(steps, self.idx)
-        if sims is not None:
-            steps, sims = steps[fresh], sims[fresh]
-        else:
-            steps = steps[fresh]
-            sims = self.mem.sims("new", steps, self.q)
+        fresh = ~self.seen[steps]
+        steps, first = np.unique(steps[fresh], return_index=True)  # listed twice: once
+        sims = sims[fresh][first] if sims is not None else None
         if steps.size:
+            self.seen[steps] = True
+            if sims is None:
+                sims = self.mem.sims("new", steps, self.q)
             self.idx = np.concatenate([self.idx, steps])
             self.sims = np.concatenate([self.sims, sims])
 
     def wide(self) -> None:
-        if self._wide is None:
-            self._wide = self.mem.search("new", self.q, 4 * POOL)
-            self.add(*self._wide)
+        if not self._wide:
+            self._wide = True
+            self.add(*self.mem.search("new", self.q, 2 * POOL))
 
     def subset(self, steps: np.ndarray) -> None:
         """Every step of `steps` when few, else the nearest of a wider search."""

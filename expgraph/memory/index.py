@@ -210,7 +210,7 @@ class StepMemory:
         return self._views[view].sims(steps, q)
 
     def distinct(self, view: str) -> int:
-        return len(self._views[view].members)
+        return len(self._views[view])
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
