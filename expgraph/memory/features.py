@@ -145,9 +145,9 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     cluster = NO
     if probe.task is not None and task_sim.size:
         best = int(np.argmax(task_sim))
-        cluster = int(a["cluster"][best]) if task_sim[best] > 0.5 else NO
+        cluster = mem.cluster_of(best) if task_sim[best] > 0.5 else NO
     if cluster != NO:
-        in_cluster = a["cluster"][a["task"]] == cluster
+        in_cluster = np.isin(a["task"], mem.cluster_tasks(cluster))
         mc = src.markov(labels, a["prev1"], a["prev2"], good & in_cluster, hist, 1)
     else:
         mc = {}
@@ -219,17 +219,18 @@ def _skill_votes(mem: StepMemory, probe: Probe, state_ids: set[str], task_sim: n
     """Each skill applying in these states, and each plan for the nearest tasks, votes its
     next action (aligned with the history) with its utility; a skill mined from the excluded
     episode alone does not vote."""
-    if not mem.skills:
-        return {}, {}
     near_tasks: set[str] = set()
     if task_sim.size:
         for t in np.argsort(-task_sim)[:3].tolist():
             if task_sim[t] > 0.5:
                 near_tasks.add(_task_node_id(mem.tasks[t]))
+    skills = mem.skills_for(state_ids, near_tasks)  # looked up, cached until the next write
+    if not skills:
+        return {}, {}
     own = mem.episodes[probe.exclude_episode] if probe.exclude_episode != NO else None
     votes: dict[int, float] = {}
     behind: dict[int, list[str]] = {}
-    for sk in mem.skills:
+    for sk in skills:
         if not (sk.states & state_ids or sk.tasks & near_tasks):
             continue
         if own is not None and sk.support <= 1 and own in sk.episodes:
@@ -255,7 +256,7 @@ def _guard_votes(mem: StepMemory, state_ids: set[str],
                  ) -> tuple[dict[int, float], dict[int, list[str]]]:
     out: dict[int, float] = {}
     behind: dict[int, list[str]] = {}
-    for gid, sid, bans, severity in mem.guardrails:
+    for gid, sid, bans, severity in mem.guardrails_in(state_ids):
         if sid in state_ids:
             for c in bans:
                 out[c] = max(out.get(c, 0.0), severity)
