@@ -141,6 +141,9 @@ def measure(db: Path, queries: list[tuple[str, str, list[str]]], writes: list) -
     t0 = time.perf_counter()
     g.query(state + " cold", task=task)
     cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    g.suggest(state + " cold", task=task, history=hist)  # builds the step memory and index
+    cold_suggest = time.perf_counter() - t0
     times: dict[str, list[float]] = {"query": [], "suggest": []}
     rest: dict[str, list[float]] = {"query": [], "suggest": []}
     cpu: dict[str, list[float]] = {"query": [], "suggest": []}
@@ -156,6 +159,7 @@ def measure(db: Path, queries: list[tuple[str, str, list[str]]], writes: list) -
         times[name].append(time.perf_counter() - t0)
         cpu[name].append(time.process_time() - c0)
         rest[name].append(times[name][-1] - model.seconds)
+    agreement = exact_agreement(g, queries[half:half + 50])
     after, after_cpu, ingest_s = [], [], []
     for n, ep in enumerate(writes):
         t0 = time.perf_counter()
@@ -170,7 +174,8 @@ def measure(db: Path, queries: list[tuple[str, str, list[str]]], writes: list) -
     g.close()
     shutil.rmtree(tmp)
     row = {"steps": steps or nodes.get("Episode", 0) * STEPS_PER_EPISODE, "nodes": nodes,
-           "cold_ms": round(1000 * cold, 1)}
+           "cold_ms": round(1000 * cold, 1), "cold_suggest_ms": round(1000 * cold_suggest, 1),
+           **agreement}
     if after:
         row["after_write_suggest_ms"] = [round(1000 * t, 1) for t in after]
         row["after_write_suggest_p50_ms"] = round(float(np.median(after)) * 1000, 1)
@@ -189,43 +194,136 @@ def measure(db: Path, queries: list[tuple[str, str, list[str]]], writes: list) -
     return row
 
 
-def memory_scale(sizes: list[int], calls: int, seed: int) -> list[dict]:
-    """The in-memory half of `suggest` alone (expgraph/memory: candidate rows over every step),
-    at sizes whose stores this machine cannot embed in a session: `StepMemory` filled with
-    unit random vectors (the cost of exact search does not depend on their values) and a
-    realistic shape (10-step episodes, 60 action templates, 800 states, 3 of 4 episodes
-    successful). Times the warm call, then the first call after one more episode is added."""
-    from expgraph.memory.features import Probe, candidate_rows
-    from expgraph.memory.index import StepMemory
-    from expgraph.models import Label, NodeRecord
+def exact_agreement(g, queries: list[tuple[str, str, list[str]]]) -> dict:  # noqa: ANN001
+    """The ANN path against exact search on the same memory, per probe: recall@10 of the 10
+    nearest successful steps, and whether `suggest` gives the same next actions (top 5)."""
+    from expgraph.memory.features import candidate_rows
+    from expgraph.memory.index import step_memory
+    from queries.suggest import _probe
 
-    rng = np.random.default_rng(seed)
-    dim = default_embedder().dim
-    acts = [f"act{i}[x]" for i in range(60)]
-    rows = []
-    mem = StepMemory(generation=0, dim=dim, constants={})
+    mem = step_memory(g.store, g.embedder)
+    if not mem.approximate:
+        return {"ann": False}
+    threshold = mem.ann_min_steps
+    recall, same = [], []
+    try:
+        for n, (state, task, hist) in enumerate(queries):
+            probe = _probe(mem, g.embedder, f"{state}\n({n})", task, hist)
+            out = {}
+            for mode, thr in (("ann", threshold), ("exact", len(mem) + 1)):
+                mem.ann_min_steps = thr
+                rows = candidate_rows(mem, probe)
+                res = g.suggest(f"{state}\n({n})", task=task, history=hist, k=5)
+                out[mode] = (set(rows.neighbours.tolist()), [a.action for a in res.next])
+            recall.append(len(out["ann"][0] & out["exact"][0]) / max(len(out["exact"][0]), 1))
+            same.append(out["ann"][1] == out["exact"][1])
+    finally:
+        mem.ann_min_steps = threshold
+    return {"ann": True, "recall_at_10": round(float(np.mean(recall)), 4),
+            "same_next_actions": round(float(np.mean(same)), 4),
+            "distinct_new": mem.distinct("new"), "distinct_window": mem.distinct("win")}
 
-    def unit(k: int) -> np.ndarray:
-        v = rng.standard_normal((k, dim)).astype(np.float32)
-        return v / np.linalg.norm(v, axis=1, keepdims=True)
 
-    def add(count: int) -> None:
-        start = len(mem)
-        new, win = unit(count), unit(count)
-        for j in range(count):
-            i = start + j
+def _distinct(n: float) -> float:
+    """Distinct newest messages among n realistic steps (bench/corpus.py growth: 4,190 at
+    10,000, 16,082 at 100,000, 50,612 at 1,000,000)."""
+    return 4190 * (n / 10_000) ** 0.55
+
+
+class SyntheticSteps:
+    """Steps shaped like the realistic corpus, without a model: unit vectors around 2,000
+    topics, repeated the way real texts repeat (distinct messages grow like `_distinct`, a
+    repeat picks the message of a random earlier step, so popular texts get more popular),
+    10-step episodes, 60 action templates mostly following the topic, tasks repeating, 3 of
+    4 episodes successful, some steps errored."""
+
+    def __init__(self, dim: int, seed: int) -> None:
+        from expgraph.memory.index import StepMemory
+
+        self.rng = np.random.default_rng(seed)
+        self.dim = dim
+        self.centres = self.rng.standard_normal((2000, dim)).astype(np.float32)
+        self.mem = StepMemory(generation=0, dim=dim, constants={})
+        self.pool: dict[str, list[np.ndarray]] = {"new": [], "win": []}
+        self.topic: dict[str, list[int]] = {"new": [], "win": []}
+        self.used: dict[str, list[int]] = {"new": [], "win": []}  # distinct id per step
+        self.acts = [f"act{i}[x]" for i in range(60)]
+        self.tasks: list[np.ndarray] = []
+
+    def vector(self, topic: int) -> np.ndarray:
+        v = self.centres[topic] + 0.6 * self.rng.standard_normal(self.dim).astype(np.float32)
+        return (v / np.linalg.norm(v)).astype(np.float32)
+
+    def _pick(self, view: str, n: int) -> tuple[np.ndarray, int]:
+        pool, used = self.pool[view], self.used[view]
+        if not pool or self.rng.random() < _distinct(n + 1) - _distinct(n):
+            topic = int(self.rng.integers(2000))
+            pool.append(self.vector(topic))
+            self.topic[view].append(topic)
+            d = len(pool) - 1
+        else:
+            d = used[int(self.rng.integers(len(used)))]
+        used.append(d)
+        return pool[d], self.topic[view][d]
+
+    def add(self, count: int) -> None:
+        from expgraph.models import Label, NodeRecord
+
+        rng, mem = self.rng, self.mem
+        for _ in range(count):
+            i = len(mem)
+            new, topic = self._pick("new", i)
+            win, _ = self._pick("win", i)
+            e = i // 10
+            if i % 10 == 0:
+                self.episode_task = int(rng.integers(e // 14 + 1))
+            while len(self.tasks) <= self.episode_task:
+                self.tasks.append(self.vector(int(rng.integers(2000))))
+            act = topic % 60 if rng.random() < 0.7 else int(rng.integers(60))
             mem.add(NodeRecord.model_construct(
-                id=f"s{i}", label=Label.STEP, embedding=new[j], props={
-                    "episode": f"e{i // 10}", "key": acts[int(rng.integers(60))],
-                    "prev": [acts[(i - 1) % 60]] if i % 10 else [], "task": f"t{i // 40}",
-                    "success": (i // 10) % 4 != 0, "error": i % 23 == 0,
-                    "state": f"st{int(rng.integers(800))}", "index": i % 10}), win[j])
+                id=f"s{i}", label=Label.STEP, embedding=new, props={
+                    "episode": f"e{e}", "key": self.acts[act],
+                    "prev": [mem.keys[-1]] if i % 10 else [], "task": f"t{self.episode_task}",
+                    "success": e % 4 != 0, "error": i % 23 == 0,
+                    "state": f"st{topic % 800}", "index": i % 10}), win)
+        for t in range(len(mem.tasks)):
+            mem._task_vecs[t] = self.tasks[int(mem.tasks[t][1:])]
+        mem._arrays = None
 
+    def probes(self, count: int) -> list:
+        from expgraph.memory.features import Probe
+
+        out = []
+        for _ in range(count):  # an unseen state near a seen one, a known task
+            near = self.pool["new"][int(self.rng.integers(len(self.pool["new"])))]
+            v = near + 0.05 * self.rng.standard_normal(self.dim).astype(np.float32)
+            w = self.pool["win"][int(self.rng.integers(len(self.pool["win"])))]
+            out.append(Probe(new=(v / np.linalg.norm(v)).astype(np.float32), win=w,
+                             task=self.tasks[int(self.rng.integers(len(self.tasks)))],
+                             history=[int(self.rng.integers(60))]))
+        return out
+
+
+def memory_scale(sizes: list[int], calls: int, seed: int) -> list[dict]:
+    """The in-memory half of `suggest` alone (expgraph/memory: candidate rows), at sizes
+    whose stores this machine cannot embed in a session, on `SyntheticSteps`. Times the
+    first call (it builds the ANN index), the warm calls, then the first call after each of
+    5 more episodes; and compares the ANN path with exact search on the same memory
+    (recall@10 of the nearest successful steps, identical candidate rows)."""
+    from expgraph.memory.features import candidate_rows
+
+    steps = SyntheticSteps(default_embedder().dim, seed)
+    rows = []
     for n in sorted(sizes):
-        add(n - len(mem))
-        mem.arrays  # noqa: B018 (built once, as the first query after opening would)
-        probes_ = [Probe(new=v, win=w, task=None, history=[int(rng.integers(60))])
-                   for v, w in zip(unit(calls), unit(calls), strict=True)]
+        t0 = time.perf_counter()
+        steps.add(n - len(steps.mem))
+        fill = time.perf_counter() - t0
+        mem = steps.mem
+        probes_ = steps.probes(calls)
+        t0 = time.perf_counter()
+        with quiet_blas():
+            candidate_rows(mem, probes_[0])  # builds (or grows) the index
+        first = time.perf_counter() - t0
         warm, cpu = [], []
         for p in probes_:
             t0, c0 = time.perf_counter(), time.process_time()
@@ -233,20 +331,37 @@ def memory_scale(sizes: list[int], calls: int, seed: int) -> list[dict]:
                 candidate_rows(mem, p)
             warm.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
+        recall, same = [], []
+        threshold = mem.ann_min_steps
+        for p in probes_[:20]:
+            with quiet_blas():
+                a = candidate_rows(mem, p)
+                mem.ann_min_steps = len(mem) + 1
+                b = candidate_rows(mem, p)
+                mem.ann_min_steps = threshold
+            recall.append(len(set(a.neighbours.tolist()) & set(b.neighbours.tolist()))
+                          / max(len(b.neighbours), 1))
+            same.append(a.candidates == b.candidates and np.allclose(a.next_x, b.next_x))
         after, after_cpu = [], []
         for p in probes_[:5]:
-            add(10)
+            steps.add(10)
             t0, c0 = time.perf_counter(), time.process_time()
             with quiet_blas():
                 candidate_rows(mem, p)
             after.append(time.perf_counter() - t0)
             after_cpu.append(time.process_time() - c0)
         ms = 1000 * np.array(warm)
-        rows.append({"steps": n, "warm_p50_ms": round(float(np.percentile(ms, 50)), 1),
+        rows.append({"steps": n, "distinct_new": mem.distinct("new"),
+                     "distinct_window": mem.distinct("win"), "tasks": len(mem.tasks),
+                     "ann": mem.approximate, "fill_s": round(fill, 1),
+                     "first_call_s": round(first, 2),
+                     "warm_p50_ms": round(float(np.percentile(ms, 50)), 1),
                      "warm_p95_ms": round(float(np.percentile(ms, 95)), 1),
                      "warm_cpu_p50_ms": round(1000 * float(np.median(cpu)), 1),
                      "after_add_p50_ms": round(1000 * float(np.median(after)), 1),
                      "after_add_cpu_p50_ms": round(1000 * float(np.median(after_cpu)), 1),
+                     "recall_at_10": round(float(np.mean(recall)), 4),
+                     "same_candidate_rows": round(float(np.mean(same)), 4),
                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                                           / 1024),
                      "load_average": [round(x, 2) for x in os.getloadavg()]})
@@ -282,14 +397,14 @@ def main() -> None:
         threadpool_limits(args.threads)
     if args.memory_only:
         rows = memory_scale(args.memory_only, min(args.queries, 50), args.seed)
-        print(f"{'steps':>9} {'warm p50':>9} {'warm p95':>9} {'cpu p50':>8} {'after add':>10}"
-              f" {'its cpu':>8} {'peak MB':>8}")
+        keys = ["steps", "distinct_new", "ann", "first_call_s", "warm_p50_ms", "warm_p95_ms",
+                "warm_cpu_p50_ms", "after_add_p50_ms", "after_add_cpu_p50_ms", "recall_at_10",
+                "same_candidate_rows", "peak_rss_mb"]
+        print(" ".join(f"{k:>12}" for k in keys))
         for r in rows:
-            print(f"{r['steps']:>9} {r['warm_p50_ms']:>9} {r['warm_p95_ms']:>9} "
-                  f"{r['warm_cpu_p50_ms']:>8} {r['after_add_p50_ms']:>10} "
-                  f"{r['after_add_cpu_p50_ms']:>8} {r['peak_rss_mb']:>8}")
-        print("(milliseconds: candidate rows over every step, exact numpy search, random unit "
-              f"vectors; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on "
+            print(" ".join(f"{r[k]!s:>12}" for k in keys))
+        print("(milliseconds unless _s: candidate rows of one suggest, synthetic realistic steps;"
+              f" load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on "
               f"{os.cpu_count()} cpus)")
         (RESULTS / "query_latency_memory.json").write_text(json.dumps(
             {"cpus": os.cpu_count(), "threads": args.threads, "rows": rows}, indent=2))

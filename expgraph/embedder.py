@@ -197,12 +197,33 @@ class CachedEmbedder:
         return self.embed([text])[0]
 
 
-_DEFAULT: SentenceTransformerEmbedder | None = None
+_DEFAULT: Embedder | None = None
 
 
-def default_embedder() -> SentenceTransformerEmbedder:
-    """One model per process: loading it costs seconds, encoding costs milliseconds."""
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+def default_embedder() -> Embedder:
+    """One model per process: loading it costs seconds, encoding costs milliseconds.
+    $EXPGRAPH_EMBEDDER picks the backend of the same model: `torch` (default), `onnx`
+    (onnxruntime, the same vectors, ~4x faster per query) or `onnx-int8` (quantised: ~3x the
+    texts/s, mean cosine 0.99 to torch, its own cache key); bench/embed_backends.py."""
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = SentenceTransformerEmbedder()
+        backend = os.environ.get("EXPGRAPH_EMBEDDER", "torch").strip().lower() or "torch"
+        if backend not in BACKENDS:
+            raise UsageError(f"EXPGRAPH_EMBEDDER={backend!r}: expected one of "
+                             f"{', '.join(BACKENDS)}")
+        if backend == "torch":
+            _DEFAULT = SentenceTransformerEmbedder()
+        else:
+            from expgraph.embedder_onnx import OnnxEmbedder
+
+            try:
+                import onnx  # noqa: F401
+                import onnxruntime  # noqa: F401
+            except ImportError as exc:
+                raise UsageError(f"EXPGRAPH_EMBEDDER={backend} needs onnxruntime and onnx: "
+                                 'pip install -e ".[onnx]"') from exc
+            _DEFAULT = OnnxEmbedder(int8=backend == "onnx-int8")
     return _DEFAULT

@@ -107,3 +107,23 @@ def test_a_store_without_the_record_is_checked_against_a_stored_vector(tmp_path)
                          auto_distill=False) as g:
         with pytest.raises(EmbeddingMismatchError, match=r"holds 16-d"):
             g.embedder  # noqa: B018
+
+
+def test_onnx_backend_gives_the_pytorch_vectors_and_int8_stays_close(model, tmp_path,
+                                                                    monkeypatch):
+    from expgraph.embedder_onnx import OnnxEmbedder
+
+    monkeypatch.setenv("EXPGRAPH_ONNX_DIR", str(tmp_path))  # exported here, once
+    texts = ["click the buy now button", "Observation: Nothing happens.",
+             "user: I want to return order #W2378156, the keyboard arrived broken. " * 3,
+             "You are in the middle of a room. Looking quickly around you, you see a desk 1."]
+    ref = model.embed(texts)
+    fp32 = OnnxEmbedder(threads=1)
+    assert fp32.name == model.name  # the same vectors: the same cache key
+    got = fp32.embed(texts)
+    assert got.shape == (4, 384) and np.min(np.sum(got * ref, axis=1)) > 0.9999
+    assert np.allclose(fp32.embed(texts[::-1])[::-1], got, atol=1e-5)  # order kept
+    int8 = OnnxEmbedder(int8=True, threads=1)
+    assert int8.name != model.name and (tmp_path / "all-MiniLM-L6-v2").is_dir()
+    cos = np.sum(int8.embed(texts) * ref, axis=1)
+    assert cos.mean() >= 0.98 and cos.min() > 0.95

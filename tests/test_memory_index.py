@@ -18,7 +18,14 @@ def _columns(mem) -> dict:
             "labels": [mem.actions[a["label"][i]] for i in order],
             "prev1": [mem.actions[a["prev1"][i]] if a["prev1"][i] >= 0 else None for i in order],
             "ok": a["ok"][order].tolist(), "new": a["new"][order], "win": a["win"][order],
-            "skills": sorted(s.id for s in mem.skills)}
+            "skills": sorted(s.id for s in mem.skills_for(set(mem.state_index),
+                                                          {_task_id(t) for t in mem.tasks}))}
+
+
+def _task_id(text: str) -> str:
+    from expgraph.models import TaskNode
+
+    return TaskNode(text=text).id
 
 
 def test_ingest_grows_the_memory_in_place_and_matches_a_rebuild(tmp_path, model):
@@ -98,3 +105,53 @@ def test_relabel_rewrites_the_label_columns():
     assert before[:3] == ["click[item 0]", "click[item 1]", "click[item 2]"]
     assert set(after) != set(before) and len(set(after)) == 1  # one template for all three
     assert [mem.actions[x] for x in mem.arrays["prev1"][1:5]] == [after[0]] * 4
+
+
+def _count_whole_reads(store) -> list:  # noqa: ANN001
+    """Record every read of a whole label or relationship type on this store object."""
+    whole: list = []
+    find_nodes, edges = store.find_nodes, store.edges
+
+    def counted_find(label=None, where=None, **kw):  # noqa: ANN001, ANN202
+        if not where:
+            whole.append(("find_nodes", label))
+        return find_nodes(label, where, **kw)
+
+    def counted_edges(rel_type=None, src=None, dst=None):  # noqa: ANN001, ANN202
+        if src is None and dst is None:
+            whole.append(("edges", rel_type))
+        return edges(rel_type, src=src, dst=dst)
+
+    store.find_nodes, store.edges = counted_find, counted_edges
+    return whole
+
+
+def _answers(g, states) -> list:  # noqa: ANN001
+    return [g.suggest(s, task=t, history=h, explain=True).model_dump() for s, t, h in states]
+
+
+def test_a_refresh_after_ingest_reads_only_what_changed_and_answers_as_a_rebuild(
+        tmp_path, model):
+    from test_retrieval_suggest import _item, _search
+
+
+    eps = shop_episodes()
+    path = tmp_path / "inc.db"
+    g = ExperienceGraph(store=SQLiteStore(path), embedder=model)
+    g.ingest(eps[:4])
+    states = [(_search("blue kettle"), "buy a blue kettle", []),
+              (_results("blue kettle", "B0BLU22222"), "buy a blue kettle", ["search[blue kettle]"]),
+              (_item("red lamp"), "buy a cheap red lamp", ["search[red lamp]", "click[B0RED11111]"])]
+    _answers(g, states)  # the memory is built here
+    mem = step_memory(g.store, g.embedder)
+    for ep in eps[4:]:  # one episode at a time, each distilled online (skills, guardrails)
+        g.ingest(ep)
+    whole = _count_whole_reads(g.store)
+    assert step_memory(g.store, g.embedder) is mem  # refreshed in place, not rebuilt
+    incremental = _answers(g, states)
+    assert not whole, whole  # no read of every skill, edge or task
+    assert any(mem.skills_for(set(mem.state_index), set()))  # distillation made skills
+    g.close()
+    fresh = ExperienceGraph(store=SQLiteStore(path), embedder=model)  # rebuilt from the store
+    assert _answers(fresh, states) == incremental
+    fresh.close()

@@ -9,13 +9,14 @@ model scores). Names are fixed so a trained model and `explain=True` can name th
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
 from expgraph.actions import text_action
+from expgraph.memory import ann
 from expgraph.memory import sources as src
 from expgraph.memory.index import NO, StepMemory
 from expgraph.templates import action_key
@@ -123,39 +124,42 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     failing = a["failing"]
     good = visible & a["ok"] & ~a["err"]
     labels = a["label"]
-    s_new = a["new"] @ probe.new if n else np.zeros(0, np.float32)
-    s_win = a["win"] @ probe.win if n else np.zeros(0, np.float32)
     if probe.task is not None and len(a["task_vecs"]):
         task_sim = a["task_vecs"] @ probe.task
         if probe.exclude_task != NO:
             task_sim = task_sim.copy()
             task_sim[probe.exclude_task] = -1.0
-        s_task = task_sim[a["task"]]
     else:
         task_sim = np.zeros(len(a["task_vecs"]), np.float32)
-        s_task = np.zeros(n, np.float32)
     hist = probe.history
     h1 = hist[-1] if hist else NO
+    # Neighbour sources read the query's universe: every step on a small store, else the
+    # nearest steps from the ANN index plus what the features below need (expgraph/memory/ann).
+    u = _universe(mem, probe, task_sim, good, failing & visible, lambda: [
+        ann.Need(good & (a["prev1"] == h1), K), ann.Need(failing & visible, 5, 0.6),
+        ann.Need(a["err"] & visible, 3, 0.6)])
+    s_new, s_task, lab, ok_u = u.new, u.task, u.local(labels), u.local(good)
 
-    knn_new, top_new, sim_new = src.knn_votes(s_new, labels, good, K)
-    knn_win, _, _ = src.knn_votes(s_win, labels, good, K)
+    knn_new, top_new, sim_new = src.knn_votes(s_new, lab, ok_u, K)
+    knn_win, _, _ = src.knn_votes(u.win, lab, ok_u, K)
     both = 0.5 * (s_new + s_task)
-    knn_task, top_task, sim_task = src.knn_votes(both, labels, good, K)
-    knn_hist, _, _ = src.knn_votes(s_new, labels, good & (a["prev1"] == h1), K)
-    same = good & (s_task >= SAME_TASK) & (a["position"] == len(hist))
-    same_task, _, _ = src.knn_votes(s_new, labels, same & (a["prev1"] == h1), 3)
+    knn_task, top_task, sim_task = src.knn_votes(both, lab, ok_u, K)
+    prev1_u = u.local(a["prev1"])
+    knn_hist, _, _ = src.knn_votes(s_new, lab, ok_u & (prev1_u == h1), K)
+    same = ok_u & (s_task >= SAME_TASK) & (u.local(a["position"]) == len(hist))
+    same_task, _, _ = src.knn_votes(s_new, lab, same & (prev1_u == h1), 3)
     m1 = src.markov(labels, a["prev1"], a["prev2"], good, hist, 1)
     m2 = src.markov(labels, a["prev1"], a["prev2"], good, hist, 2) if len(hist) >= 1 else {}
     cluster = NO
     if probe.task is not None and task_sim.size:
         best = int(np.argmax(task_sim))
-        cluster = int(a["cluster"][best]) if task_sim[best] > 0.5 else NO
+        cluster = mem.cluster_of(best) if task_sim[best] > 0.5 else NO
     if cluster != NO:
-        in_cluster = a["cluster"][a["task"]] == cluster
+        in_cluster = np.isin(a["task"], mem.cluster_tasks(cluster))
         mc = src.markov(labels, a["prev1"], a["prev2"], good & in_cluster, hist, 1)
     else:
         mc = {}
-    near_ok = src.top_k(s_new, good, K)
+    near_ok = u.idx[src.top_k(s_new, ok_u, K)]
     state_ids = {probe.state} if probe.state else set()
     state_ids |= {mem.state[i] for i in near_ok[:5].tolist()} - {None}
     states = [mem.state_index[s] for s in state_ids if s in mem.state_index]
@@ -164,16 +168,18 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     skill, skills_of = _skill_votes(mem, probe, state_ids, task_sim)
     position = src.shares(labels, good & (a["position"] == len(hist)))
     prior = src.shares(labels, good)
-    risk = src.risk_votes(s_new, labels, failing, visible, 20)
-    risk_win = src.risk_votes(s_win, labels, failing, visible, 20)
-    fail_nn, fail_unusual = src.unusual_failures(s_new, a["new"], labels, failing & visible,
-                                                 good, 5, 0.6)
-    err_nn = src.failure_neighbours(s_new, labels, a["err"], visible, 3, 0.6)
+    vis_u = u.local(visible)
+    risk = src.risk_votes(s_new, lab, u.local(failing), vis_u, 20)
+    risk_win = src.risk_votes(u.win, lab, u.local(failing), vis_u, 20)
+    fail_nn, fail_unusual = src.unusual_failures(
+        s_new, a["new"] if u.full else ann.Rows(a["new"], u.idx), lab,
+        u.local(failing) & vis_u, ok_u, 5, 0.6)
+    err_nn = src.failure_neighbours(s_new, lab, u.local(a["err"]), vis_u, 3, 0.6)
     guard, guards_of = _guard_votes(mem, state_ids)
     state_failed = _failed_share(labels, failing, visible & in_states)
     h2 = hist[-2] if len(hist) >= 2 else NO
-    after = visible & (a["prev1"] == h1) & (a["prev2"] == h2)
-    seq_failed = _failed_share(labels, failing, after)
+    seq_failed = _failed_share(labels, failing,
+                               visible & (a["prev1"] == h1) & (a["prev2"] == h2))
 
     nxt = (knn_new, knn_win, knn_task, knn_hist, {top_new: 1.0}, {top_task: 1.0}, same_task,
            m1, m2, mc, state_votes, skill, position, prior, risk)
@@ -186,7 +192,8 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         cands.setdefault(c, v * 0.1)
     chosen = sorted(cands, key=lambda c: (-cands[c], c))[:max_candidates]
     chosen += [c for c in dict.fromkeys(include) if c not in set(chosen)]
-    succ_near = src.nearest_success(s_new, labels, good, chosen)
+    u = ann.with_steps_of(u, mem, probe.new, probe.win, task_sim, good, chosen)
+    succ_near = src.nearest_success(u.new, u.local(labels), u.local(good), chosen)
     rk = [src.ranks(v) for v in (knn_new, knn_task, m1, m2)]
     said = (_words(_arguments_text(probe.history_text)), _words(probe.task_text))
     nx = np.zeros((len(chosen), len(NEXT_FEATURES)), dtype=np.float64)
@@ -201,7 +208,12 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         rx[r] = [risk.get(c, 0.0), f, guard.get(c, 0.0), state_failed.get(c, 0.0),
                  fail_unusual.get(c, 0.0), ok_near, f - ok_near if f else 0.0,
                  err_nn.get(c, 0.0), risk_win.get(c, 0.0), seq_failed.get(c, 0.0)]
-    return Rows(candidates=chosen, next_x=nx, risk_x=rx, neighbours=near_ok, sims=s_new,
+    if u.full:
+        sims = u.new
+    else:  # steps outside the universe are farther than all in it: below any of them
+        sims = np.full(n, -1.0, np.float32)
+        sims[u.idx] = u.new
+    return Rows(candidates=chosen, next_x=nx, risk_x=rx, neighbours=near_ok, sims=sims,
                 skills_of=skills_of, guards_of=guards_of)
 
 
@@ -228,22 +240,34 @@ def _arguments_text(action: str) -> str:
     return s[m.end():] if m else s
 
 
+def _universe(mem: StepMemory, probe: Probe, task_sim: np.ndarray, good: np.ndarray,
+              failing: np.ndarray, needs: Callable[[], list[ann.Need]]) -> ann.Universe:
+    """Every step (exact) on a small store; else the ANN neighbourhood that covers the masked
+    nearest-k searches `needs` lists (the ones below whose mask is sparse)."""
+    a = mem.arrays
+    if not mem.approximate:
+        return ann.exact_universe(a, probe.new, probe.win, task_sim)
+    return ann.approximate_universe(mem, probe.new, probe.win, task_sim, good, failing,
+                                    needs(), K, SAME_TASK)
+
+
 def _skill_votes(mem: StepMemory, probe: Probe, state_ids: set[str], task_sim: np.ndarray,
                  ) -> tuple[dict[int, float], dict[int, list[str]]]:
     """Each skill applying in these states, and each plan for the nearest tasks, votes its
     next action (aligned with the history) with its utility; a skill mined from the excluded
     episode alone does not vote."""
-    if not mem.skills:
-        return {}, {}
     near_tasks: set[str] = set()
     if task_sim.size:
         for t in np.argsort(-task_sim)[:3].tolist():
             if task_sim[t] > 0.5:
                 near_tasks.add(_task_node_id(mem.tasks[t]))
+    skills = mem.skills_for(state_ids, near_tasks)  # looked up, cached until the next write
+    if not skills:
+        return {}, {}
     own = mem.episodes[probe.exclude_episode] if probe.exclude_episode != NO else None
     votes: dict[int, float] = {}
     behind: dict[int, list[str]] = {}
-    for sk in mem.skills:
+    for sk in skills:
         if not (sk.states & state_ids or sk.tasks & near_tasks):
             continue
         if own is not None and sk.support <= 1 and own in sk.episodes:
@@ -269,7 +293,7 @@ def _guard_votes(mem: StepMemory, state_ids: set[str],
                  ) -> tuple[dict[int, float], dict[int, list[str]]]:
     out: dict[int, float] = {}
     behind: dict[int, list[str]] = {}
-    for gid, sid, bans, severity in mem.guardrails:
+    for gid, sid, bans, severity in mem.guardrails_in(state_ids):
         if sid in state_ids:
             for c in bans:
                 out[c] = max(out.get(c, 0.0), severity)

@@ -5,60 +5,22 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from expgraph.distill.corpus import CONSTANTS_META
-from expgraph.models import Label, NodeRecord, Rel, Status
+from expgraph.memory import ann
+from expgraph.memory.ann import ANN_MIN_STEPS, Column, DistinctVectors
+from expgraph.memory.derived import DerivedLayer, SkillView
+from expgraph.models import Label, NodeRecord
 from expgraph.store.base import GraphStore
 from expgraph.templates import template
 
+__all__ = ["NO", "SkillView", "StepMemory", "build_memory", "remember", "step_memory"]
+
 NO = -1  # "none" in the integer columns (no previous action, no state, no cluster)
-
-
-class _Column:
-    """A growable numpy column: rows appended in amortised O(1) (capacity doubles), the
-    filled part read as a view. Appending never copies the rows a reader holds, so a write
-    costs the new rows, not the store (no rebuild of every vector after an ingest)."""
-
-    def __init__(self, dtype: Any, width: int | None = None) -> None:
-        self.shape = () if width is None else (width,)
-        self.buf = np.zeros((16, *self.shape), dtype=dtype)
-        self.n = 0
-
-    def append(self, value: Any) -> None:
-        if self.n == len(self.buf):
-            grown = np.zeros((2 * len(self.buf), *self.shape), dtype=self.buf.dtype)
-            grown[:self.n] = self.buf[:self.n]
-            self.buf = grown
-        self.buf[self.n] = value
-        self.n += 1
-
-    def assign(self, values: list[Any]) -> None:
-        """Every row again (relabelling after new action constants)."""
-        self.buf = np.zeros((max(16, len(values)), *self.shape), dtype=self.buf.dtype)
-        self.buf[:len(values)] = values
-        self.n = len(values)
-
-    def view(self) -> np.ndarray:
-        return self.buf[:self.n]
-
-
-@dataclass
-class SkillView:
-    """A served skill as the advice needs it: its action templates and where it applies."""
-
-    id: str
-    tier: str
-    actions: list[str]
-    utility: float
-    support: int
-    states: frozenset[str]
-    tasks: frozenset[str]
-    episodes: frozenset[str]
 
 
 @dataclass
@@ -82,7 +44,7 @@ class StepMemory:
     raw: list[str] = field(default_factory=list)  # the concrete action as the agent wrote it
     arguments: list[dict[str, Any]] = field(default_factory=list)
     # the columns as growable arrays (what `arrays` serves, without copying)
-    _cols: dict[str, _Column] = field(default_factory=dict)
+    _cols: dict[str, Column] = field(default_factory=dict)
     # vocabularies
     actions: list[str] = field(default_factory=list)
     action_index: dict[str, int] = field(default_factory=dict)
@@ -90,21 +52,28 @@ class StepMemory:
     episode_index: dict[str, int] = field(default_factory=dict)
     tasks: list[str] = field(default_factory=list)
     task_index: dict[str, int] = field(default_factory=dict)
-    task_cluster: list[int] = field(default_factory=list)
     _task_vecs: list[np.ndarray] = field(default_factory=list)
-    skills: list[SkillView] = field(default_factory=list)
-    # (guardrail id, trigger state id, forbidden template ids, severity)
-    guardrails: list[tuple[str, str, list[int], float]] = field(default_factory=list)
+    _unknown_tasks: set[int] = field(default_factory=set)  # tasks whose vector is not read yet
+    task_steps: list[list[int]] = field(default_factory=list)  # step indices of each task
+    _by_label: dict[int, Column] = field(default_factory=dict)  # step indices per action
+    # skills, guardrails and task clusters, looked up per query and cached until a write
+    derived: DerivedLayer | None = None
     state_index: dict[str, int] = field(default_factory=dict)
     _arrays: dict[str, np.ndarray] | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # approximate nearest-neighbour index per vector view, from `ann_min_steps` steps on
+    ann_min_steps: int = ANN_MIN_STEPS
+    _views: dict[str, DistinctVectors] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._cols = {"new": _Column(np.float32, self.dim), "win": _Column(np.float32, self.dim),
-                      "label": _Column(np.int64), "prev1": _Column(np.int64),
-                      "prev2": _Column(np.int64), "episode": _Column(np.int64),
-                      "task": _Column(np.int64), "ok": _Column(bool), "err": _Column(bool),
-                      "position": _Column(np.int64), "state": _Column(np.int64)}
+        self._cols = {"new": Column(np.float32, self.dim), "win": Column(np.float32, self.dim),
+                      "label": Column(np.int64), "prev1": Column(np.int64),
+                      "prev2": Column(np.int64), "episode": Column(np.int64),
+                      "task": Column(np.int64), "ok": Column(bool), "err": Column(bool),
+                      "position": Column(np.int64), "state": Column(np.int64)}
+        self._views = {"new": DistinctVectors(self.dim), "win": DistinctVectors(self.dim)}
+        if self.derived is None:
+            self.derived = DerivedLayer(None, self.constants, self.action_id)
 
     # ---------------------------------------------------------------- building
     def action_id(self, tmpl: str) -> int:
@@ -117,13 +86,15 @@ class StepMemory:
     def template(self, key: str) -> str:
         return template(key, self.constants)
 
-    def task_id(self, text: str, vec: np.ndarray | None, cluster: int | None) -> int:
+    def task_id(self, text: str, vec: np.ndarray | None = None) -> int:
         i = self.task_index.get(text)
         if i is None:
             i = self.task_index[text] = len(self.tasks)
             self.tasks.append(text)
-            self.task_cluster.append(NO if cluster is None else int(cluster))
             self._task_vecs.append(np.zeros(self.dim, np.float32) if vec is None else vec)
+            self.task_steps.append([])
+            if vec is None:
+                self._unknown_tasks.add(i)
         return i
 
     def add(self, rec: NodeRecord, win_vec: np.ndarray) -> None:
@@ -146,7 +117,8 @@ class StepMemory:
         self.prev1.append(prev[0] if prev else NO)
         self.prev2.append(prev[1] if len(prev) > 1 else NO)
         self.episode.append(e)
-        self.task.append(self.task_id(p.get("task", ""), None, None))
+        self.task.append(self.task_id(p.get("task", "")))
+        self.task_steps[self.task[-1]].append(len(self.step_ids) - 1)
         self.ok.append(bool(p.get("success")))
         self.err.append(bool(p.get("error")))
         self.state.append(p.get("state"))
@@ -157,8 +129,12 @@ class StepMemory:
         for name in ("label", "prev1", "prev2", "episode", "task", "ok", "err", "position"):
             c[name].append(getattr(self, name)[-1])
         c["state"].append(self.state_int(self.state[-1]))
+        self._label_column(self.label[-1]).append(len(self.step_ids) - 1)
         c["new"].append(np.asarray(rec.embedding, dtype=np.float32))
         c["win"].append(win_vec)
+        i = len(self.step_ids) - 1
+        self._views["new"].add(i, c["new"].buf[i])
+        self._views["win"].add(i, c["win"].buf[i])
         self._arrays = None
 
     def relabel(self, constants: dict[str, set[str]]) -> None:
@@ -170,18 +146,43 @@ class StepMemory:
         self.prev2 = [p[1] if len(p) > 1 else NO for p in prev]
         for name in ("label", "prev1", "prev2"):
             self._cols[name].assign(getattr(self, name))
+        self._by_label = {}
+        for i, c in enumerate(self.label):
+            self._label_column(c).append(i)
         self._arrays = None
 
-    def refresh_derived(self, store: GraphStore) -> None:
-        """Re-read what distillation and refinement own (constants, task clusters, skills,
-        guardrails); the steps themselves are append-only and stay."""
+    def refresh_derived(self, store: GraphStore, embedder: Any) -> None:
+        """After a write: new action constants relabel the steps; the skills, guardrails and
+        task clusters are looked up again as queries need them (`derived`); the vectors of
+        tasks new since the last refresh come from the embedding cache. Nothing is read per
+        skill, edge or task of the store: a write costs the next query what it changed."""
         constants = _constants(store)
         if constants != self.constants:
             self.relabel(constants)
-        _load_tasks(self, store)
-        self.skills = _skill_views(store, constants)
-        self.guardrails = _guardrails(self, store)
+        self.derived.bind(store, constants)
+        if self._unknown_tasks:
+            todo = sorted(self._unknown_tasks)
+            for t, vec in zip(todo, embedder.embed([self.tasks[t] for t in todo]), strict=True):
+                self._task_vecs[t] = np.asarray(vec, np.float32)
+            self._unknown_tasks.clear()
         self._arrays = None
+
+    def skills_for(self, states: set[str], tasks: set[str]) -> list[SkillView]:
+        """The active skills applying in these states or planning these tasks (node ids)."""
+        return self.derived.skills_for(states, tasks)
+
+    def guardrails_in(self, states: set[str]) -> list[tuple[str, str, list[int], float]]:
+        """(guardrail id, trigger state, forbidden template ids, severity) in these states."""
+        return self.derived.guardrails_in(states)
+
+    def cluster_of(self, task: int) -> int:
+        return self.derived.cluster_of(self.tasks[task])
+
+    def cluster_tasks(self, cluster: int) -> np.ndarray:
+        """Indices of the memory's tasks in `cluster`."""
+        idx = [self.task_index[t] for t in self.derived.cluster_tasks(cluster)
+               if t in self.task_index]
+        return np.asarray(sorted(idx), np.int64)
 
     def state_int(self, sid: str | None) -> int:
         if sid is None:
@@ -191,9 +192,37 @@ class StepMemory:
             i = self.state_index[sid] = len(self.state_index)
         return i
 
+    def _label_column(self, c: int) -> Column:
+        col = self._by_label.get(c)
+        if col is None:
+            col = self._by_label[c] = Column(np.int64)
+        return col
+
     # ---------------------------------------------------------------- reading
+    def steps_taking(self, c: int) -> np.ndarray:
+        """Indices of the steps whose action has template id `c` (ascending)."""
+        col = self._by_label.get(c)
+        return col.view() if col is not None else np.zeros(0, np.int64)
+
     def __len__(self) -> int:
         return len(self.step_ids)
+
+    @property
+    def approximate(self) -> bool:
+        """Large enough that nearest steps come from the ANN index (else exact search)."""
+        return len(self) >= self.ann_min_steps
+
+    def search(self, view: str, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The steps of about the k distinct vectors nearest to `q` by one view ("new" or
+        "win"), from its ANN index, with their similarity."""
+        return self._views[view].search(q, k)
+
+    def sims(self, view: str, steps: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """The similarity of these steps' vectors (one view) to `q`."""
+        return self._views[view].sims(steps, q)
+
+    def distinct(self, view: str) -> int:
+        return len(self._views[view])
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
@@ -205,7 +234,6 @@ class StepMemory:
                 self._arrays = {name: col.view() for name, col in self._cols.items()}
                 self._arrays["task_vecs"] = (np.vstack(self._task_vecs) if self._task_vecs
                                              else np.zeros((0, d), np.float32))
-                self._arrays["cluster"] = np.asarray(self.task_cluster, dtype=np.int64)
                 arr = self._arrays
                 arr["failing"] = failure_evidence(arr, len(self.episodes), len(self.actions))
             return self._arrays
@@ -229,65 +257,29 @@ def failure_evidence(arr: dict[str, np.ndarray], n_episodes: int, n_actions: int
     return arr["err"] | (unnamed & ~routine)
 
 
-def _skill_views(store: GraphStore, constants: dict[str, set[str]]) -> list[SkillView]:
-    applies: dict[str, set[str]] = defaultdict(set)
-    for e in store.edges(Rel.APPLIES_IN):
-        applies[e.src].add(e.dst)
-    plans: dict[str, set[str]] = defaultdict(set)
-    for e in store.edges(Rel.PLANS_FOR):
-        plans[e.src].add(e.dst)
-    out = []
-    for rec in store.find_nodes(Label.SKILL):
-        p = rec.props
-        if p.get("status", Status.ACTIVE.value) != Status.ACTIVE.value or not p.get("actions"):
-            continue
-        out.append(SkillView(
-            id=rec.id, tier=str(p.get("tier") or ""),
-            actions=[template(str(a), constants) for a in p["actions"]],
-            utility=float(p.get("utility") or 0.0), support=int(p.get("support") or 0),
-            states=frozenset(applies.get(rec.id, ())), tasks=frozenset(plans.get(rec.id, ())),
-            episodes=frozenset(p.get("episodes") or ())))
-    return out
-
-
 def _constants(store: GraphStore) -> dict[str, set[str]]:
     return {k: set(v) for k, v in (store.get_meta(CONSTANTS_META) or {}).items()}
 
 
 def _load_tasks(mem: StepMemory, store: GraphStore) -> None:
     for rec in store.find_nodes(Label.TASK, with_embedding=True):
-        text = rec.props.get("text", rec.text)
         vec = np.asarray(rec.embedding, np.float32) if rec.embedding else None
-        i = mem.task_id(text, vec, rec.props.get("cluster"))
-        cluster = rec.props.get("cluster")
-        mem.task_cluster[i] = NO if cluster is None else int(cluster)
-        if vec is not None:
-            mem._task_vecs[i] = vec
-
-
-def _guardrails(mem: StepMemory, store: GraphStore) -> list[tuple[str, str, list[int], float]]:
-    out = []
-    for rec in store.find_nodes(Label.GUARDRAIL):
-        p = rec.props
-        if p.get("status", Status.ACTIVE.value) == Status.ACTIVE.value and p.get("trigger_state"):
-            bans = [mem.action_id(mem.template(str(a))) for a in p.get("forbidden") or ()]
-            out.append((rec.id, p["trigger_state"], bans, float(p.get("severity") or 0.0)))
-    return out
+        mem.task_id(rec.props.get("text", rec.text), vec)
 
 
 def build_memory(store: GraphStore, embedder: Any) -> StepMemory:
     """Every Step of the store (window vectors come from the embedding cache: no model call
     for texts ingest embedded), the tasks with their clusters, and the served skills."""
     constants = _constants(store)
-    mem = StepMemory(generation=store.generation(), dim=int(embedder.dim), constants=constants)
+    mem = StepMemory(generation=store.generation(), dim=int(embedder.dim), constants=constants,
+                     ann_min_steps=ann.ANN_MIN_STEPS)
     _load_tasks(mem, store)
     steps = sorted(store.find_nodes(Label.STEP, with_embedding=True),
                    key=lambda r: (r.props.get("episode", ""), int(r.props.get("index") or 0)))
     wins = embedder.embed([r.props.get("window") or "" for r in steps]) if steps else []
     for rec, w in zip(steps, wins, strict=True):
         mem.add(rec, np.asarray(w, np.float32))
-    mem.skills = _skill_views(store, constants)
-    mem.guardrails = _guardrails(mem, store)
+    mem.derived.bind(store, constants)
     return mem
 
 
@@ -307,7 +299,7 @@ def step_memory(store: GraphStore, embedder: Any) -> StepMemory:
             if mem.generation == gen:
                 return mem
             if int(store.count_by_label().get(Label.STEP.value, 0)) == len(mem):
-                mem.refresh_derived(store)
+                mem.refresh_derived(store, embedder)
                 mem.generation = gen
                 return mem
     mem = build_memory(store, embedder)

@@ -15,15 +15,18 @@ Votes = dict[int, float]
 
 
 def top_k(scores: np.ndarray, mask: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest `scores` where `mask` holds, best first (ties by index)."""
+    """Indices of the k highest `scores` where `mask` holds, best first, ties by index: a
+    real store repeats its texts, so many steps share a score, and which of them make the
+    top k must not depend on where they sit in the array (the ANN universe is a subset)."""
     idx = np.flatnonzero(mask)
     if idx.size == 0 or k <= 0:
         return idx[:0]
     s = scores[idx]
     if idx.size > k:
-        part = np.argpartition(-s, k - 1)[:k]
-        idx, s = idx[part], s[part]
-    order = np.lexsort((idx, -s))
+        kth = np.partition(s, idx.size - k)[idx.size - k]  # the k-th highest score
+        keep = s >= kth  # every step tied with it too; the lowest indices win below
+        idx, s = idx[keep], s[keep]
+    order = np.lexsort((idx, -s))[:k]
     return idx[order]
 
 
