@@ -399,7 +399,7 @@ def run_split(corpus_name: str, split: Split, failing: dict[str, int | None], mo
     t0 = time.perf_counter()
     rows = evaluate(methods, next_q, avoid_q, extra)
     fa = rows[AVOID_BASELINE].summary()["false_avoid"]
-    if fa:  # the same comparison at the baseline's operating point: its false-avoid budget
+    if fa is not None:  # the same comparison at the baseline's operating point: its budget
         at = f"expgraph@{fa:.2f}"
         rows[at] = evaluate({at: expgraph_method(graph, labeler, max_false_avoid=fa)},
                             next_q, avoid_q)[at]

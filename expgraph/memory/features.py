@@ -45,6 +45,7 @@ NEXT_FEATURES = (
     "rank_markov2",     # 1 / its rank in P(next | two previous actions)
     "mention_history",  # share of its literal words the previous action's text names
     "mention_task",     # share of its literal words the task names
+    "repeat",           # 1 if it is the previous action again
 )
 RISK_FEATURES = (
     "risk_knn",         # similarity-weighted failed share among the 20 nearest that took it
@@ -203,6 +204,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         row += [knn_new.get(c, 0.0) * max(sim_new, 0.0), knn_task.get(c, 0.0) * max(sim_task, 0.0)]
         row += [v.get(c, 0.0) for v in rk]
         row += [src.mentioned(_literal_words(mem.actions[c]), w) for w in said]
+        row.append(float(c == h1))
         nx[r] = row
         f, ok_near = fail_nn.get(c, 0.0), succ_near.get(c, 0.0)
         rx[r] = [risk.get(c, 0.0), f, guard.get(c, 0.0), state_failed.get(c, 0.0),
