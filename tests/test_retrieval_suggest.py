@@ -240,3 +240,23 @@ def test_risk_sequence_is_the_failed_share_after_the_same_two_actions(shop):
     risk = {c: rows.risk_x[r, col] for r, c in enumerate(rows.candidates)}
     assert risk[page] == pytest.approx(3 / (3 + 1))  # 3 failing of 3, smoothed by one
     assert risk[item] == 0.0
+
+
+def test_repeat_marks_the_previous_action_and_mentions_read_the_thought(shop):
+    from expgraph.memory.features import NEXT_FEATURES
+
+    mem = step_memory(shop.store, shop.embedder)
+    a = mem.arrays
+    item, buy = mem.action_index["click[<item>]"], mem.action_index["click[buy now]"]
+    i = next(j for j in range(len(mem)) if a["label"][j] == buy)
+    probe = Probe(new=a["new"][i], win=a["win"][i], task=None, history=[item],
+                  history_templates=["click[<item>]"],
+                  history_text="think[the price is right, buy now]", task_text="buy a red mug")
+    rows = candidate_rows(mem, probe, include=[item, buy])
+    x = {c: rows.next_x[r] for r, c in enumerate(rows.candidates)}
+    rep, said, task = (NEXT_FEATURES.index(n) for n in ("repeat", "mention_history",
+                                                        "mention_task"))
+    assert (x[item][rep], x[buy][rep]) == (1.0, 0.0)
+    # `click[buy now]` spells click, buy, now: the thought names buy and now, the task buy
+    assert x[buy][said] == pytest.approx(2 / 3) and x[buy][task] == pytest.approx(1 / 3)
+    assert x[item][said] == 0.0  # `click[<item>]` spells only click
