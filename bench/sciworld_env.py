@@ -165,9 +165,9 @@ class Trace:
     score: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, view: str, action: str, res: StepResult) -> None:
+    def add(self, view: str, action: str, res: StepResult, error: bool = False) -> None:
         self.steps.append(Step(index=len(self.steps), observation=view, action=sciworld_action(action),
-                               result=res.result, reward=float(res.score)))
+                               result=res.result, reward=float(res.score), error=error))
 
     def episode(self, episode_id: str) -> Episode:
         score = final_score(self.score)
@@ -232,7 +232,7 @@ def experience(env: Any, task: str, variation: int) -> tuple[Trace, Trace | None
             a = wrong
             bad.metadata["mistake"] = wrong
         res = act(env, a)
-        bad.add(view, a, res)
+        bad.add(view, a, res, error=i == d)  # failure evidence lands on the wrong step itself
         bad.score, view = res.score, res.view
         if res.done:
             break

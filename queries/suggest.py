@@ -21,7 +21,7 @@ import math
 import re
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -51,6 +51,10 @@ GROUNDING_NEIGHBOURS = 20
 GUARDRAIL = RISK_FEATURES.index("guardrail")
 ERRORED = RISK_FEATURES.index("error_nearest")
 GUARDRAIL_FLAG = 0.5  # a rule seen failing in several episodes (scoring.guardrail_severity)
+CONCRETE_NEIGHBOURS = 10  # nearest successful (and errored) steps voting for given actions
+SHARPNESS = 0.01  # similarity scale of the concrete votes' weights
+TEMPLATE_WEIGHT = 0.25  # the template's fused score, beside the concrete votes
+ERRORED_SIMILARITY = 0.6  # an errored step this near that took exactly a candidate demotes it
 _WORD = re.compile(r"[a-z0-9]+")
 
 _MODELS: weakref.WeakKeyDictionary[Any, tuple[int, AdviceModel]] = weakref.WeakKeyDictionary()
@@ -93,7 +97,8 @@ def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = Non
                        (normalise_action(mem, c) for c in candidates) if t in mem.action_index]
         rows = candidate_rows(mem, probe, include=include)
         if candidates is not None:
-            nxt, avoid = _rank_given(mem, model, rows, state, list(candidates), k, explain)
+            nxt, avoid = _rank_given(mem, model, rows, probe, state, task,
+                                     list(candidates), k, explain)
         else:
             nxt, avoid = _rank_templates(mem, model, rows, state, k, explain)
     return SuggestResult(query=request, next=nxt, avoid=avoid)
@@ -156,24 +161,34 @@ def _avoid(mem: StepMemory, model: AdviceModel, rows: Rows, risks: np.ndarray, k
     return out
 
 
-def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, state: str,
-                candidates: list[str], k: int, explain: bool,
+def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, state: str,
+                task: str | None, candidates: list[str], k: int, explain: bool,
                 ) -> tuple[list[NextAction], list[AvoidAction]]:
-    """Rank exactly the caller's concrete actions: the fused score of each one's template,
-    sharpened by how closely it matches what the nearest successful steps did concretely."""
+    """Rank exactly the caller's concrete actions. First what the nearest successful steps
+    (by message and task) did concretely: they vote for the candidates their actions match
+    (`_concrete_votes`); the nearest errored step that took exactly a candidate takes its
+    similarity off, unless a successful step at least as near took it. Then the template's
+    fused score (weight `TEMPLATE_WEIGHT`) ranks what no neighbour did and breaks ties."""
     row_of = {c: r for r, c in enumerate(rows.candidates)}
     scores = model.next.score(rows.next_x) if rows.candidates else np.zeros(0)
     risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
-    exact = _exact_votes(mem, rows)
+    a = mem.arrays
+    sims = _task_sims(mem, rows, probe)
+    texts = list(dict.fromkeys(candidates))
+    good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
+    votes = _concrete_votes(mem, good, sims, task, texts)
+    backed = _concrete_votes(mem, good, sims, task, texts, exact=True)
+    errored = top_k(sims, a["err"], CONCRETE_NEIGHBOURS)
+    errored = errored[sims[errored] >= ERRORED_SIMILARITY]
+    failed = {t: f for t, f in _concrete_votes(mem, errored, sims, task, texts, exact=True).items()
+              if f >= backed.get(t, 0.0)}  # unless a success at least as near did the same
     ranked = []
-    for text in dict.fromkeys(candidates):
+    for text in texts:
         tmpl = normalise_action(mem, text)
         c = mem.action_index.get(tmpl, -1)
         r = row_of.get(c)
         base = _sigmoid(scores[r]) if r is not None else _sigmoid(model.next.bias)
-        ground = grounded(mem, rows, c, state) if r is not None else []
-        overlap = max((_jaccard(text, g) for g, _, _ in ground), default=0.0)
-        score = base * (0.5 + 0.5 * overlap) + exact.get(_norm(text), 0.0)
+        score = votes.get(text, 0.0) + TEMPLATE_WEIGHT * base - failed.get(text, 0.0)
         ranked.append((score, text, tmpl, c, r))
     ranked.sort(key=lambda x: (-x[0], x[1]))
     nxt = [NextAction(action=text, template=tmpl, score=round(score, 6),
@@ -182,10 +197,13 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, state: str,
                       explain=(model.next.contributions(rows.next_x[r])
                                if explain and r is not None else None))
            for score, text, tmpl, c, r in ranked[:k]]
-    # Avoid among the given actions: those whose template the avoid model flags.
+    # Avoid among the given actions: those a near errored step took exactly, and those whose
+    # template the avoid model flags unless the nearest successful steps took them exactly.
     flagged = []
     for _, text, _, c, r in ranked:
-        if r is not None and _flagged(model, rows, risks, r):
+        if failed.get(text, 0.0) > 0:
+            flagged.append(AvoidAction(action=text, score=round(failed[text], 6)))
+        elif r is not None and votes.get(text, 0.0) == 0 and _flagged(model, rows, risks, r):
             flagged.append(AvoidAction(
                 action=text, score=round(float(risks[r]), 6),
                 guardrails=rows.guards_of.get(c, []),
@@ -194,19 +212,83 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, state: str,
     return nxt, flagged[:k]
 
 
+def _task_sims(mem: StepMemory, rows: Rows, probe: Probe) -> np.ndarray:
+    """Every step's similarity to the question: newest message and task together (the
+    message alone without a task)."""
+    a = mem.arrays
+    if probe.task is None or not len(a["task_vecs"]):
+        return rows.sims
+    return 0.5 * (rows.sims + (a["task_vecs"] @ probe.task)[a["task"]])
+
+
+def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: str | None,
+                    texts: Sequence[str], exact: bool = False) -> dict[str, float]:
+    """What the `near` steps did, as votes for the `texts`: each step weighs
+    exp(-(best similarity - its own) / SHARPNESS) (the nearest count, a step 0.05 further
+    barely), and gives it to the texts its action matches exactly (`_analogous`), else spreads
+    it by `_match` over the others; shares of the total weight. With `exact`, the largest
+    similarity of a step whose action matches a text exactly."""
+    out: dict[str, float] = {}
+    if not len(near):
+        return out
+    s = sims[near].astype(np.float64)
+    w = np.exp((s - s.max()) / SHARPNESS)
+    total = float(w.sum())
+    cand = [(t, _words(t)) for t in texts]
+    for i, si, wi in zip(near.tolist(), s.tolist(), w.tolist(), strict=True):
+        then = mem.tasks[mem.arrays["task"][i]]
+        done, mine = _analogous(concrete(mem, i), then, task)
+        same = [t for t, words in cand if mine(words) == done]
+        if exact:
+            for t in same:
+                out[t] = max(out.get(t, 0.0), si)
+        elif same:
+            for t in same:
+                out[t] = out.get(t, 0.0) + wi / total / len(same)
+        else:
+            for t, words in cand:
+                m = _match(mine(words), done)
+                if m > 0:
+                    out[t] = out.get(t, 0.0) + wi * m / total
+    return out
+
+
+TASK_WORD = "\x00task"
+
+
+def _analogous(action: str, then: str, now: str | None,
+               ) -> tuple[set[str], Callable[[set[str]], set[str]]]:
+    """A past action's words with the words it took from its own task (and not in the current
+    one) replaced by a placeholder, and the same rewrite for a candidate's words (the current
+    task's own words): `focus on red light bulb` under "turn on the red light bulb" matches
+    `focus on blue light bulb` under "turn on the blue light bulb"."""
+    if not now:
+        return _words(action), lambda words: words
+    a, b = _words(then), _words(now)
+    theirs, ours = a - b, b - a
+
+    def swap(words: set[str], own: set[str]) -> set[str]:
+        hit = words & own
+        return (words - hit) | {TASK_WORD} if hit else words
+
+    return swap(_words(action), theirs), lambda words: swap(words, ours)
+
+
+def _match(words: set[str], done: set[str]) -> float:
+    """How much a candidate's words are like a past action's: their Jaccard overlap squared."""
+    if not words or not done:
+        return 0.0
+    return (len(words & done) / len(words | done)) ** 2
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
 def _support(mem: StepMemory, rows: Rows, c: int) -> int:
     """How many of the nearest successful steps took it."""
     a = mem.arrays
     return int(np.sum(a["label"][rows.neighbours] == c)) if len(rows.neighbours) else 0
-
-
-def _norm(text: str) -> str:
-    return " ".join(_WORD.findall(text.lower()))
-
-
-def _jaccard(a: str, b: str) -> float:
-    x, y = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
-    return len(x & y) / len(x | y) if x | y else 0.0
 
 
 def concrete(mem: StepMemory, i: int) -> str:
@@ -248,16 +330,3 @@ def grounded(mem: StepMemory, rows: Rows, c: int, state: str, limit: int = 3,
     return [(text, args, round(w, 6)) for text, (w, args) in order]
 
 
-def _exact_votes(mem: StepMemory, rows: Rows) -> dict[str, float]:
-    """Similarity-weighted share of the nearest successful steps that took each concrete
-    action (normalised text)."""
-    out: dict[str, float] = {}
-    near = rows.neighbours
-    if not len(near):
-        return out
-    w = np.clip(rows.sims[near], 0.0, None)
-    total = float(w.sum()) or 1.0
-    for i, wi in zip(near.tolist(), w.tolist(), strict=True):
-        key = _norm(concrete(mem, i))
-        out[key] = out.get(key, 0.0) + wi / total
-    return out
