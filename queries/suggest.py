@@ -22,7 +22,7 @@ import re
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ from expgraph.memory.model import AdviceModel, load_model
 from expgraph.memory.records import step_views
 from expgraph.memory.sources import top_k
 from expgraph.store.base import GraphStore
+from expgraph.templates import template_name
 from queries.corpus import embed_texts, quiet_blas
 from queries.schema import AvoidAction, NextAction, SuggestRequest, SuggestResult
 
@@ -53,6 +54,7 @@ ERRORED = RISK_FEATURES.index("error_nearest")
 GUARDRAIL_FLAG = 0.5  # a rule seen failing in several episodes (scoring.guardrail_severity)
 CONCRETE_NEIGHBOURS = 10  # nearest successful (and errored) steps voting for given actions
 SHARPNESS = 0.01  # similarity scale of the concrete votes' weights
+NEAR_TEMPERATURE = 0.05  # how sharply a vote goes to the given action most like the one taken
 TEMPLATE_WEIGHT = 0.25  # the template's fused score, beside the concrete votes
 ERRORED_SIMILARITY = 0.6  # an errored step this near that took exactly a candidate demotes it
 _WORD = re.compile(r"[a-z0-9]+")
@@ -97,7 +99,7 @@ def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = Non
                        (normalise_action(mem, c) for c in candidates) if t in mem.action_index]
         rows = candidate_rows(mem, probe, include=include)
         if candidates is not None:
-            nxt, avoid = _rank_given(mem, model, rows, probe, state, task,
+            nxt, avoid = _rank_given(mem, model, rows, probe, embedder, state, task,
                                      list(candidates), k, explain)
         else:
             nxt, avoid = _rank_templates(mem, model, rows, state, k, explain)
@@ -161,8 +163,8 @@ def _avoid(mem: StepMemory, model: AdviceModel, rows: Rows, risks: np.ndarray, k
     return out
 
 
-def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, state: str,
-                task: str | None, candidates: list[str], k: int, explain: bool,
+def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, embedder: Any,
+                state: str, task: str | None, candidates: list[str], k: int, explain: bool,
                 ) -> tuple[list[NextAction], list[AvoidAction]]:
     """Rank exactly the caller's concrete actions. First what the nearest successful steps
     (by message and task) did concretely: they vote for the candidates their actions match
@@ -175,16 +177,18 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, s
     a = mem.arrays
     sims = _task_sims(mem, rows, probe)
     texts = list(dict.fromkeys(candidates))
+    tmpls = [normalise_action(mem, t) for t in texts]
+    given = Given(texts=texts, words=[_words(t) for t in texts],
+                  names=[template_name(t) for t in tmpls], embedder=embedder)
     good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
-    votes = _concrete_votes(mem, good, sims, task, texts)
-    backed = _concrete_votes(mem, good, sims, task, texts, exact=True)
-    errored = top_k(sims, a["err"], CONCRETE_NEIGHBOURS)
+    votes = _concrete_votes(mem, good, sims, task, given)
+    backed = _exact_matches(mem, good, sims, task, given)
+    errored = top_k(sims, a["err"], 2 * CONCRETE_NEIGHBOURS)
     errored = errored[sims[errored] >= ERRORED_SIMILARITY]
-    failed = {t: f for t, f in _concrete_votes(mem, errored, sims, task, texts, exact=True).items()
+    failed = {t: f for t, f in _exact_matches(mem, errored, sims, task, given).items()
               if f >= backed.get(t, 0.0)}  # unless a success at least as near did the same
     ranked = []
-    for text in texts:
-        tmpl = normalise_action(mem, text)
+    for text, tmpl in zip(texts, tmpls, strict=True):
         c = mem.action_index.get(tmpl, -1)
         r = row_of.get(c)
         base = _sigmoid(scores[r]) if r is not None else _sigmoid(model.next.bias)
@@ -198,18 +202,37 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, s
                                if explain and r is not None else None))
            for score, text, tmpl, c, r in ranked[:k]]
     # Avoid among the given actions: those a near errored step took exactly, and those whose
-    # template the avoid model flags unless the nearest successful steps took them exactly.
+    # template the avoid model flags where no near successful step took that template (which
+    # object to act on is then the concrete evidence's call).
+    kinds = set(a["label"][good].tolist())
     flagged = []
     for _, text, _, c, r in ranked:
-        if failed.get(text, 0.0) > 0:
+        if text in failed:
             flagged.append(AvoidAction(action=text, score=round(failed[text], 6)))
-        elif r is not None and votes.get(text, 0.0) == 0 and _flagged(model, rows, risks, r):
+        elif r is not None and c not in kinds and _flagged(model, rows, risks, r):
             flagged.append(AvoidAction(
                 action=text, score=round(float(risks[r]), 6),
                 guardrails=rows.guards_of.get(c, []),
                 explain=model.risk.contributions(rows.risk_x[r]) if explain else None))
     flagged.sort(key=lambda x: (-x.score, x.action))
     return nxt, flagged[:k]
+
+
+@dataclass
+class Given:
+    """The caller's candidate actions: their texts, word sets, action names, and (embedded
+    on first use) their vectors."""
+
+    texts: list[str]
+    words: list[set[str]]
+    names: list[str]
+    embedder: Any
+    _vecs: np.ndarray | None = None
+
+    def vecs(self) -> np.ndarray:
+        if self._vecs is None:
+            self._vecs = np.asarray(embed_texts(self.embedder, self.texts))
+        return self._vecs
 
 
 def _task_sims(mem: StepMemory, rows: Rows, probe: Probe) -> np.ndarray:
@@ -221,35 +244,52 @@ def _task_sims(mem: StepMemory, rows: Rows, probe: Probe) -> np.ndarray:
     return 0.5 * (rows.sims + (a["task_vecs"] @ probe.task)[a["task"]])
 
 
+def _same(mem: StepMemory, i: int, task: str | None, given: Given) -> list[int]:
+    """The given actions that are step `i`'s action, up to the task analogy (`_analogous`)."""
+    done, mine = _analogous(concrete(mem, i), mem.tasks[mem.arrays["task"][i]], task)
+    return [j for j, words in enumerate(given.words) if mine(words) == done]
+
+
+def _exact_matches(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: str | None,
+                   given: Given) -> dict[str, float]:
+    """For each given action some `near` step took exactly: the nearest such step's similarity."""
+    out: dict[str, float] = {}
+    for i in near.tolist():
+        for j in _same(mem, i, task, given):
+            t = given.texts[j]
+            out[t] = max(out.get(t, 0.0), float(sims[i]))
+    return out
+
+
 def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: str | None,
-                    texts: Sequence[str], exact: bool = False) -> dict[str, float]:
-    """What the `near` steps did, as votes for the `texts`: each step weighs
-    exp(-(best similarity - its own) / SHARPNESS) (the nearest count, a step 0.05 further
-    barely), and gives it to the texts its action matches exactly (`_analogous`), else spreads
-    it by `_match` over the others; shares of the total weight. With `exact`, the largest
-    similarity of a step whose action matches a text exactly."""
+                    given: Given) -> dict[str, float]:
+    """What the `near` steps did, as votes for the given actions, shares of their total
+    weight: each step weighs exp(-(best similarity - its own) / SHARPNESS) (the nearest
+    count; a step 0.05 further barely) and gives it to the given actions that are its own
+    (`_same`); where none is, to those of the same action name most like it (a softmax of
+    their embedding cosines, temperature NEAR_TEMPERATURE)."""
     out: dict[str, float] = {}
     if not len(near):
         return out
     s = sims[near].astype(np.float64)
     w = np.exp((s - s.max()) / SHARPNESS)
-    total = float(w.sum())
-    cand = [(t, _words(t)) for t in texts]
-    for i, si, wi in zip(near.tolist(), s.tolist(), w.tolist(), strict=True):
-        then = mem.tasks[mem.arrays["task"][i]]
-        done, mine = _analogous(concrete(mem, i), then, task)
-        same = [t for t, words in cand if mine(words) == done]
-        if exact:
-            for t in same:
-                out[t] = max(out.get(t, 0.0), si)
-        elif same:
-            for t in same:
-                out[t] = out.get(t, 0.0) + wi / total / len(same)
-        else:
-            for t, words in cand:
-                m = _match(mine(words), done)
-                if m > 0:
-                    out[t] = out.get(t, 0.0) + wi * m / total
+    w /= w.sum()
+    for i, wi in zip(near.tolist(), w.tolist(), strict=True):
+        same = _same(mem, i, task, given)
+        if same:
+            for j in same:
+                out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi / len(same)
+            continue
+        name = template_name(mem.actions[mem.label[i]])
+        kin = [j for j, n in enumerate(given.names) if n == name]
+        if not kin:
+            continue
+        done = embed_texts(given.embedder, [concrete(mem, i)])[0]
+        cos = given.vecs()[kin] @ done
+        p = np.exp((cos - cos.max()) / NEAR_TEMPERATURE)
+        p /= p.sum()
+        for j, pj in zip(kin, p.tolist(), strict=True):
+            out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi * pj
     return out
 
 
@@ -272,13 +312,6 @@ def _analogous(action: str, then: str, now: str | None,
         return (words - hit) | {TASK_WORD} if hit else words
 
     return swap(_words(action), theirs), lambda words: swap(words, ours)
-
-
-def _match(words: set[str], done: set[str]) -> float:
-    """How much a candidate's words are like a past action's: their Jaccard overlap squared."""
-    if not words or not done:
-        return 0.0
-    return (len(words & done) / len(words | done)) ** 2
 
 
 def _words(text: str) -> set[str]:
