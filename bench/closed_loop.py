@@ -111,8 +111,9 @@ def play(env: Any, task: str, variation: int, choose: Policy,
             cands = candidate_actions(env)
             action = choose(view, var.description, history, cands)
             res = act(env, action)
+            # the step that ends the task in failure (ScienceWorld's -100) is the error
             ep.step(observation=view, action=sciworld_action(action), result=res.result,
-                    reward=float(res.score))
+                    reward=float(res.score), error=res.done and res.score < 0)
             history.append(action)
             view, score = res.view, res.score
             if res.done:

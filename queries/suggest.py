@@ -21,7 +21,7 @@ import math
 import re
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,7 +38,7 @@ from expgraph.memory.features import (
     history_ids,
     normalise_action,
 )
-from expgraph.memory.index import StepMemory, step_memory
+from expgraph.memory.index import NO, StepMemory, step_memory
 from expgraph.memory.model import AdviceModel, load_model
 from expgraph.memory.records import step_views
 from expgraph.memory.sources import top_k
@@ -54,7 +54,9 @@ ERRORED = RISK_FEATURES.index("error_nearest")
 GUARDRAIL_FLAG = 0.5  # a rule seen failing in several episodes (scoring.guardrail_severity)
 CONCRETE_NEIGHBOURS = 10  # nearest successful (and errored) steps voting for given actions
 SHARPNESS = 0.01  # similarity scale of the concrete votes' weights
+HISTORY_BONUS = 0.01  # added per previous action a voting step shares with the question
 NEAR_TEMPERATURE = 0.05  # how sharply a vote goes to the given action most like the one taken
+NEAR_POWER = 4  # ... and how much of it: (its cosine) ** NEAR_POWER
 TEMPLATE_WEIGHT = 0.25  # the template's fused score, beside the concrete votes
 ERRORED_SIMILARITY = 0.6  # an errored step this near that took exactly a candidate demotes it
 _WORD = re.compile(r"[a-z0-9]+")
@@ -176,9 +178,12 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
     a = mem.arrays
     sims = _task_sims(mem, rows, probe)
+    h = [*probe.history[-2:]][::-1] + [NO, NO]  # the previous action, the one before
+    sims = sims + HISTORY_BONUS * ((a["prev1"] == h[0]).astype(np.float32)
+                                   + (a["prev2"] == h[1]).astype(np.float32))
     texts = list(dict.fromkeys(candidates))
     tmpls = [normalise_action(mem, t) for t in texts]
-    given = Given(texts=texts, words=[_words(t) for t in texts],
+    given = Given(texts=texts,
                   names=[template_name(t) for t in tmpls], embedder=embedder)
     good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
     votes = _concrete_votes(mem, good, sims, task, given)
@@ -220,19 +225,11 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
 
 @dataclass
 class Given:
-    """The caller's candidate actions: their texts, word sets, action names, and (embedded
-    on first use) their vectors."""
+    """The caller's candidate actions: their texts and action names."""
 
     texts: list[str]
-    words: list[set[str]]
     names: list[str]
     embedder: Any
-    _vecs: np.ndarray | None = None
-
-    def vecs(self) -> np.ndarray:
-        if self._vecs is None:
-            self._vecs = np.asarray(embed_texts(self.embedder, self.texts))
-        return self._vecs
 
 
 def _task_sims(mem: StepMemory, rows: Rows, probe: Probe) -> np.ndarray:
@@ -244,10 +241,12 @@ def _task_sims(mem: StepMemory, rows: Rows, probe: Probe) -> np.ndarray:
     return 0.5 * (rows.sims + (a["task_vecs"] @ probe.task)[a["task"]])
 
 
-def _same(mem: StepMemory, i: int, task: str | None, given: Given) -> list[int]:
-    """The given actions that are step `i`'s action, up to the task analogy (`_analogous`)."""
-    done, mine = _analogous(concrete(mem, i), mem.tasks[mem.arrays["task"][i]], task)
-    return [j for j, words in enumerate(given.words) if mine(words) == done]
+def _same(mem: StepMemory, i: int, task: str | None, given: Given,
+          ) -> tuple[list[int], Analogy]:
+    """The given actions that are step `i`'s action up to the task analogy (`Analogy`)."""
+    an = Analogy.of(mem.tasks[mem.arrays["task"][i]], task)
+    done = set(an.past(concrete(mem, i)))
+    return [j for j, t in enumerate(given.texts) if set(an.given(t)) == done], an
 
 
 def _exact_matches(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: str | None,
@@ -255,7 +254,7 @@ def _exact_matches(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: st
     """For each given action some `near` step took exactly: the nearest such step's similarity."""
     out: dict[str, float] = {}
     for i in near.tolist():
-        for j in _same(mem, i, task, given):
+        for j in _same(mem, i, task, given)[0]:
             t = given.texts[j]
             out[t] = max(out.get(t, 0.0), float(sims[i]))
     return out
@@ -267,7 +266,8 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     weight: each step weighs exp(-(best similarity - its own) / SHARPNESS) (the nearest
     count; a step 0.05 further barely) and gives it to the given actions that are its own
     (`_same`); where none is, to those of the same action name most like it (a softmax of
-    their embedding cosines, temperature NEAR_TEMPERATURE)."""
+    their embedding cosines, temperature NEAR_TEMPERATURE), scaled by the best cosine to the
+    power NEAR_POWER."""
     out: dict[str, float] = {}
     if not len(near):
         return out
@@ -275,7 +275,7 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     w = np.exp((s - s.max()) / SHARPNESS)
     w /= w.sum()
     for i, wi in zip(near.tolist(), w.tolist(), strict=True):
-        same = _same(mem, i, task, given)
+        same, an = _same(mem, i, task, given)
         if same:
             for j in same:
                 out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi / len(same)
@@ -284,34 +284,50 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
         kin = [j for j, n in enumerate(given.names) if n == name]
         if not kin:
             continue
-        done = embed_texts(given.embedder, [concrete(mem, i)])[0]
-        cos = given.vecs()[kin] @ done
+        vecs = embed_texts(given.embedder, [" ".join(an.past(concrete(mem, i)))]
+                           + [" ".join(an.given(given.texts[j])) for j in kin])
+        cos = np.asarray(vecs[1:]) @ vecs[0]
         p = np.exp((cos - cos.max()) / NEAR_TEMPERATURE)
-        p /= p.sum()
+        p *= max(float(cos.max()), 0.0) ** NEAR_POWER / p.sum()  # a far look-alike counts less
         for j, pj in zip(kin, p.tolist(), strict=True):
             out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi * pj
     return out
 
 
-TASK_WORD = "\x00task"
+TASK_WORD = "it"
 
 
-def _analogous(action: str, then: str, now: str | None,
-               ) -> tuple[set[str], Callable[[set[str]], set[str]]]:
-    """A past action's words with the words it took from its own task (and not in the current
-    one) replaced by a placeholder, and the same rewrite for a candidate's words (the current
-    task's own words): `focus on red light bulb` under "turn on the red light bulb" matches
+@dataclass(frozen=True)
+class Analogy:
+    """A past action seen under its own task (`then`) and a candidate under the current one
+    (`now`): in each, the words of its own task that the other task lacks become one
+    placeholder, so `focus on red light bulb` under "turn on the red light bulb" is
     `focus on blue light bulb` under "turn on the blue light bulb"."""
-    if not now:
-        return _words(action), lambda words: words
-    a, b = _words(then), _words(now)
-    theirs, ours = a - b, b - a
 
-    def swap(words: set[str], own: set[str]) -> set[str]:
-        hit = words & own
-        return (words - hit) | {TASK_WORD} if hit else words
+    theirs: frozenset[str]
+    ours: frozenset[str]
 
-    return swap(_words(action), theirs), lambda words: swap(words, ours)
+    @classmethod
+    def of(cls, then: str, now: str | None) -> Analogy:
+        if not now:
+            return cls(frozenset(), frozenset())
+        a, b = _words(then), _words(now)
+        return cls(frozenset(a - b), frozenset(b - a))
+
+    def past(self, action: str) -> tuple[str, ...]:
+        return _swap(action, self.theirs)
+
+    def given(self, action: str) -> tuple[str, ...]:
+        return _swap(action, self.ours)
+
+
+def _swap(text: str, own: frozenset[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for w in _WORD.findall(text.lower()):
+        w = TASK_WORD if w in own else w
+        if not (w == TASK_WORD and out and out[-1] == TASK_WORD):
+            out.append(w)
+    return tuple(out)
 
 
 def _words(text: str) -> set[str]:
