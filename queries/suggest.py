@@ -32,6 +32,7 @@ from expgraph.distill.states import canonicalize, state_id
 from expgraph.memory.features import (
     EVIDENCE,
     RISK_FEATURES,
+    SAME_TASK,
     Probe,
     Rows,
     candidate_rows,
@@ -55,6 +56,7 @@ GUARDRAIL_FLAG = 0.5  # a rule seen failing in several episodes (scoring.guardra
 CONCRETE_NEIGHBOURS = 10  # nearest successful (and errored) steps voting for given actions
 SHARPNESS = 0.01  # similarity scale of the concrete votes' weights
 HISTORY_BONUS = 0.01  # added per previous action a voting step shares with the question
+SAME_TASK_BONUS = 0.03  # added for a step of the very same task (features.SAME_TASK)
 NEAR_TEMPERATURE = 0.05  # how sharply a vote goes to the given action most like the one taken
 NEAR_POWER = 4  # ... and how much of it: (its cosine) ** NEAR_POWER
 TEMPLATE_WEIGHT = 0.25  # the template's fused score, beside the concrete votes
@@ -102,7 +104,7 @@ def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = Non
         rows = candidate_rows(mem, probe, include=include)
         if candidates is not None:
             nxt, avoid = _rank_given(mem, model, rows, probe, embedder, state, task,
-                                     list(candidates), k, explain)
+                                     history or (), list(candidates), k, explain)
         else:
             nxt, avoid = _rank_templates(mem, model, rows, state, k, explain)
     return SuggestResult(query=request, next=nxt, avoid=avoid)
@@ -166,32 +168,35 @@ def _avoid(mem: StepMemory, model: AdviceModel, rows: Rows, risks: np.ndarray, k
 
 
 def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, embedder: Any,
-                state: str, task: str | None, candidates: list[str], k: int, explain: bool,
-                ) -> tuple[list[NextAction], list[AvoidAction]]:
+                state: str, task: str | None, history: Sequence[str], candidates: list[str],
+                k: int, explain: bool) -> tuple[list[NextAction], list[AvoidAction]]:
     """Rank exactly the caller's concrete actions. First what the nearest successful steps
-    (by message and task) did concretely: they vote for the candidates their actions match
-    (`_concrete_votes`); the nearest errored step that took exactly a candidate takes its
-    similarity off, unless a successful step at least as near took it. Then the template's
+    (by message and task, closer for the same task and the same previous actions) did
+    concretely: they vote for the candidates their actions match (`_concrete_votes`); the
+    nearest errored step that took exactly a candidate after the same previous action takes
+    its similarity off, unless a successful step at least as near took it. Then the template's
     fused score (weight `TEMPLATE_WEIGHT`) ranks what no neighbour did and breaks ties."""
     row_of = {c: r for r, c in enumerate(rows.candidates)}
     scores = model.next.score(rows.next_x) if rows.candidates else np.zeros(0)
     risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
     a = mem.arrays
-    sims = _task_sims(mem, rows, probe)
+    base, same_task = _task_sims(mem, rows, probe)
     h = [*probe.history[-2:]][::-1] + [NO, NO]  # the previous action, the one before
-    sims = sims + HISTORY_BONUS * ((a["prev1"] == h[0]).astype(np.float32)
-                                   + (a["prev2"] == h[1]).astype(np.float32))
+    sims = (base + HISTORY_BONUS * ((a["prev1"] == h[0]).astype(np.float32)
+                                    + (a["prev2"] == h[1]).astype(np.float32))
+            + SAME_TASK_BONUS * same_task.astype(np.float32))
     texts = list(dict.fromkeys(candidates))
     tmpls = [normalise_action(mem, t) for t in texts]
-    given = Given(texts=texts,
-                  names=[template_name(t) for t in tmpls], embedder=embedder)
+    done = {frozenset(_words(h)) for h in history}
+    given = Given(texts=texts, names=[template_name(t) for t in tmpls], embedder=embedder,
+                  repeats=[frozenset(_words(t)) in done for t in texts])
     good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
     votes = _concrete_votes(mem, good, sims, task, given)
-    backed = _exact_matches(mem, good, sims, task, given)
-    errored = top_k(sims, a["err"], 2 * CONCRETE_NEIGHBOURS)
-    errored = errored[sims[errored] >= ERRORED_SIMILARITY]
-    failed = {t: f for t, f in _exact_matches(mem, errored, sims, task, given).items()
-              if f >= backed.get(t, 0.0)}  # unless a success at least as near did the same
+    backed = _exact_matches(mem, good, base, task, given)
+    errored = top_k(base, a["err"] & (a["prev1"] == h[0]), 2 * CONCRETE_NEIGHBOURS)
+    errored = errored[base[errored] >= ERRORED_SIMILARITY]
+    failed = {t: f for t, f in _exact_matches(mem, errored, base, task, given).items()
+              if f > backed.get(t, 0.0)}  # unless a success at least as near did the same
     ranked = []
     for text, tmpl in zip(texts, tmpls, strict=True):
         c = mem.action_index.get(tmpl, -1)
@@ -225,28 +230,34 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
 
 @dataclass
 class Given:
-    """The caller's candidate actions: their texts and action names."""
+    """The caller's candidate actions: their texts, action names, and whether each repeats
+    an action of this episode's history."""
 
     texts: list[str]
     names: list[str]
     embedder: Any
+    repeats: list[bool]
 
 
-def _task_sims(mem: StepMemory, rows: Rows, probe: Probe) -> np.ndarray:
-    """Every step's similarity to the question: newest message and task together (the
-    message alone without a task)."""
+def _task_sims(mem: StepMemory, rows: Rows, probe: Probe) -> tuple[np.ndarray, np.ndarray]:
+    """Every step's similarity to the question (newest message and task together; the message
+    alone without a task) and whether it was taken in the very same task (`SAME_TASK`)."""
     a = mem.arrays
     if probe.task is None or not len(a["task_vecs"]):
-        return rows.sims
-    return 0.5 * (rows.sims + (a["task_vecs"] @ probe.task)[a["task"]])
+        return rows.sims, np.zeros(len(rows.sims), dtype=bool)
+    task = (a["task_vecs"] @ probe.task)[a["task"]]
+    return 0.5 * (rows.sims + task), task >= SAME_TASK
 
 
 def _same(mem: StepMemory, i: int, task: str | None, given: Given,
-          ) -> tuple[list[int], Analogy]:
-    """The given actions that are step `i`'s action up to the task analogy (`Analogy`)."""
+          ) -> tuple[list[int], Analogy, bool]:
+    """The given actions that are step `i`'s action up to the task analogy (`Analogy`), new
+    or repeated in the episode as the step's own was; and whether it was repeated."""
     an = Analogy.of(mem.tasks[mem.arrays["task"][i]], task)
     done = set(an.past(concrete(mem, i)))
-    return [j for j, t in enumerate(given.texts) if set(an.given(t)) == done], an
+    again = _repeated(mem, i)
+    return [j for j, t in enumerate(given.texts)
+            if given.repeats[j] == again and set(an.given(t)) == done], an, again
 
 
 def _exact_matches(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: str | None,
@@ -265,9 +276,9 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     """What the `near` steps did, as votes for the given actions, shares of their total
     weight: each step weighs exp(-(best similarity - its own) / SHARPNESS) (the nearest
     count; a step 0.05 further barely) and gives it to the given actions that are its own
-    (`_same`); where none is, to those of the same action name most like it (a softmax of
-    their embedding cosines, temperature NEAR_TEMPERATURE), scaled by the best cosine to the
-    power NEAR_POWER."""
+    (`_same`); where none is, to those of the same action name (and as new or repeated)
+    most like it: a softmax of their embedding cosines (temperature NEAR_TEMPERATURE), scaled
+    by the best cosine to the power NEAR_POWER."""
     out: dict[str, float] = {}
     if not len(near):
         return out
@@ -275,13 +286,13 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     w = np.exp((s - s.max()) / SHARPNESS)
     w /= w.sum()
     for i, wi in zip(near.tolist(), w.tolist(), strict=True):
-        same, an = _same(mem, i, task, given)
+        same, an, again = _same(mem, i, task, given)
         if same:
             for j in same:
                 out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi / len(same)
             continue
         name = template_name(mem.actions[mem.label[i]])
-        kin = [j for j, n in enumerate(given.names) if n == name]
+        kin = [j for j, n in enumerate(given.names) if n == name and given.repeats[j] == again]
         if not kin:
             continue
         vecs = embed_texts(given.embedder, [" ".join(an.past(concrete(mem, i)))]
@@ -292,6 +303,14 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
         for j, pj in zip(kin, p.tolist(), strict=True):
             out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi * pj
     return out
+
+
+def _repeated(mem: StepMemory, i: int) -> bool:
+    """Whether step `i` repeated an action of its episode's earlier steps."""
+    a = mem.arrays
+    earlier = np.flatnonzero((a["episode"] == a["episode"][i]) & (a["position"] < a["position"][i]))
+    words = _words(concrete(mem, i))
+    return any(_words(concrete(mem, j)) == words for j in earlier.tolist())
 
 
 TASK_WORD = "it"
