@@ -212,14 +212,16 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
                                if explain and r is not None else None))
            for score, text, tmpl, c, r in ranked[:k]]
     # Avoid among the given actions: those a near errored step took exactly, and those whose
-    # template the avoid model flags where no near successful step took that template (which
-    # object to act on is then the concrete evidence's call).
+    # template the avoid model flags where no near successful step took that template nor,
+    # up to the task analogy, that very action (which object to act on is then the concrete
+    # evidence's call).
     kinds = set(a["label"][good].tolist())
     flagged = []
     for _, text, _, c, r in ranked:
         if text in failed:
             flagged.append(AvoidAction(action=text, score=round(failed[text], 6)))
-        elif r is not None and c not in kinds and _flagged(model, rows, risks, r):
+        elif (r is not None and c not in kinds and text not in backed
+              and _flagged(model, rows, risks, r)):
             flagged.append(AvoidAction(
                 action=text, score=round(float(risks[r]), 6),
                 guardrails=rows.guards_of.get(c, []),
@@ -314,6 +316,7 @@ def _repeated(mem: StepMemory, i: int) -> bool:
 
 
 TASK_WORD = "it"
+FILLER = frozenset({"a", "an", "the", "in"})  # `battery anode` is `anode in battery`
 
 
 @dataclass(frozen=True)
@@ -343,6 +346,8 @@ class Analogy:
 def _swap(text: str, own: frozenset[str]) -> tuple[str, ...]:
     out: list[str] = []
     for w in _WORD.findall(text.lower()):
+        if w in FILLER:
+            continue
         w = TASK_WORD if w in own else w
         if not (w == TASK_WORD and out and out[-1] == TASK_WORD):
             out.append(w)

@@ -47,8 +47,11 @@ def test_analogy_replaces_each_task_own_words_by_one_placeholder():
     # consecutive task words collapse into one placeholder, so the two objects match
     assert an.past("focus on red light bulb") == ("focus", "on", TASK_WORD)
     assert an.given("focus on electric motor") == ("focus", "on", TASK_WORD)
+    # articles and "in" are left out: `battery anode` is `anode in battery`
     assert an.past("connect black wire terminal 2 to cathode in red light bulb") == (
-        "connect", "black", "wire", "terminal", "2", "to", "cathode", "in", TASK_WORD)
+        "connect", "black", "wire", "terminal", "2", "to", "cathode", TASK_WORD)
+    assert set(an.past("connect battery anode to the wire")) == set(
+        an.given("connect anode in battery to wire"))
     # words both tasks share stay: a red wire under a red-bulb task is not the bulb
     same = Analogy.of("turn on the red light bulb", "turn on the red light bulb")
     assert same.past("focus on red light bulb") == ("focus", "on", "red", "light", "bulb")
