@@ -35,8 +35,10 @@ def episode(eid: str, task: str, steps: list[tuple[str, str]], success: bool = T
                           for i, (o, a) in enumerate(steps)])
 
 
-def ranked(g: ExperienceGraph, state: str, task: str, candidates: list[str]):
-    res = g.suggest(state, task=task, candidates=candidates, k=len(candidates))
+def ranked(g: ExperienceGraph, state: str, task: str, candidates: list[str],
+           history: list[str] | None = None):
+    res = g.suggest(state, task=task, history=history, candidates=candidates,
+                    k=len(candidates))
     return res, {n.action: n.score for n in res.next}
 
 
@@ -153,3 +155,20 @@ def test_a_success_as_near_as_the_error_keeps_the_action(tmp_path, model):
     # ant and wood share the two neighbours' votes (1/2 each), the shovel none
     assert score["focus on wood"] > score["focus on shovel"] + 0.4
     assert math.isclose(score["focus on wood"] - score["focus on ant"], 0.0, abs_tol=0.26)
+
+
+def test_a_new_action_does_not_vote_for_repeating_one_already_taken(tmp_path, model):
+    # The runs focused on the elephant, then on the mouse (a new object). Here the elephant is
+    # already focused on and the mouse is absent: the second focus's vote goes to the
+    # hedgehog, not to repeating the elephant (which the step's own action was not), so the
+    # elephant keeps only its template score (at most TEMPLATE_WEIGHT).
+    task = "Your task is to find the animal with the longest life span, then the shortest."
+    after = "You focus on the baby elephant."
+    with ExperienceGraph(tmp_path / "r.db", embedder=model) as g:
+        g.ingest([episode(f"e{i}", task, [(OUTSIDE, "focus on baby elephant"),
+                                          (after, "focus on baby mouse")]) for i in range(2)])
+        res, score = ranked(g, after, task, ["focus on baby elephant", "focus on baby hedgehog"],
+                            history=["focus on baby elephant"])
+    assert res.next[0].action == "focus on baby hedgehog"
+    assert score["focus on baby elephant"] <= 0.25
+
