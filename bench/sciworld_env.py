@@ -206,8 +206,9 @@ def wrong_alternative(env: Any, gold_action: str) -> str | None:
 
 
 def experience(env: Any, task: str, variation: int) -> tuple[Trace, Trace | None]:
-    """The gold path (a success) and a copy that goes wrong at its decisive step (a failure),
-    both played in the env so observations and scores are real."""
+    """The gold path (a success) and a copy that goes wrong at its decisive step (a failure,
+    that step marked errored so the failure evidence lands on it), both played in the env so
+    observations and scores are real."""
     var = load(env, task, variation)
     good = Trace(task=var.description, agent="sciworld-gold",
                  metadata={"task_name": task, "variation": variation, "kind": "gold"})
