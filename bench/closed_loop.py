@@ -3,8 +3,8 @@ available now) play unseen task variations well, and does it improve while it pl
 
 Experience: for each task, its first N training variations (fewer where the task has fewer): the
 gold path played in the env (a success) and a copy that goes wrong at the decisive step (the
-first `focus on`, else the first `connect`, done on another object: a failure), both with real
-observations and scores (bench/sciworld_env.py). Test: the first N dev variations, at most
+first `focus on`, else the first `connect`, done on another object: a failure, that step
+marked errored), both with real observations and scores (bench/sciworld_env.py). Test: the first N dev variations, at most
 2 x the gold path's length steps. Each agent chooses among the same candidate actions per
 state (the env's valid actions, filtered, deduplicated and capped: see bench/sciworld_env.py).
 
@@ -17,7 +17,8 @@ Agents, all in the same run:
   skips what `avoid` flags;
 - expgraph-online: the same agent on its own copy of the store; each finished test episode is
   ingested with `metadata.retrieved` (the skills and guardrails it was served: execution
-  feedback) and `refine` runs every 8 episodes.
+  feedback; the step that ends it in failure, ScienceWorld's -100, marked errored) and `refine`
+  runs every 8 episodes.
 The three non-random agents never repeat an action from the same state within an episode.
 Score: ScienceWorld's 0-100 score at the end (a failed task's -100 counts 0); success = 100.
 
@@ -111,8 +112,9 @@ def play(env: Any, task: str, variation: int, choose: Policy,
             cands = candidate_actions(env)
             action = choose(view, var.description, history, cands)
             res = act(env, action)
+            # the step that ends the task in failure (ScienceWorld's -100) is the error
             ep.step(observation=view, action=sciworld_action(action), result=res.result,
-                    reward=float(res.score))
+                    reward=float(res.score), error=res.done and res.score < 0)
             history.append(action)
             view, score = res.view, res.score
             if res.done:

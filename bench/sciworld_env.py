@@ -165,9 +165,9 @@ class Trace:
     score: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, view: str, action: str, res: StepResult) -> None:
+    def add(self, view: str, action: str, res: StepResult, error: bool = False) -> None:
         self.steps.append(Step(index=len(self.steps), observation=view, action=sciworld_action(action),
-                               result=res.result, reward=float(res.score)))
+                               result=res.result, reward=float(res.score), error=error))
 
     def episode(self, episode_id: str) -> Episode:
         score = final_score(self.score)
@@ -206,8 +206,9 @@ def wrong_alternative(env: Any, gold_action: str) -> str | None:
 
 
 def experience(env: Any, task: str, variation: int) -> tuple[Trace, Trace | None]:
-    """The gold path (a success) and a copy that goes wrong at its decisive step (a failure),
-    both played in the env so observations and scores are real."""
+    """The gold path (a success) and a copy that goes wrong at its decisive step (a failure,
+    that step marked errored so the failure evidence lands on it), both played in the env so
+    observations and scores are real."""
     var = load(env, task, variation)
     good = Trace(task=var.description, agent="sciworld-gold",
                  metadata={"task_name": task, "variation": variation, "kind": "gold"})
@@ -232,7 +233,7 @@ def experience(env: Any, task: str, variation: int) -> tuple[Trace, Trace | None
             a = wrong
             bad.metadata["mistake"] = wrong
         res = act(env, a)
-        bad.add(view, a, res)
+        bad.add(view, a, res, error=i == d)  # failure evidence lands on the wrong step itself
         bad.score, view = res.score, res.view
         if res.done:
             break

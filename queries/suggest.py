@@ -22,7 +22,7 @@ import re
 import threading
 import weakref
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,18 +32,19 @@ from expgraph.distill.states import canonicalize, state_id
 from expgraph.memory.features import (
     EVIDENCE,
     RISK_FEATURES,
+    SAME_TASK,
     Probe,
     Rows,
     candidate_rows,
     history_ids,
     normalise_action,
 )
-from expgraph.memory.index import StepMemory, step_memory
+from expgraph.memory.index import NO, StepMemory, step_memory
 from expgraph.memory.model import AdviceModel, load_model
 from expgraph.memory.records import step_views
 from expgraph.memory.sources import top_k
 from expgraph.store.base import GraphStore
-from expgraph.templates import action_key
+from expgraph.templates import action_key, template_name
 from queries.corpus import embed_texts, quiet_blas
 from queries.schema import AvoidAction, NextAction, SuggestRequest, SuggestResult
 
@@ -52,6 +53,14 @@ GROUNDING_NEIGHBOURS = 20
 GUARDRAIL = RISK_FEATURES.index("guardrail")
 EVIDENCE_COLUMNS = [RISK_FEATURES.index(n) for n in EVIDENCE]
 GUARDRAIL_FLAG = 0.5  # a rule seen failing in several episodes (scoring.guardrail_severity)
+CONCRETE_NEIGHBOURS = 10  # nearest successful (and errored) steps voting for given actions
+SHARPNESS = 0.01  # similarity scale of the concrete votes' weights
+HISTORY_BONUS = 0.01  # added per previous action a voting step shares with the question
+SAME_TASK_BONUS = 0.03  # added for a step of the very same task (features.SAME_TASK)
+NEAR_TEMPERATURE = 0.05  # how sharply a vote goes to the given action most like the one taken
+NEAR_POWER = 4  # ... and how much of it: (its cosine) ** NEAR_POWER
+TEMPLATE_WEIGHT = 0.25  # the template's fused score, beside the concrete votes
+ERRORED_SIMILARITY = 0.6  # an errored step this near that took exactly a candidate demotes it
 _WORD = re.compile(r"[a-z0-9]+")
 
 _MODELS: weakref.WeakKeyDictionary[Any, tuple[int, AdviceModel]] = weakref.WeakKeyDictionary()
@@ -94,7 +103,8 @@ def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = Non
                        (normalise_action(mem, c) for c in candidates) if t in mem.action_index]
         rows = candidate_rows(mem, probe, include=include)
         if candidates is not None:
-            nxt, avoid = _rank_given(mem, model, rows, state, list(candidates), k, explain)
+            nxt, avoid = _rank_given(mem, model, rows, probe, embedder, state, task,
+                                     history or (), list(candidates), k, explain)
         else:
             nxt, avoid = _rank_templates(mem, model, rows, state, k, explain)
     return SuggestResult(query=request, next=nxt, avoid=avoid)
@@ -159,24 +169,42 @@ def _avoid(mem: StepMemory, model: AdviceModel, rows: Rows, risks: np.ndarray, k
     return out
 
 
-def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, state: str,
-                candidates: list[str], k: int, explain: bool,
-                ) -> tuple[list[NextAction], list[AvoidAction]]:
-    """Rank exactly the caller's concrete actions: the fused score of each one's template,
-    sharpened by how closely it matches what the nearest successful steps did concretely."""
+def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, embedder: Any,
+                state: str, task: str | None, history: Sequence[str], candidates: list[str],
+                k: int, explain: bool) -> tuple[list[NextAction], list[AvoidAction]]:
+    """Rank exactly the caller's concrete actions. First what the nearest successful steps
+    (by message and task, closer for the same task and the same previous actions) did
+    concretely: they vote for the candidates their actions match (`_concrete_votes`); the
+    nearest errored step that took exactly a candidate after the same previous action takes
+    its similarity off, unless a successful step at least as near took it. Then the template's
+    fused score (weight `TEMPLATE_WEIGHT`) ranks what no neighbour did and breaks ties."""
     row_of = {c: r for r, c in enumerate(rows.candidates)}
     scores = model.next.score(rows.next_x) if rows.candidates else np.zeros(0)
     risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
-    exact = _exact_votes(mem, rows)
+    a = mem.arrays
+    base, same_task = _task_sims(mem, rows, probe)
+    h = [*probe.history[-2:]][::-1] + [NO, NO]  # the previous action, the one before
+    sims = (base + HISTORY_BONUS * ((a["prev1"] == h[0]).astype(np.float32)
+                                    + (a["prev2"] == h[1]).astype(np.float32))
+            + SAME_TASK_BONUS * same_task.astype(np.float32))
+    texts = list(dict.fromkeys(candidates))
+    tmpls = [normalise_action(mem, t) for t in texts]
+    done = {frozenset(_words(h)) for h in history}
+    given = Given(texts=texts, names=[template_name(t) for t in tmpls], embedder=embedder,
+                  repeats=[frozenset(_words(t)) in done for t in texts])
+    good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
+    votes = _concrete_votes(mem, good, sims, task, given)
+    backed = _exact_matches(mem, good, base, task, given)
+    errored = top_k(base, a["err"] & (a["prev1"] == h[0]), 2 * CONCRETE_NEIGHBOURS)
+    errored = errored[base[errored] >= ERRORED_SIMILARITY]
+    failed = {t: f for t, f in _exact_matches(mem, errored, base, task, given).items()
+              if f > backed.get(t, 0.0)}  # unless a success at least as near did the same
     ranked = []
-    for text in dict.fromkeys(candidates):
-        tmpl = normalise_action(mem, text)
+    for text, tmpl in zip(texts, tmpls, strict=True):
         c = mem.action_index.get(tmpl, -1)
         r = row_of.get(c)
         base = _sigmoid(scores[r]) if r is not None else _sigmoid(model.next.bias)
-        ground = grounded(mem, rows, c, state) if r is not None else []
-        overlap = max((_jaccard(text, g) for g, _, _ in ground), default=0.0)
-        score = base * (0.5 + 0.5 * overlap) + exact.get(_norm(text), 0.0)
+        score = votes.get(text, 0.0) + TEMPLATE_WEIGHT * base - failed.get(text, 0.0)
         ranked.append((score, text, tmpl, c, r))
     ranked.sort(key=lambda x: (-x[0], x[1]))
     nxt = [NextAction(action=text, template=tmpl, score=round(score, 6),
@@ -185,10 +213,17 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, state: str,
                       explain=(model.next.contributions(rows.next_x[r])
                                if explain and r is not None else None))
            for score, text, tmpl, c, r in ranked[:k]]
-    # Avoid among the given actions: those whose template the avoid model flags.
+    # Avoid among the given actions: those a near errored step took exactly, and those whose
+    # template the avoid model flags where no near successful step took that template nor,
+    # up to the task analogy, that very action (which object to act on is then the concrete
+    # evidence's call).
+    kinds = set(a["label"][good].tolist())
     flagged = []
     for _, text, _, c, r in ranked:
-        if r is not None and _flagged(model, rows, risks, r):
+        if text in failed:
+            flagged.append(AvoidAction(action=text, score=round(failed[text], 6)))
+        elif (r is not None and c not in kinds and text not in backed
+              and _flagged(model, rows, risks, r)):
             flagged.append(AvoidAction(
                 action=text, score=round(float(risks[r]), 6),
                 guardrails=rows.guards_of.get(c, []),
@@ -197,19 +232,138 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, state: str,
     return nxt, flagged[:k]
 
 
+@dataclass
+class Given:
+    """The caller's candidate actions: their texts, action names, and whether each repeats
+    an action of this episode's history."""
+
+    texts: list[str]
+    names: list[str]
+    embedder: Any
+    repeats: list[bool]
+
+
+def _task_sims(mem: StepMemory, rows: Rows, probe: Probe) -> tuple[np.ndarray, np.ndarray]:
+    """Every step's similarity to the question (newest message and task together; the message
+    alone without a task) and whether it was taken in the very same task (`SAME_TASK`)."""
+    a = mem.arrays
+    if probe.task is None or not len(a["task_vecs"]):
+        return rows.sims, np.zeros(len(rows.sims), dtype=bool)
+    task = (a["task_vecs"] @ probe.task)[a["task"]]
+    return 0.5 * (rows.sims + task), task >= SAME_TASK
+
+
+def _same(mem: StepMemory, i: int, task: str | None, given: Given,
+          ) -> tuple[list[int], Analogy, bool]:
+    """The given actions that are step `i`'s action up to the task analogy (`Analogy`), new
+    or repeated in the episode as the step's own was; and whether it was repeated."""
+    an = Analogy.of(mem.tasks[mem.arrays["task"][i]], task)
+    done = set(an.past(concrete(mem, i)))
+    again = _repeated(mem, i)
+    return [j for j, t in enumerate(given.texts)
+            if given.repeats[j] == again and set(an.given(t)) == done], an, again
+
+
+def _exact_matches(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: str | None,
+                   given: Given) -> dict[str, float]:
+    """For each given action some `near` step took exactly: the nearest such step's similarity."""
+    out: dict[str, float] = {}
+    for i in near.tolist():
+        for j in _same(mem, i, task, given)[0]:
+            t = given.texts[j]
+            out[t] = max(out.get(t, 0.0), float(sims[i]))
+    return out
+
+
+def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: str | None,
+                    given: Given) -> dict[str, float]:
+    """What the `near` steps did, as votes for the given actions, shares of their total
+    weight: each step weighs exp(-(best similarity - its own) / SHARPNESS) (the nearest
+    count; a step 0.05 further barely) and gives it to the given actions that are its own
+    (`_same`); where none is, to those of the same action name (and as new or repeated)
+    most like it: a softmax of their embedding cosines (temperature NEAR_TEMPERATURE), scaled
+    by the best cosine to the power NEAR_POWER."""
+    out: dict[str, float] = {}
+    if not len(near):
+        return out
+    s = sims[near].astype(np.float64)
+    w = np.exp((s - s.max()) / SHARPNESS)
+    w /= w.sum()
+    for i, wi in zip(near.tolist(), w.tolist(), strict=True):
+        same, an, again = _same(mem, i, task, given)
+        if same:
+            for j in same:
+                out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi / len(same)
+            continue
+        name = template_name(mem.actions[mem.label[i]])
+        kin = [j for j, n in enumerate(given.names) if n == name and given.repeats[j] == again]
+        if not kin:
+            continue
+        vecs = embed_texts(given.embedder, [" ".join(an.past(concrete(mem, i)))]
+                           + [" ".join(an.given(given.texts[j])) for j in kin])
+        cos = np.asarray(vecs[1:]) @ vecs[0]
+        p = np.exp((cos - cos.max()) / NEAR_TEMPERATURE)
+        p *= max(float(cos.max()), 0.0) ** NEAR_POWER / p.sum()  # a far look-alike counts less
+        for j, pj in zip(kin, p.tolist(), strict=True):
+            out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi * pj
+    return out
+
+
+def _repeated(mem: StepMemory, i: int) -> bool:
+    """Whether step `i` repeated an action of its episode's earlier steps."""
+    a = mem.arrays
+    earlier = np.flatnonzero((a["episode"] == a["episode"][i]) & (a["position"] < a["position"][i]))
+    words = _words(concrete(mem, i))
+    return any(_words(concrete(mem, j)) == words for j in earlier.tolist())
+
+
+TASK_WORD = "it"
+FILLER = frozenset({"a", "an", "the", "in"})  # `battery anode` is `anode in battery`
+
+
+@dataclass(frozen=True)
+class Analogy:
+    """A past action seen under its own task (`then`) and a candidate under the current one
+    (`now`): in each, the words of its own task that the other task lacks become one
+    placeholder, so `focus on red light bulb` under "turn on the red light bulb" is
+    `focus on blue light bulb` under "turn on the blue light bulb"."""
+
+    theirs: frozenset[str]
+    ours: frozenset[str]
+
+    @classmethod
+    def of(cls, then: str, now: str | None) -> Analogy:
+        if not now:
+            return cls(frozenset(), frozenset())
+        a, b = _words(then), _words(now)
+        return cls(frozenset(a - b), frozenset(b - a))
+
+    def past(self, action: str) -> tuple[str, ...]:
+        return _swap(action, self.theirs)
+
+    def given(self, action: str) -> tuple[str, ...]:
+        return _swap(action, self.ours)
+
+
+def _swap(text: str, own: frozenset[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for w in _WORD.findall(text.lower()):
+        if w in FILLER:
+            continue
+        w = TASK_WORD if w in own else w
+        if not (w == TASK_WORD and out and out[-1] == TASK_WORD):
+            out.append(w)
+    return tuple(out)
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
 def _support(mem: StepMemory, rows: Rows, c: int) -> int:
     """How many of the nearest successful steps took it."""
     a = mem.arrays
     return int(np.sum(a["label"][rows.neighbours] == c)) if len(rows.neighbours) else 0
-
-
-def _norm(text: str) -> str:
-    return " ".join(_WORD.findall(text.lower()))
-
-
-def _jaccard(a: str, b: str) -> float:
-    x, y = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
-    return len(x & y) / len(x | y) if x | y else 0.0
 
 
 def concrete(mem: StepMemory, i: int) -> str:
@@ -251,16 +405,3 @@ def grounded(mem: StepMemory, rows: Rows, c: int, state: str, limit: int = 3,
     return [(text, args, round(w, 6)) for text, (w, args) in order]
 
 
-def _exact_votes(mem: StepMemory, rows: Rows) -> dict[str, float]:
-    """Similarity-weighted share of the nearest successful steps that took each concrete
-    action (normalised text)."""
-    out: dict[str, float] = {}
-    near = rows.neighbours
-    if not len(near):
-        return out
-    w = np.clip(rows.sims[near], 0.0, None)
-    total = float(w.sum()) or 1.0
-    for i, wi in zip(near.tolist(), w.tolist(), strict=True):
-        key = _norm(concrete(mem, i))
-        out[key] = out.get(key, 0.0) + wi / total
-    return out

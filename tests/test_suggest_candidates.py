@@ -1,0 +1,174 @@
+"""`suggest(..., candidates=[...])`: the caller's concrete actions ranked by what the nearest
+successful steps did concretely (with the task analogy), demoted where a near errored step
+took exactly that action; real model, real SQLite store, hand-worked orders."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from expgraph.graph import ExperienceGraph
+from expgraph.models import ActionCall, Episode, Outcome, Step
+from queries.suggest import TASK_WORD, Analogy
+
+WORKSHOP = ("This room is called the workshop. In it, you see: a battery, a red light bulb, "
+            "a blue light bulb, a black wire, a table. You also see: A door to the hallway")
+OUTSIDE = ("This outside location is called the outside. Here you see: a baby ant, a shovel, "
+           "some wood, a baby wolf, the ground. You also see: A door to the kitchen")
+KITCHEN = ("This room is called the kitchen. In it, you see: a fridge, a sink, a stove. "
+           "You also see: A door to the outside, A door to the hallway")
+HALLWAY = ("You are in the hallway: a long corridor lined with paintings of ships at sea, "
+           "portraits, and a grandfather clock ticking. Doors open onto the art studio")
+
+
+def act(text: str) -> ActionCall:
+    """A text action as an agent writes it (`focus on X`): the verb and the rest."""
+    verb, _, rest = text.partition(" ")
+    return ActionCall(name=verb, arguments={"arg": rest} if rest else {}, raw=text)
+
+
+def episode(eid: str, task: str, steps: list[tuple[str, str]], success: bool = True,
+            errored: int | None = None) -> Episode:
+    return Episode(id=eid, task=task, outcome=Outcome(success=success),
+                   steps=[Step(index=i, observation=o, action=act(a), error=i == errored)
+                          for i, (o, a) in enumerate(steps)])
+
+
+def ranked(g: ExperienceGraph, state: str, task: str, candidates: list[str],
+           history: list[str] | None = None):
+    res = g.suggest(state, task=task, history=history, candidates=candidates,
+                    k=len(candidates))
+    return res, {n.action: n.score for n in res.next}
+
+
+# ------------------------------------------------------------------ the task analogy
+def test_analogy_replaces_each_task_own_words_by_one_placeholder():
+    an = Analogy.of("Turn on the red light bulb.", "Turn on the electric motor.")
+    assert an.theirs == {"red", "light", "bulb"} and an.ours == {"electric", "motor"}
+    # consecutive task words collapse into one placeholder, so the two objects match
+    assert an.past("focus on red light bulb") == ("focus", "on", TASK_WORD)
+    assert an.given("focus on electric motor") == ("focus", "on", TASK_WORD)
+    # articles and "in" are left out: `battery anode` is `anode in battery`
+    assert an.past("connect black wire terminal 2 to cathode in red light bulb") == (
+        "connect", "black", "wire", "terminal", "2", "to", "cathode", TASK_WORD)
+    assert set(an.past("connect battery anode to the wire")) == set(
+        an.given("connect anode in battery to wire"))
+    # words both tasks share stay: a red wire under a red-bulb task is not the bulb
+    same = Analogy.of("turn on the red light bulb", "turn on the red light bulb")
+    assert same.past("focus on red light bulb") == ("focus", "on", "red", "light", "bulb")
+
+
+def test_analogy_without_a_current_task_changes_nothing():
+    an = Analogy.of("turn on the red light bulb", None)
+    assert an.past("focus on red light bulb") == ("focus", "on", "red", "light", "bulb")
+
+
+@pytest.fixture
+def workshop(tmp_path, model):
+    g = ExperienceGraph(tmp_path / "w.db", embedder=model)
+    g.ingest([episode(f"red{i}", "Your task is to turn on the red light bulb.",
+                      [(WORKSHOP, "focus on red light bulb"),
+                       ("You focus on the red light bulb.", "wait1")])
+              for i in range(3)])
+    yield g
+    g.close()
+
+
+def test_given_actions_follow_the_task_analogy(workshop):
+    # Every neighbour focused on the bulb its task named: under "blue" that is the blue bulb.
+    # The blue bulb gets every concrete vote (share 1.0); the red one and the battery none
+    # (a neighbour whose own action is available votes for it alone), so they differ from
+    # it by 1.0 minus at most TEMPLATE_WEIGHT (0.25) of template score.
+    given = ["focus on red light bulb", "focus on battery", "focus on blue light bulb"]
+    res, score = ranked(workshop, WORKSHOP, "Your task is to turn on the blue light bulb.", given)
+    assert res.next[0].action == "focus on blue light bulb"
+    assert score["focus on blue light bulb"] - score["focus on red light bulb"] >= 0.75
+    assert score["focus on blue light bulb"] - score["focus on battery"] >= 0.75
+    # under the neighbours' own task, the red bulb is theirs
+    res, _ = ranked(workshop, WORKSHOP, "Your task is to turn on the red light bulb.", given)
+    assert res.next[0].action == "focus on red light bulb"
+
+
+# ------------------------------------------------------------------ sharp neighbour weights
+def test_the_nearest_step_outvotes_a_farther_majority(tmp_path, model):
+    # One run opened the kitchen door from exactly this view; two others opened the hallway
+    # door from a different view. Their weights: 1 vs 2 exp(-(1 - s) / SHARPNESS) with s
+    # their similarity (message and task averaged; the task is the same) - well under 1 for
+    # any s below 0.99. With similarity shares (the old rule) the two would outvote it.
+    task = "Your task is to find the animal with the shortest life span."
+    with ExperienceGraph(tmp_path / "n.db", embedder=model) as g:
+        g.ingest([episode("k", task, [(KITCHEN, "open door to kitchen")]),
+                  episode("h1", task, [(HALLWAY, "open door to hallway")]),
+                  episode("h2", task, [(HALLWAY, "open door to hallway")])])
+        res, score = ranked(g, KITCHEN, task, ["open door to hallway", "open door to kitchen"])
+    assert [n.action for n in res.next] == ["open door to kitchen", "open door to hallway"]
+    assert score["open door to kitchen"] - score["open door to hallway"] > 0.9
+
+
+# ------------------------------------------------------------------ near votes
+def test_a_step_whose_action_is_not_given_votes_for_its_closest_kin(tmp_path, model):
+    # The runs poured "... in jug"; the environment now spells it "... into jug". The vote
+    # goes to the given pour most like it; `focus on jug` (another action name) gets none,
+    # so it scores at most TEMPLATE_WEIGHT.
+    task = "Your task is to use chemistry to create green paint."
+    art = "This room is called the art studio. You see a jug, a cup of blue paint, a sink."
+    with ExperienceGraph(tmp_path / "p.db", embedder=model) as g:
+        g.ingest([episode(f"p{i}", task, [(art, "pour cup containing blue paint in jug")])
+                  for i in range(2)])
+        given = ["focus on jug", "pour jug into sink", "pour cup containing blue paint into jug"]
+        res, score = ranked(g, art, task, given)
+    assert res.next[0].action == "pour cup containing blue paint into jug"
+    assert score["focus on jug"] <= 0.25
+    assert score["pour cup containing blue paint into jug"] > score["pour jug into sink"] + 0.3
+
+
+# ------------------------------------------------------------------ errored steps
+def _outside(tmp_path, model, extra: list[Episode]) -> ExperienceGraph:
+    task = "Your task is to find the animal with the shortest life span."
+    g = ExperienceGraph(tmp_path / "o.db", embedder=model)
+    g.ingest([episode("ok", task, [(OUTSIDE, "focus on ant")]),
+              episode("bad", task, [(OUTSIDE, "focus on wood")], success=False, errored=0),
+              *extra])
+    return g
+
+
+def test_an_errored_step_demotes_and_flags_exactly_that_action(tmp_path, model):
+    # The failed run's focus on the wood errored from this very view (similarity ~1): the
+    # wood loses ~1 and is the only action flagged; the shovel (no evidence) is not.
+    task = "Your task is to find the animal with the shortest life span."
+    with _outside(tmp_path, model, []) as g:
+        res, score = ranked(g, OUTSIDE, task, ["focus on wood", "focus on shovel", "focus on ant"])
+    assert [n.action for n in res.next] == ["focus on ant", "focus on shovel", "focus on wood"]
+    assert [a.action for a in res.avoid] == ["focus on wood"]
+    assert res.avoid[0].score == pytest.approx(1.0, abs=0.01)
+    assert score["focus on wood"] < 0 < score["focus on shovel"]
+
+
+def test_a_success_as_near_as_the_error_keeps_the_action(tmp_path, model):
+    # Another run focused on the wood from the same view and succeeded: the error no longer
+    # outweighs it, so nothing is flagged.
+    task = "Your task is to find the animal with the shortest life span."
+    with _outside(tmp_path, model, [episode("ok2", task, [(OUTSIDE, "focus on wood")])]) as g:
+        res, score = ranked(g, OUTSIDE, task, ["focus on wood", "focus on shovel", "focus on ant"])
+    assert res.avoid == []
+    # ant and wood share the two neighbours' votes (1/2 each), the shovel none
+    assert score["focus on wood"] > score["focus on shovel"] + 0.4
+    assert math.isclose(score["focus on wood"] - score["focus on ant"], 0.0, abs_tol=0.26)
+
+
+def test_a_new_action_does_not_vote_for_repeating_one_already_taken(tmp_path, model):
+    # The runs focused on the elephant, then on the mouse (a new object). Here the elephant is
+    # already focused on and the mouse is absent: the second focus's vote goes to the
+    # hedgehog, not to repeating the elephant (which the step's own action was not), so the
+    # elephant keeps only its template score (at most TEMPLATE_WEIGHT).
+    task = "Your task is to find the animal with the longest life span, then the shortest."
+    after = "You focus on the baby elephant."
+    with ExperienceGraph(tmp_path / "r.db", embedder=model) as g:
+        g.ingest([episode(f"e{i}", task, [(OUTSIDE, "focus on baby elephant"),
+                                          (after, "focus on baby mouse")]) for i in range(2)])
+        res, score = ranked(g, after, task, ["focus on baby elephant", "focus on baby hedgehog"],
+                            history=["focus on baby elephant"])
+    assert res.next[0].action == "focus on baby hedgehog"
+    assert score["focus on baby elephant"] <= 0.25
+
