@@ -128,8 +128,8 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     # Neighbour sources read the query's universe: every step on a small store, else the
     # nearest steps from the ANN index plus what the features below need (expgraph/memory/ann).
     u = _universe(mem, probe, task_sim, good, failing & visible, lambda: [
-        ann.Need(good & (a["prev1"] == h1), K), ann.Need(failing & visible, 5, 0.6),
-        ann.Need(a["err"] & visible, 3, 0.6)])
+        ann.Need(good, K), ann.Need(visible, 20), ann.Need(good & (a["prev1"] == h1), K),
+        ann.Need(failing & visible, 5, 0.6), ann.Need(a["err"] & visible, 3, 0.6)])
     s_new, s_task, lab, ok_u = u.new, u.task, u.local(labels), u.local(good)
 
     knn_new, top_new, sim_new = src.knn_votes(s_new, lab, ok_u, K)

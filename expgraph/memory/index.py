@@ -217,6 +217,10 @@ class StepMemory:
         "win"), from its ANN index, with their similarity."""
         return self._views[view].search(q, k)
 
+    def view(self, name: str) -> DistinctVectors:
+        """One vector view ("new" or "win"): its distinct vectors and their ANN index."""
+        return self._views[name]
+
     def sims(self, view: str, steps: np.ndarray, q: np.ndarray) -> np.ndarray:
         """The similarity of these steps' vectors (one view) to `q`."""
         return self._views[view].sims(steps, q)
