@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from expgraph.models import Label, Rel, Status, TaskNode
+from expgraph.models import Label, NodeRecord, Rel, Status, TaskNode
 from expgraph.store.base import GraphStore
 from expgraph.templates import template
 
@@ -56,12 +57,51 @@ class DerivedLayer:
         self.clear()
 
     def clear(self) -> None:
+        self.complete = False  # every key is cached (a miss means none), after `prefetch`
         self._applies: dict[str, frozenset[str]] = {}
         self._plans: dict[str, frozenset[str]] = {}
         self._skills: dict[str, dict[str, Any] | None] = {}
+        self._views: dict[str, SkillView | None] = {}
         self._guards: dict[str, list[Guardrail]] = {}
         self._cluster_of: dict[str, int] = {}
         self._cluster_tasks: dict[int, frozenset[str]] = {}
+
+    def prefetch(self, tasks: list[NodeRecord]) -> None:
+        """Everything at once, when the memory is built (a cold start reads the store anyway):
+        warm queries then never touch the store. `tasks`: the Task nodes just read."""
+        store = self.store
+        if store is None:
+            return
+        applies: dict[str, set[str]] = defaultdict(set)
+        for e in store.edges(Rel.APPLIES_IN):
+            applies[e.dst].add(e.src)
+        plans: dict[str, set[str]] = defaultdict(set)
+        for e in store.edges(Rel.PLANS_FOR):
+            plans[e.dst].add(e.src)
+        skills = {r.id: dict(r.props) for r in store.find_nodes(Label.SKILL)}
+        guards: dict[str, list[Guardrail]] = defaultdict(list)
+        for rec in store.find_nodes(Label.GUARDRAIL):
+            p = rec.props
+            sid = p.get("trigger_state")
+            if sid and p.get("status", Status.ACTIVE.value) == Status.ACTIVE.value:
+                bans = [self.action_id(template(str(a), self.constants))
+                        for a in p.get("forbidden") or ()]
+                guards[sid].append((rec.id, sid, bans, float(p.get("severity") or 0.0)))
+        clusters: dict[int, set[str]] = defaultdict(set)
+        cluster_of: dict[str, int] = {}
+        for r in tasks:
+            text, c = r.props.get("text", r.text), r.props.get("cluster")
+            cluster_of[text] = NO if c is None else int(c)
+            if c is not None:
+                clusters[int(c)].add(text)
+        with self.lock:
+            self._applies = {k: frozenset(v) for k, v in applies.items()}
+            self._plans = {k: frozenset(v) for k, v in plans.items()}
+            self._skills = skills
+            self._guards = dict(guards)
+            self._cluster_of = cluster_of
+            self._cluster_tasks = {k: frozenset(v) for k, v in clusters.items()}
+            self.complete = True
 
     @property
     def store(self) -> GraphStore | None:
@@ -76,8 +116,10 @@ class DerivedLayer:
             return []
         states, tasks = sorted(set(states)), sorted(set(tasks))
         with self.lock:
-            by_state = {s: self._edges(store, Rel.APPLIES_IN, s, self._applies) for s in states}
-            by_task = {t: self._edges(store, Rel.PLANS_FOR, t, self._plans) for t in tasks}
+            by_state = {s: self._edges(store, Rel.APPLIES_IN, s, self._applies, self.complete)
+                        for s in states}
+            by_task = {t: self._edges(store, Rel.PLANS_FOR, t, self._plans, self.complete)
+                       for t in tasks}
             ids = sorted(set().union(*by_state.values(), *by_task.values()))
             missing = [i for i in ids if i not in self._skills]
             if missing:
@@ -87,23 +129,36 @@ class DerivedLayer:
                     self._skills.setdefault(i, None)
             out = []
             for i in ids:
-                p = self._skills[i]
-                if p is None or p.get("status", Status.ACTIVE.value) != Status.ACTIVE.value \
-                        or not p.get("actions"):
-                    continue
-                out.append(SkillView(
+                base = self._view(i)
+                if base is not None:
+                    out.append(replace(
+                        base, states=frozenset(s for s, srcs in by_state.items() if i in srcs),
+                        tasks=frozenset(t for t, srcs in by_task.items() if i in srcs)))
+        return out
+
+    def _view(self, i: str) -> SkillView | None:
+        """The served skill `i` (None when inactive or empty), built once per generation."""
+        hit = self._views.get(i, False)
+        if hit is False:
+            p = self._skills[i]
+            hit = None
+            if p is not None and p.get("status", Status.ACTIVE.value) == Status.ACTIVE.value \
+                    and p.get("actions"):
+                hit = SkillView(
                     id=i, tier=str(p.get("tier") or ""),
                     actions=[template(str(a), self.constants) for a in p["actions"]],
                     utility=float(p.get("utility") or 0.0), support=int(p.get("support") or 0),
-                    states=frozenset(s for s, srcs in by_state.items() if i in srcs),
-                    tasks=frozenset(t for t, srcs in by_task.items() if i in srcs),
-                    episodes=frozenset(p.get("episodes") or ())))
-        return out
+                    states=frozenset(), tasks=frozenset(),
+                    episodes=frozenset(p.get("episodes") or ()))
+            self._views[i] = hit
+        return hit
 
     @staticmethod
-    def _edges(store: GraphStore, rel: Rel, dst: str,
-               cache: dict[str, frozenset[str]]) -> frozenset[str]:
+    def _edges(store: GraphStore, rel: Rel, dst: str, cache: dict[str, frozenset[str]],
+               complete: bool) -> frozenset[str]:
         hit = cache.get(dst)
+        if hit is None and complete:
+            return frozenset()
         if hit is None:
             hit = cache[dst] = frozenset(e.src for e in store.edges(rel, dst=dst))
         return hit
@@ -118,6 +173,8 @@ class DerivedLayer:
         with self.lock:
             for sid in sorted(set(states)):
                 hit = self._guards.get(sid)
+                if hit is None and self.complete:
+                    hit = []
                 if hit is None:
                     hit = []
                     for rec in store.find_nodes(Label.GUARDRAIL, where={"trigger_state": sid}):
@@ -137,6 +194,8 @@ class DerivedLayer:
             return NO
         with self.lock:
             hit = self._cluster_of.get(task_text)
+            if hit is None and self.complete:
+                hit = NO
             if hit is None:
                 recs = store.get_nodes([task_node_id(task_text)])
                 c = recs[0].props.get("cluster") if recs else None
@@ -150,6 +209,8 @@ class DerivedLayer:
             return frozenset()
         with self.lock:
             hit = self._cluster_tasks.get(cluster)
+            if hit is None and self.complete:
+                hit = frozenset()
             if hit is None:
                 hit = self._cluster_tasks[cluster] = frozenset(
                     r.props.get("text", r.text)

@@ -251,10 +251,12 @@ def _constants(store: GraphStore) -> dict[str, set[str]]:
     return {k: set(v) for k, v in (store.get_meta(CONSTANTS_META) or {}).items()}
 
 
-def _load_tasks(mem: StepMemory, store: GraphStore) -> None:
-    for rec in store.find_nodes(Label.TASK, with_embedding=True):
+def _load_tasks(mem: StepMemory, store: GraphStore) -> list[NodeRecord]:
+    recs = store.find_nodes(Label.TASK, with_embedding=True)
+    for rec in recs:
         vec = np.asarray(rec.embedding, np.float32) if rec.embedding else None
         mem.task_id(rec.props.get("text", rec.text), vec)
+    return recs
 
 
 def build_memory(store: GraphStore, embedder: Any) -> StepMemory:
@@ -263,13 +265,14 @@ def build_memory(store: GraphStore, embedder: Any) -> StepMemory:
     constants = _constants(store)
     mem = StepMemory(generation=store.generation(), dim=int(embedder.dim), constants=constants,
                      ann_min_steps=ann.ANN_MIN_STEPS)
-    _load_tasks(mem, store)
+    tasks = _load_tasks(mem, store)
     steps = sorted(store.find_nodes(Label.STEP, with_embedding=True),
                    key=lambda r: (r.props.get("episode", ""), int(r.props.get("index") or 0)))
     wins = embedder.embed([r.props.get("window") or "" for r in steps]) if steps else []
     for rec, w in zip(steps, wins, strict=True):
         mem.add(rec, np.asarray(w, np.float32))
     mem.derived.bind(store, constants)
+    mem.derived.prefetch(tasks)
     return mem
 
 
