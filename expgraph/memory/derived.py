@@ -56,6 +56,74 @@ class DerivedLayer:
         self.constants = constants
         self.clear()
 
+    def sync(self, store: GraphStore, constants: dict[str, set[str]], valid_at: int,
+             gen: int) -> None:
+        """Bring the caches (valid at generation `valid_at`) to `gen`: in place from the
+        journal when marks chain from `valid_at` to `gen` and the constants are the same,
+        else dropped (looked up again on demand)."""
+        journal = take_journal(store)
+        at, writes = valid_at, []
+        for entry in journal:
+            if entry[0] == "mark" and entry[1] == at:
+                at = entry[2]
+            elif entry[0] == "write":
+                writes.append(entry)
+        if at != gen or constants != self.constants or self._store is None \
+                or self._store() is not store:
+            self.bind(store, constants)
+            return
+        with self.lock:
+            for _, nodes, deleted, put, gone in writes:
+                self._apply(nodes, deleted, put, gone)
+
+    def _apply(self, nodes: list[NodeRecord], deleted: list[str], put: list[Any],
+               gone: list[tuple[Any, str, str]]) -> None:
+        edge_caches = {Rel.APPLIES_IN: self._applies, Rel.PLANS_FOR: self._plans}
+        for t, src, dst in gone:
+            cache = edge_caches.get(Rel(t))
+            if cache is not None and dst in cache:
+                cache[dst] = cache[dst] - {src}
+        for e in put:
+            cache = edge_caches.get(Rel(e.type))
+            if cache is not None and (dst := e.dst) in cache:
+                cache[dst] = cache[dst] | {e.src}
+            elif cache is not None and self.complete:
+                cache[dst] = frozenset({e.src})
+        gone_ids = set(deleted)
+        for rec in nodes:
+            if rec.label == Label.SKILL:
+                self._skills[rec.id] = dict(rec.props)
+                self._views.pop(rec.id, None)
+            elif rec.label == Label.GUARDRAIL:
+                gone_ids.add(rec.id)  # dropped below, then filed under its trigger again
+            elif rec.label == Label.TASK:
+                text, c = rec.props.get("text", rec.text), rec.props.get("cluster")
+                old = self._cluster_of.get(text)
+                if old is not None and old in self._cluster_tasks:
+                    self._cluster_tasks[old] = self._cluster_tasks[old] - {text}
+                new = NO if c is None else int(c)
+                self._cluster_of[text] = new
+                if new != NO and (new in self._cluster_tasks or self.complete):
+                    self._cluster_tasks[new] = self._cluster_tasks.get(new, frozenset()) | {text}
+        for i in deleted:
+            if i in self._skills:
+                self._skills[i] = None
+                self._views.pop(i, None)
+        if gone_ids:
+            for sid, lst in self._guards.items():
+                self._guards[sid] = [g for g in lst if g[0] not in gone_ids]
+        for rec in nodes:
+            p = rec.props
+            sid = p.get("trigger_state")
+            if rec.label != Label.GUARDRAIL or rec.id in set(deleted) or not sid:
+                continue
+            if p.get("status", Status.ACTIVE.value) == Status.ACTIVE.value and \
+                    (sid in self._guards or self.complete):
+                bans = [self.action_id(template(str(a), self.constants))
+                        for a in p.get("forbidden") or ()]
+                self._guards.setdefault(sid, []).append(
+                    (rec.id, sid, bans, float(p.get("severity") or 0.0)))
+
     def clear(self) -> None:
         self.complete = False  # every key is cached (a miss means none), after `prefetch`
         self._applies: dict[str, frozenset[str]] = {}
@@ -220,3 +288,33 @@ class DerivedLayer:
 
 def task_node_id(text: str) -> str:
     return TaskNode(text=text).id
+
+
+# ---------------------------------------------------------------------- change journal
+# Distillation's writer notes exactly what it wrote (`note_written`); an ingest through the
+# facade marks the generations it spanned (`mark_ingest`). A memory whose caches were valid
+# at the mark's start applies the notes in place; any other write (a refine pass, another
+# process) finds no matching mark, and the caches are dropped and looked up again.
+_JOURNAL: weakref.WeakKeyDictionary[Any, list[tuple]] = weakref.WeakKeyDictionary()
+_JOURNAL_LOCK = threading.Lock()
+
+
+def note_written(store: GraphStore, nodes: Iterable[NodeRecord], deleted: Iterable[str],
+                 put: Iterable[Any], gone: Iterable[tuple[Any, str, str]]) -> None:
+    """What a derived-layer write changed: upserted nodes (skills, guardrails, task
+    clusters...), deleted node ids, upserted edges and deleted (type, src, dst) edges."""
+    with _JOURNAL_LOCK:
+        _JOURNAL.setdefault(store, []).append(
+            ("write", list(nodes), list(deleted), list(put), list(gone)))
+
+
+def mark_ingest(store: GraphStore, start: int, end: int) -> None:
+    """Every write between generations `start` and `end` was an ingest (steps, which the
+    memory takes in through `remember`) or a noted derived write."""
+    with _JOURNAL_LOCK:
+        _JOURNAL.setdefault(store, []).append(("mark", start, end))
+
+
+def take_journal(store: GraphStore) -> list[tuple]:
+    with _JOURNAL_LOCK:
+        return _JOURNAL.pop(store, [])

@@ -153,13 +153,15 @@ class StepMemory:
 
     def refresh_derived(self, store: GraphStore, embedder: Any) -> None:
         """After a write: new action constants relabel the steps; the skills, guardrails and
-        task clusters are looked up again as queries need them (`derived`); the vectors of
-        tasks new since the last refresh come from the embedding cache. Nothing is read per
-        skill, edge or task of the store: a write costs the next query what it changed."""
+        task clusters take in what distillation noted it wrote (`derived.sync`), or are looked
+        up again as queries need them after any other write; the vectors of tasks new since
+        the last refresh come from the embedding cache. Nothing is read per skill, edge or
+        task of the store: a write costs the next query what it changed."""
         constants = _constants(store)
-        if constants != self.constants:
+        same = constants == self.constants
+        if not same:
             self.relabel(constants)
-        self.derived.bind(store, constants)
+        self.derived.sync(store, constants, self.generation, store.generation())
         if self._unknown_tasks:
             todo = sorted(self._unknown_tasks)
             for t, vec in zip(todo, embedder.embed([self.tasks[t] for t in todo]), strict=True):
