@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 RESULTS = Path(__file__).parent / "results"
-M, EF_CONSTRUCTION, EF_SEARCH, POOL = 16, 80, 160, 128  # as expgraph/memory/ann.py
+M, EF_CONSTRUCTION, EF_SEARCH, POOL = 16, 160, 256, 128  # as expgraph/memory/ann.py
 
 
 def store_vectors(db: Path) -> np.ndarray:

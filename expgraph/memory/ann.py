@@ -25,8 +25,8 @@ ANN_MIN_STEPS = 20_000  # below this, exact search over every step (identical an
 POOL = 128  # nearest distinct vectors by each view whose steps every query's universe holds
 MEMBERS = 64  # steps of one distinct vector a search returns at most (the earliest)
 HNSW_M = 16
-EF_CONSTRUCTION = 80
-EF_SEARCH = 160
+EF_CONSTRUCTION = 160
+EF_SEARCH = 256
 EXACT_SUBSET = 4096  # a subset this small is searched exactly
 TASK_STEPS = 4096  # steps of near tasks added to a universe at most
 MAX_TASKS = 64  # near tasks looked at
@@ -334,13 +334,22 @@ def with_steps_of(u: Universe, mem: Any, new: np.ndarray, win: np.ndarray,
     ok = good[pool]
     b = _Builder(mem, new)
     b.add(u.idx, u.new)
-    missing = []
+    # the nearest good step of each action in the pool (ties: the lowest index)
+    steps, s = pool[ok], sims[ok]
+    order = np.lexsort((steps, -s))
+    first_labels, first = np.unique(labels[steps[order]], return_index=True)
+    best = {int(c): (int(steps[order[i]]), float(s[order[i]]))
+            for c, i in zip(first_labels.tolist(), first.tolist(), strict=True)}
+    missing, found = [], []
     for c in actions:  # its nearest good step is in the pool when one there took it
-        sel = ok & (labels[pool] == c)
-        if sel.any():
-            b.add(*_best(pool[sel], sims[sel], 1))
-        if not (sel & (sims >= u.trusted)).any():
+        hit = best.get(c)
+        if hit is not None:
+            found.append(hit)
+        if hit is None or hit[1] < u.trusted:
             missing.append(c)
+    if found:
+        b.add(np.asarray([f[0] for f in found], np.int64),
+              np.asarray([f[1] for f in found], np.float32))
     for c in missing:
         steps = mem.steps_taking(c)
         b.subset(steps[good[steps]] if steps.size <= EXACT_SUBSET else steps)

@@ -11,7 +11,7 @@ import threading
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from expgraph.models import Label, NodeRecord, Rel, Status, TaskNode
@@ -197,11 +197,12 @@ class DerivedLayer:
                     self._skills.setdefault(i, None)
             out = []
             for i in ids:
-                base = self._view(i)
-                if base is not None:
-                    out.append(replace(
-                        base, states=frozenset(s for s, srcs in by_state.items() if i in srcs),
-                        tasks=frozenset(t for t, srcs in by_task.items() if i in srcs)))
+                v = self._view(i)
+                if v is not None:
+                    out.append(SkillView(
+                        v.id, v.tier, v.actions, v.utility, v.support,
+                        frozenset(s for s, srcs in by_state.items() if i in srcs),
+                        frozenset(t for t, srcs in by_task.items() if i in srcs), v.episodes))
         return out
 
     def _view(self, i: str) -> SkillView | None:
