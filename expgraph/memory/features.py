@@ -206,7 +206,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
 def _universe(mem: StepMemory, probe: Probe, task_sim: np.ndarray, good: np.ndarray,
               failing: np.ndarray, needs: Callable[[], list[ann.Need]]) -> ann.Universe:
     """Every step (exact) on a small store; else the ANN neighbourhood that covers the masked
-    nearest-k searches `needs` lists (the ones below whose mask is sparse)."""
+    nearest-k searches `needs` lists (the ones the neighbour features below take)."""
     a = mem.arrays
     if not mem.approximate:
         return ann.exact_universe(a, probe.new, probe.win, task_sim)
