@@ -298,22 +298,28 @@ def task_node_id(text: str) -> str:
 # process) finds no matching mark, and the caches are dropped and looked up again.
 _JOURNAL: weakref.WeakKeyDictionary[Any, list[tuple]] = weakref.WeakKeyDictionary()
 _JOURNAL_LOCK = threading.Lock()
+JOURNAL_MAX = 256  # entries kept per store; past that the chain is cut (caches dropped)
+
+
+def _append(store: GraphStore, entry: tuple) -> None:
+    with _JOURNAL_LOCK:
+        journal = _JOURNAL.setdefault(store, [])
+        if len(journal) >= JOURNAL_MAX:  # nobody is reading (no memory): keep it bounded
+            journal.clear()
+        journal.append(entry)
 
 
 def note_written(store: GraphStore, nodes: Iterable[NodeRecord], deleted: Iterable[str],
                  put: Iterable[Any], gone: Iterable[tuple[Any, str, str]]) -> None:
     """What a derived-layer write changed: upserted nodes (skills, guardrails, task
     clusters...), deleted node ids, upserted edges and deleted (type, src, dst) edges."""
-    with _JOURNAL_LOCK:
-        _JOURNAL.setdefault(store, []).append(
-            ("write", list(nodes), list(deleted), list(put), list(gone)))
+    _append(store, ("write", list(nodes), list(deleted), list(put), list(gone)))
 
 
 def mark_ingest(store: GraphStore, start: int, end: int) -> None:
     """Every write between generations `start` and `end` was an ingest (steps, which the
     memory takes in through `remember`) or a noted derived write."""
-    with _JOURNAL_LOCK:
-        _JOURNAL.setdefault(store, []).append(("mark", start, end))
+    _append(store, ("mark", start, end))
 
 
 def take_journal(store: GraphStore) -> list[tuple]:
