@@ -51,6 +51,9 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/next_action.py
 	$(BIN)/python bench/query_latency.py
+	$(BIN)/python bench/ann_compare.py
+	$(BIN)/python bench/embed_backends.py
+	$(BIN)/python bench/peers.py
 	$(BIN)/python bench/backends.py
 	$(BIN)/python bench/reliability.py
 	$(BIN)/python bench/closed_loop.py

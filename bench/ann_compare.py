@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -28,20 +27,20 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 RESULTS = Path(__file__).parent / "results"
-M, EF_CONSTRUCTION, EF_SEARCH, POOL = 16, 100, 128, 128
+M, EF_CONSTRUCTION, EF_SEARCH, POOL = 16, 160, 256, 128  # as expgraph/memory/ann.py
 
 
 def store_vectors(db: Path) -> np.ndarray:
-    """The newest-message vectors of every Step node of a SQLite store."""
-    from expgraph.graph import ExperienceGraph
+    """The distinct newest-message vectors of the Step nodes of a SQLite store (what the
+    step memory indexes: identical messages are one vector)."""
     from expgraph.models import Label
+    from expgraph.store import SQLiteStore
 
-    con = sqlite3.connect(db)
-    con.close()
-    g = ExperienceGraph(db)
-    recs = g.store.find_nodes(Label.STEP, with_embedding=True)
-    g.close()
-    return np.asarray([r.embedding for r in recs if r.embedding], np.float32)
+    store = SQLiteStore(db)
+    recs = store.find_nodes(Label.STEP, with_embedding=True)
+    store.close()
+    vecs = np.asarray([r.embedding for r in recs if r.embedding], np.float32)
+    return np.unique(vecs, axis=0)
 
 
 def unit(n: int, dim: int, seed: int) -> np.ndarray:

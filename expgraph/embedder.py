@@ -206,8 +206,8 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 def default_embedder() -> Embedder:
     """One model per process: loading it costs seconds, encoding costs milliseconds.
     $EXPGRAPH_EMBEDDER picks the backend of the same model: `torch` (default), `onnx`
-    (onnxruntime, the same vectors, ~4x faster per query) or `onnx-int8` (quantised: ~3x the
-    texts/s, mean cosine 0.99 to torch, its own cache key); bench/embed_backends.py."""
+    (onnxruntime, the same vectors, faster per query) or `onnx-int8` (quantised: more texts/s,
+    mean cosine 0.99 to torch); all share one cache key. bench/embed_backends.py."""
     global _DEFAULT
     if _DEFAULT is None:
         backend = os.environ.get("EXPGRAPH_EMBEDDER", "torch").strip().lower() or "torch"

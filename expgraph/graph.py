@@ -80,10 +80,16 @@ class ExperienceGraph:
             items = source
         from ingestion.pipeline import undistilled
 
+        start = self.store.generation()
         report: IngestReport = self.ingestor.ingest(items, strict=strict, progress=progress)
         # Also when nothing was new: a run killed mid-distillation is finished here.
+        fed = False
         if report.ingested or (self.auto_distill and undistilled(self.store)):
-            self._after_ingest(report.episode_ids)
+            fed = self._after_ingest(report.episode_ids)
+        if not fed:  # steps and distillation only: the step memory catches up in place
+            from expgraph.memory.derived import mark_ingest
+
+            mark_ingest(self.store, start, self.store.generation())
         return report
 
     def ingest_object(self, obj: Any) -> IngestReport:
@@ -92,14 +98,16 @@ class ExperienceGraph:
 
         return self.ingest(episodes_from_object(obj))
 
-    def _after_ingest(self, episode_ids: Sequence[str]) -> None:
+    def _after_ingest(self, episode_ids: Sequence[str]) -> bool:
+        """Feedback and online distillation; True when feedback was written."""
         from expgraph.refine.feedback import record_retrieved
 
-        record_retrieved(self.store, episode_ids)
+        fed = bool(record_retrieved(self.store, episode_ids)["recorded"])
         if self.auto_distill:
             from ingestion.pipeline import distill_online
 
             distill_online(self.store, self.embedder, llm=self.llm, episode_ids=list(episode_ids))
+        return fed
 
     def record(self, task: str, agent: str = "unknown",
                metadata: dict[str, Any] | None = None) -> EpisodeRecorder:

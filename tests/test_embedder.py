@@ -124,6 +124,6 @@ def test_onnx_backend_gives_the_pytorch_vectors_and_int8_stays_close(model, tmp_
     assert got.shape == (4, 384) and np.min(np.sum(got * ref, axis=1)) > 0.9999
     assert np.allclose(fp32.embed(texts[::-1])[::-1], got, atol=1e-5)  # order kept
     int8 = OnnxEmbedder(int8=True, threads=1)
-    assert int8.name != model.name and (tmp_path / "all-MiniLM-L6-v2").is_dir()
+    assert int8.name == model.name and (tmp_path / "all-MiniLM-L6-v2").is_dir()
     cos = np.sum(int8.embed(texts) * ref, axis=1)
-    assert cos.mean() >= 0.98 and cos.min() > 0.95
+    assert cos.mean() >= 0.98 and cos.min() > 0.95  # bench/embed_backends.py: 0.99 on 1,000

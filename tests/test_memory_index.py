@@ -144,14 +144,46 @@ def test_a_refresh_after_ingest_reads_only_what_changed_and_answers_as_a_rebuild
               (_item("red lamp"), "buy a cheap red lamp", ["search[red lamp]", "click[B0RED11111]"])]
     _answers(g, states)  # the memory is built here
     mem = step_memory(g.store, g.embedder)
-    for ep in eps[4:]:  # one episode at a time, each distilled online (skills, guardrails)
-        g.ingest(ep)
     whole = _count_whole_reads(g.store)
+    for ep in eps[4:6]:  # one episode at a time, each distilled online (skills, plans)
+        g.ingest(ep)
+    whole.clear()  # from here: the refresh and the queries
     assert step_memory(g.store, g.embedder) is mem  # refreshed in place, not rebuilt
-    incremental = _answers(g, states)
+    assert mem.derived.complete  # distillation's notes applied: nothing looked up again
+    _answers(g, states)
     assert not whole, whole  # no read of every skill, edge or task
-    assert any(mem.skills_for(set(mem.state_index), set()))  # distillation made skills
+    assert _derived(mem) == _derived(build_memory(g.store, g.embedder))
+    for ep in eps[6:]:  # failed runs: new action constants, guardrails
+        g.ingest(ep)
+    whole.clear()
+    assert step_memory(g.store, g.embedder) is mem
+    incremental = _answers(g, states)
+    assert not whole, whole  # looked up again per state and task, never whole
+    layer = _derived(mem)
+    assert layer[0] and layer[1]  # distillation made skills and guardrails
+    g.refine()  # a write nobody noted: the caches are dropped and looked up again
+    refined = _answers(g, states)
+    assert not mem.derived.complete
+    refined_layer = _derived(step_memory(g.store, g.embedder))
     g.close()
     fresh = ExperienceGraph(store=SQLiteStore(path), embedder=model)  # rebuilt from the store
-    assert _answers(fresh, states) == incremental
+    assert _answers(fresh, states) == refined
+    assert _derived(step_memory(fresh.store, fresh.embedder)) == refined_layer
     fresh.close()
+    # and before the refine: a memory built from the store as it was then
+    g2 = ExperienceGraph(store=SQLiteStore(tmp_path / "again.db"), embedder=model)
+    g2.ingest(eps)
+    assert _answers(g2, states) == incremental
+    assert _derived(step_memory(g2.store, g2.embedder)) == layer
+    g2.close()
+
+
+def _derived(mem) -> tuple:  # noqa: ANN001
+    """Every skill (with where it applies), guardrail and task cluster the memory serves."""
+    states, tasks = set(mem.state_index), {_task_id(t) for t in mem.tasks}
+    skills = sorted((s.id, tuple(s.actions), s.utility, s.support, tuple(sorted(s.states)),
+                     tuple(sorted(s.tasks))) for s in mem.skills_for(states, tasks))
+    clusters = sorted((t, mem.cluster_of(i)) for i, t in enumerate(mem.tasks))
+    guards = [(g, s, sorted(mem.actions[c] for c in bans), sev)
+              for g, s, bans, sev in mem.guardrails_in(states)]  # ids differ per memory
+    return skills, guards, clusters

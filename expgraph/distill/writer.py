@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from expgraph.embedder import CachedEmbedder
+from expgraph.memory.derived import note_written
 from expgraph.models import (
     EdgeRecord,
     GraphNode,
@@ -129,6 +130,7 @@ def write_layer(store: GraphStore, embedder: CachedEmbedder, nodes: Sequence[Gra
         for label_recs in by_label.values():
             store.upsert_nodes(label_recs)
         store.upsert_edges(put)
+    note_written(store, [*recs, *extra], stale, put, sorted(gone))  # the step memory's caches
     stats.written = len(recs)
     stats.edges_written = len(put)
     return stats

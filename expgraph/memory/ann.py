@@ -25,9 +25,9 @@ ANN_MIN_STEPS = 20_000  # below this, exact search over every step (identical an
 POOL = 128  # nearest distinct vectors by each view whose steps every query's universe holds
 MEMBERS = 64  # steps of one distinct vector a search returns at most (the earliest)
 HNSW_M = 16
-EF_CONSTRUCTION = 80
-EF_SEARCH = 160
-EXACT_SUBSET = 1024  # a subset this small is searched exactly
+EF_CONSTRUCTION = 160
+EF_SEARCH = 256
+EXACT_SUBSET = 4096  # a subset this small is searched exactly
 TASK_STEPS = 4096  # steps of near tasks added to a universe at most
 MAX_TASKS = 64  # near tasks looked at
 FAILURE_POOL = 64  # neighbourhood of a near failing step (how unusual its action was)
@@ -103,6 +103,7 @@ class DistinctVectors:
         self.vid = Column(np.int64)  # per step: its distinct vector
         self.head = Column(np.int64, MEMBERS)  # per distinct vector: its first steps, -1 after
         self.count: list[int] = []
+        self.members: list[Column] = []  # per distinct vector: all its steps
         self.index: VectorIndex | None = None
         self.lock = threading.Lock()
 
@@ -117,6 +118,8 @@ class DistinctVectors:
             self.vecs.append(vec)
             self.head.append(-1)
             self.count.append(0)
+            self.members.append(Column(np.int64))
+        self.members[d].append(step)
         if self.count[d] < MEMBERS:
             self.head.buf[d, self.count[d]] = step
         self.count[d] += 1
@@ -129,20 +132,32 @@ class DistinctVectors:
         uv, inv = np.unique(self.vid.view()[steps], return_inverse=True)
         return (self.vecs.view()[uv] @ q)[inv]
 
-    def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The steps of (about) the k distinct vectors nearest to `q`, and their similarity;
-        the index first takes in the vectors that arrived since the last search."""
+    def nearest(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(About) the k distinct vectors nearest to `q` and their similarity; the index
+        first takes in the vectors that arrived since the last search."""
         with self.lock:
             if self.index is None:
                 self.index = VectorIndex(self.dim)
             self.index.sync(self.vecs.view())
             top = self.index.search(q, k)
+        return top, (self.vecs.view()[top] @ q if top.size else np.zeros(0, np.float32))
+
+    def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first MEMBERS steps of each of the k distinct vectors nearest to `q`, and
+        their similarity."""
+        top, sims = self.nearest(q, k)
         if not top.size:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        sims = self.vecs.view()[top] @ q
         steps = self.head.view()[top]  # (k, MEMBERS), -1 past each one's steps
         keep = steps >= 0
         return steps[keep], np.broadcast_to(sims[:, None], steps.shape)[keep]
+
+    def all_steps(self, top: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every step of these distinct vectors, with their similarity."""
+        if not top.size:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        parts = [self.members[d].view() for d in top.tolist()]
+        return np.concatenate(parts), np.repeat(sims, [len(p) for p in parts])
 
 
 @dataclass
@@ -155,7 +170,9 @@ class Universe:
     win: np.ndarray
     task: np.ndarray
     full: bool
-    pool: np.ndarray | None = None  # the POOL nearest steps by the newest message
+    pool: np.ndarray | None = None  # every step of the POOL nearest newest messages
+    pool_sims: np.ndarray | None = None
+    trusted: float = -1.0  # pool steps at least this alike are surely the nearest
 
 
     def local(self, col: np.ndarray) -> np.ndarray:
@@ -200,7 +217,7 @@ class _Builder:
         self.idx = np.zeros(0, np.int64)
         self.sims = np.zeros(0, np.float32)
         self.seen = np.zeros(len(mem), bool)
-        self._wide = False
+        self._widths: set[int] = set()
 
     def add(self, steps: np.ndarray, sims: np.ndarray | None = None) -> None:
         steps = np.asarray(steps, np.int64)
@@ -214,17 +231,21 @@ class _Builder:
             self.idx = np.concatenate([self.idx, steps])
             self.sims = np.concatenate([self.sims, sims])
 
-    def wide(self) -> None:
-        if not self._wide:
-            self._wide = True
-            self.add(*self.mem.search("new", self.q, 2 * POOL))
+    def wide(self, width: int) -> None:
+        if width not in self._widths:
+            self._widths.add(width)
+            self.add(*self.mem.search("new", self.q, width))
 
-    def subset(self, steps: np.ndarray) -> None:
-        """Every step of `steps` when few, else the nearest of a wider search."""
+    def subset(self, steps: np.ndarray, mask: np.ndarray | None = None, k: int = 1) -> None:
+        """Every step of `steps` when few; else the nearest of wider and wider searches until
+        `k` of `mask` are in."""
         if steps.size <= EXACT_SUBSET:
             self.add(steps)
-        else:
-            self.wide()
+            return
+        for width in (2 * POOL, 8 * POOL):
+            self.wide(width)
+            if mask is None or np.count_nonzero(mask[self.idx]) >= k:
+                return
 
 
 def approximate_universe(mem: Any, new: np.ndarray, win: np.ndarray, task_sim: np.ndarray,
@@ -239,13 +260,24 @@ def approximate_universe(mem: Any, new: np.ndarray, win: np.ndarray, task_sim: n
     step is. `good` and `failing` already leave out what the query may not see."""
     arrays = mem.arrays
     b = _Builder(mem, new)
-    near, near_sims = mem.search("new", new, POOL)
-    b.add(near, near_sims)
-    floor = float(np.min(near_sims)) if near_sims.size else -1.0  # nothing outside is nearer
+    view = mem.view("new")
+    top, top_sims = view.nearest(new, POOL)
+    near, near_sims = view.all_steps(top, top_sims)  # every step as near: ties included
+    floor = float(np.min(top_sims)) if top_sims.size else -1.0  # nothing outside is nearer
+    # HNSW's ranking is reliable at its head, less in its tail: a need is taken as covered
+    # only by steps in the nearer half
+    trusted = float(top_sims[min(POOL // 2, top_sims.size) - 1]) if top_sims.size else 1.0
+    heads = view.head.view()[top]
+    b.add(heads[heads >= 0], np.broadcast_to(top_sims[:, None], heads.shape)[heads >= 0])
     b.add(mem.search("win", win, POOL)[0])
     for need in needs:
-        if floor >= need.min_sim and int(np.count_nonzero(need.mask[near])) < need.k:
-            b.subset(np.flatnonzero(need.mask))
+        # the need's k best among the nearest vectors' steps are its true k best when there
+        # are k of them (or the rest are below its min_sim)
+        sel = need.mask[near]
+        b.add(*_best(near[sel], near_sims[sel], need.k))
+        if trusted >= need.min_sim and \
+                int(np.count_nonzero(sel & (near_sims >= trusted))) < need.k:
+            b.subset(np.flatnonzero(need.mask), need.mask, need.k)
     if task_sim.size:
         added = 0
         for t in np.argsort(-task_sim, kind="stable")[:MAX_TASKS].tolist():
@@ -274,7 +306,18 @@ def approximate_universe(mem: Any, new: np.ndarray, win: np.ndarray, task_sim: n
     idx, s_new = b.idx[order], b.sims[order]
     s_task = task_sim[arrays["task"][idx]] if task_sim.size else np.zeros(idx.size, np.float32)
     return Universe(idx=idx, new=s_new, win=mem.sims("win", idx, win), task=s_task,
-                    full=False, pool=near)
+                    full=False, pool=near, pool_sims=near_sims, trusted=trusted)
+
+
+def _best(steps: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k highest `sims`, ties by step index (as `sources.top_k` orders them)."""
+    if steps.size <= k:
+        return steps, sims
+    kth = np.partition(sims, sims.size - k)[sims.size - k]
+    keep = sims >= kth
+    steps, sims = steps[keep], sims[keep]
+    order = np.lexsort((steps, -sims))[:k]
+    return steps[order], sims[order]
 
 
 def with_steps_of(u: Universe, mem: Any, new: np.ndarray, win: np.ndarray,
@@ -287,12 +330,26 @@ def with_steps_of(u: Universe, mem: Any, new: np.ndarray, win: np.ndarray,
     arrays = mem.arrays
     labels = arrays["label"]
     pool = u.pool if u.pool is not None else u.idx
-    have = set(labels[pool][good[pool]].tolist())  # its nearest good step is in the pool
-    missing = [c for c in actions if c not in have]
-    if not missing:
-        return u
+    sims = u.pool_sims if u.pool_sims is not None else u.new
+    ok = good[pool]
     b = _Builder(mem, new)
     b.add(u.idx, u.new)
+    # the nearest good step of each action in the pool (ties: the lowest index)
+    steps, s = pool[ok], sims[ok]
+    order = np.lexsort((steps, -s))
+    first_labels, first = np.unique(labels[steps[order]], return_index=True)
+    best = {int(c): (int(steps[order[i]]), float(s[order[i]]))
+            for c, i in zip(first_labels.tolist(), first.tolist(), strict=True)}
+    missing, found = [], []
+    for c in actions:  # its nearest good step is in the pool when one there took it
+        hit = best.get(c)
+        if hit is not None:
+            found.append(hit)
+        if hit is None or hit[1] < u.trusted:
+            missing.append(c)
+    if found:
+        b.add(np.asarray([f[0] for f in found], np.int64),
+              np.asarray([f[1] for f in found], np.float32))
     for c in missing:
         steps = mem.steps_taking(c)
         b.subset(steps[good[steps]] if steps.size <= EXACT_SUBSET else steps)
@@ -302,4 +359,4 @@ def with_steps_of(u: Universe, mem: Any, new: np.ndarray, win: np.ndarray,
     idx, s_new = b.idx[order], b.sims[order]
     s_task = task_sim[arrays["task"][idx]] if task_sim.size else np.zeros(idx.size, np.float32)
     return Universe(idx=idx, new=s_new, win=mem.sims("win", idx, win), task=s_task,
-                    full=False, pool=u.pool)
+                    full=False, pool=u.pool, pool_sims=u.pool_sims, trusted=u.trusted)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from expgraph.models import Label, Rel, Status, TaskNode
+from expgraph.models import Label, NodeRecord, Rel, Status, TaskNode
 from expgraph.store.base import GraphStore
 from expgraph.templates import template
 
@@ -55,13 +56,120 @@ class DerivedLayer:
         self.constants = constants
         self.clear()
 
+    def sync(self, store: GraphStore, constants: dict[str, set[str]], valid_at: int,
+             gen: int) -> None:
+        """Bring the caches (valid at generation `valid_at`) to `gen`: in place from the
+        journal when marks chain from `valid_at` to `gen` and the constants are the same,
+        else dropped (looked up again on demand)."""
+        journal = take_journal(store)
+        at, writes = valid_at, []
+        for entry in journal:
+            if entry[0] == "mark" and entry[1] == at:
+                at = entry[2]
+            elif entry[0] == "write":
+                writes.append(entry)
+        if at != gen or constants != self.constants or self._store is None \
+                or self._store() is not store:
+            self.bind(store, constants)
+            return
+        with self.lock:
+            for _, nodes, deleted, put, gone in writes:
+                self._apply(nodes, deleted, put, gone)
+
+    def _apply(self, nodes: list[NodeRecord], deleted: list[str], put: list[Any],
+               gone: list[tuple[Any, str, str]]) -> None:
+        edge_caches = {Rel.APPLIES_IN: self._applies, Rel.PLANS_FOR: self._plans}
+        for t, src, dst in gone:
+            cache = edge_caches.get(Rel(t))
+            if cache is not None and dst in cache:
+                cache[dst] = cache[dst] - {src}
+        for e in put:
+            cache = edge_caches.get(Rel(e.type))
+            if cache is not None and (dst := e.dst) in cache:
+                cache[dst] = cache[dst] | {e.src}
+            elif cache is not None and self.complete:
+                cache[dst] = frozenset({e.src})
+        gone_ids = set(deleted)
+        for rec in nodes:
+            if rec.label == Label.SKILL:
+                self._skills[rec.id] = dict(rec.props)
+                self._views.pop(rec.id, None)
+            elif rec.label == Label.GUARDRAIL:
+                gone_ids.add(rec.id)  # dropped below, then filed under its trigger again
+            elif rec.label == Label.TASK:
+                text, c = rec.props.get("text", rec.text), rec.props.get("cluster")
+                old = self._cluster_of.get(text)
+                if old is not None and old in self._cluster_tasks:
+                    self._cluster_tasks[old] = self._cluster_tasks[old] - {text}
+                new = NO if c is None else int(c)
+                self._cluster_of[text] = new
+                if new != NO and (new in self._cluster_tasks or self.complete):
+                    self._cluster_tasks[new] = self._cluster_tasks.get(new, frozenset()) | {text}
+        for i in deleted:
+            if i in self._skills:
+                self._skills[i] = None
+                self._views.pop(i, None)
+        if gone_ids:
+            for sid, lst in self._guards.items():
+                self._guards[sid] = [g for g in lst if g[0] not in gone_ids]
+        for rec in nodes:
+            p = rec.props
+            sid = p.get("trigger_state")
+            if rec.label != Label.GUARDRAIL or rec.id in set(deleted) or not sid:
+                continue
+            if p.get("status", Status.ACTIVE.value) == Status.ACTIVE.value and \
+                    (sid in self._guards or self.complete):
+                bans = [self.action_id(template(str(a), self.constants))
+                        for a in p.get("forbidden") or ()]
+                self._guards.setdefault(sid, []).append(
+                    (rec.id, sid, bans, float(p.get("severity") or 0.0)))
+
     def clear(self) -> None:
+        self.complete = False  # every key is cached (a miss means none), after `prefetch`
         self._applies: dict[str, frozenset[str]] = {}
         self._plans: dict[str, frozenset[str]] = {}
         self._skills: dict[str, dict[str, Any] | None] = {}
+        self._views: dict[str, SkillView | None] = {}
         self._guards: dict[str, list[Guardrail]] = {}
         self._cluster_of: dict[str, int] = {}
         self._cluster_tasks: dict[int, frozenset[str]] = {}
+
+    def prefetch(self, tasks: list[NodeRecord]) -> None:
+        """Everything at once, when the memory is built (a cold start reads the store anyway):
+        warm queries then never touch the store. `tasks`: the Task nodes just read."""
+        store = self.store
+        if store is None:
+            return
+        applies: dict[str, set[str]] = defaultdict(set)
+        for e in store.edges(Rel.APPLIES_IN):
+            applies[e.dst].add(e.src)
+        plans: dict[str, set[str]] = defaultdict(set)
+        for e in store.edges(Rel.PLANS_FOR):
+            plans[e.dst].add(e.src)
+        skills = {r.id: dict(r.props) for r in store.find_nodes(Label.SKILL)}
+        guards: dict[str, list[Guardrail]] = defaultdict(list)
+        for rec in store.find_nodes(Label.GUARDRAIL):
+            p = rec.props
+            sid = p.get("trigger_state")
+            if sid and p.get("status", Status.ACTIVE.value) == Status.ACTIVE.value:
+                bans = [self.action_id(template(str(a), self.constants))
+                        for a in p.get("forbidden") or ()]
+                guards[sid].append((rec.id, sid, bans, float(p.get("severity") or 0.0)))
+        clusters: dict[int, set[str]] = defaultdict(set)
+        cluster_of: dict[str, int] = {}
+        for r in tasks:
+            text, c = r.props.get("text", r.text), r.props.get("cluster")
+            cluster_of[text] = NO if c is None else int(c)
+            if c is not None:
+                clusters[int(c)].add(text)
+        with self.lock:
+            self._applies = {k: frozenset(v) for k, v in applies.items()}
+            self._plans = {k: frozenset(v) for k, v in plans.items()}
+            self._skills = skills
+            self._guards = dict(guards)
+            self._cluster_of = cluster_of
+            self._cluster_tasks = {k: frozenset(v) for k, v in clusters.items()}
+            self.complete = True
 
     @property
     def store(self) -> GraphStore | None:
@@ -76,8 +184,10 @@ class DerivedLayer:
             return []
         states, tasks = sorted(set(states)), sorted(set(tasks))
         with self.lock:
-            by_state = {s: self._edges(store, Rel.APPLIES_IN, s, self._applies) for s in states}
-            by_task = {t: self._edges(store, Rel.PLANS_FOR, t, self._plans) for t in tasks}
+            by_state = {s: self._edges(store, Rel.APPLIES_IN, s, self._applies, self.complete)
+                        for s in states}
+            by_task = {t: self._edges(store, Rel.PLANS_FOR, t, self._plans, self.complete)
+                       for t in tasks}
             ids = sorted(set().union(*by_state.values(), *by_task.values()))
             missing = [i for i in ids if i not in self._skills]
             if missing:
@@ -87,23 +197,37 @@ class DerivedLayer:
                     self._skills.setdefault(i, None)
             out = []
             for i in ids:
-                p = self._skills[i]
-                if p is None or p.get("status", Status.ACTIVE.value) != Status.ACTIVE.value \
-                        or not p.get("actions"):
-                    continue
-                out.append(SkillView(
+                v = self._view(i)
+                if v is not None:
+                    out.append(SkillView(
+                        v.id, v.tier, v.actions, v.utility, v.support,
+                        frozenset(s for s, srcs in by_state.items() if i in srcs),
+                        frozenset(t for t, srcs in by_task.items() if i in srcs), v.episodes))
+        return out
+
+    def _view(self, i: str) -> SkillView | None:
+        """The served skill `i` (None when inactive or empty), built once per generation."""
+        hit = self._views.get(i, False)
+        if hit is False:
+            p = self._skills[i]
+            hit = None
+            if p is not None and p.get("status", Status.ACTIVE.value) == Status.ACTIVE.value \
+                    and p.get("actions"):
+                hit = SkillView(
                     id=i, tier=str(p.get("tier") or ""),
                     actions=[template(str(a), self.constants) for a in p["actions"]],
                     utility=float(p.get("utility") or 0.0), support=int(p.get("support") or 0),
-                    states=frozenset(s for s, srcs in by_state.items() if i in srcs),
-                    tasks=frozenset(t for t, srcs in by_task.items() if i in srcs),
-                    episodes=frozenset(p.get("episodes") or ())))
-        return out
+                    states=frozenset(), tasks=frozenset(),
+                    episodes=frozenset(p.get("episodes") or ()))
+            self._views[i] = hit
+        return hit
 
     @staticmethod
-    def _edges(store: GraphStore, rel: Rel, dst: str,
-               cache: dict[str, frozenset[str]]) -> frozenset[str]:
+    def _edges(store: GraphStore, rel: Rel, dst: str, cache: dict[str, frozenset[str]],
+               complete: bool) -> frozenset[str]:
         hit = cache.get(dst)
+        if hit is None and complete:
+            return frozenset()
         if hit is None:
             hit = cache[dst] = frozenset(e.src for e in store.edges(rel, dst=dst))
         return hit
@@ -118,6 +242,8 @@ class DerivedLayer:
         with self.lock:
             for sid in sorted(set(states)):
                 hit = self._guards.get(sid)
+                if hit is None and self.complete:
+                    hit = []
                 if hit is None:
                     hit = []
                     for rec in store.find_nodes(Label.GUARDRAIL, where={"trigger_state": sid}):
@@ -137,6 +263,8 @@ class DerivedLayer:
             return NO
         with self.lock:
             hit = self._cluster_of.get(task_text)
+            if hit is None and self.complete:
+                hit = NO
             if hit is None:
                 recs = store.get_nodes([task_node_id(task_text)])
                 c = recs[0].props.get("cluster") if recs else None
@@ -150,6 +278,8 @@ class DerivedLayer:
             return frozenset()
         with self.lock:
             hit = self._cluster_tasks.get(cluster)
+            if hit is None and self.complete:
+                hit = frozenset()
             if hit is None:
                 hit = self._cluster_tasks[cluster] = frozenset(
                     r.props.get("text", r.text)
@@ -159,3 +289,39 @@ class DerivedLayer:
 
 def task_node_id(text: str) -> str:
     return TaskNode(text=text).id
+
+
+# ---------------------------------------------------------------------- change journal
+# Distillation's writer notes exactly what it wrote (`note_written`); an ingest through the
+# facade marks the generations it spanned (`mark_ingest`). A memory whose caches were valid
+# at the mark's start applies the notes in place; any other write (a refine pass, another
+# process) finds no matching mark, and the caches are dropped and looked up again.
+_JOURNAL: weakref.WeakKeyDictionary[Any, list[tuple]] = weakref.WeakKeyDictionary()
+_JOURNAL_LOCK = threading.Lock()
+JOURNAL_MAX = 256  # entries kept per store; past that the chain is cut (caches dropped)
+
+
+def _append(store: GraphStore, entry: tuple) -> None:
+    with _JOURNAL_LOCK:
+        journal = _JOURNAL.setdefault(store, [])
+        if len(journal) >= JOURNAL_MAX:  # nobody is reading (no memory): keep it bounded
+            journal.clear()
+        journal.append(entry)
+
+
+def note_written(store: GraphStore, nodes: Iterable[NodeRecord], deleted: Iterable[str],
+                 put: Iterable[Any], gone: Iterable[tuple[Any, str, str]]) -> None:
+    """What a derived-layer write changed: upserted nodes (skills, guardrails, task
+    clusters...), deleted node ids, upserted edges and deleted (type, src, dst) edges."""
+    _append(store, ("write", list(nodes), list(deleted), list(put), list(gone)))
+
+
+def mark_ingest(store: GraphStore, start: int, end: int) -> None:
+    """Every write between generations `start` and `end` was an ingest (steps, which the
+    memory takes in through `remember`) or a noted derived write."""
+    _append(store, ("mark", start, end))
+
+
+def take_journal(store: GraphStore) -> list[tuple]:
+    with _JOURNAL_LOCK:
+        return _JOURNAL.pop(store, [])

@@ -137,8 +137,8 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     # Neighbour sources read the query's universe: every step on a small store, else the
     # nearest steps from the ANN index plus what the features below need (expgraph/memory/ann).
     u = _universe(mem, probe, task_sim, good, failing & visible, lambda: [
-        ann.Need(good & (a["prev1"] == h1), K), ann.Need(failing & visible, 5, 0.6),
-        ann.Need(a["err"] & visible, 3, 0.6)])
+        ann.Need(good, K), ann.Need(visible, 20), ann.Need(good & (a["prev1"] == h1), K),
+        ann.Need(failing & visible, 5, 0.6), ann.Need(a["err"] & visible, 3, 0.6)])
     s_new, s_task, lab, ok_u = u.new, u.task, u.local(labels), u.local(good)
 
     knn_new, top_new, sim_new = src.knn_votes(s_new, lab, ok_u, K)
@@ -245,7 +245,7 @@ def _arguments_text(action: str) -> str:
 def _universe(mem: StepMemory, probe: Probe, task_sim: np.ndarray, good: np.ndarray,
               failing: np.ndarray, needs: Callable[[], list[ann.Need]]) -> ann.Universe:
     """Every step (exact) on a small store; else the ANN neighbourhood that covers the masked
-    nearest-k searches `needs` lists (the ones below whose mask is sparse)."""
+    nearest-k searches `needs` lists (the ones the neighbour features below take)."""
     a = mem.arrays
     if not mem.approximate:
         return ann.exact_universe(a, probe.new, probe.win, task_sim)

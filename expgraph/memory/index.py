@@ -153,13 +153,15 @@ class StepMemory:
 
     def refresh_derived(self, store: GraphStore, embedder: Any) -> None:
         """After a write: new action constants relabel the steps; the skills, guardrails and
-        task clusters are looked up again as queries need them (`derived`); the vectors of
-        tasks new since the last refresh come from the embedding cache. Nothing is read per
-        skill, edge or task of the store: a write costs the next query what it changed."""
+        task clusters take in what distillation noted it wrote (`derived.sync`), or are looked
+        up again as queries need them after any other write; the vectors of tasks new since
+        the last refresh come from the embedding cache. Nothing is read per skill, edge or
+        task of the store: a write costs the next query what it changed."""
         constants = _constants(store)
-        if constants != self.constants:
+        same = constants == self.constants
+        if not same:
             self.relabel(constants)
-        self.derived.bind(store, constants)
+        self.derived.sync(store, constants, self.generation, store.generation())
         if self._unknown_tasks:
             todo = sorted(self._unknown_tasks)
             for t, vec in zip(todo, embedder.embed([self.tasks[t] for t in todo]), strict=True):
@@ -217,6 +219,10 @@ class StepMemory:
         "win"), from its ANN index, with their similarity."""
         return self._views[view].search(q, k)
 
+    def view(self, name: str) -> DistinctVectors:
+        """One vector view ("new" or "win"): its distinct vectors and their ANN index."""
+        return self._views[name]
+
     def sims(self, view: str, steps: np.ndarray, q: np.ndarray) -> np.ndarray:
         """The similarity of these steps' vectors (one view) to `q`."""
         return self._views[view].sims(steps, q)
@@ -261,10 +267,12 @@ def _constants(store: GraphStore) -> dict[str, set[str]]:
     return {k: set(v) for k, v in (store.get_meta(CONSTANTS_META) or {}).items()}
 
 
-def _load_tasks(mem: StepMemory, store: GraphStore) -> None:
-    for rec in store.find_nodes(Label.TASK, with_embedding=True):
+def _load_tasks(mem: StepMemory, store: GraphStore) -> list[NodeRecord]:
+    recs = store.find_nodes(Label.TASK, with_embedding=True)
+    for rec in recs:
         vec = np.asarray(rec.embedding, np.float32) if rec.embedding else None
         mem.task_id(rec.props.get("text", rec.text), vec)
+    return recs
 
 
 def build_memory(store: GraphStore, embedder: Any) -> StepMemory:
@@ -273,13 +281,14 @@ def build_memory(store: GraphStore, embedder: Any) -> StepMemory:
     constants = _constants(store)
     mem = StepMemory(generation=store.generation(), dim=int(embedder.dim), constants=constants,
                      ann_min_steps=ann.ANN_MIN_STEPS)
-    _load_tasks(mem, store)
+    tasks = _load_tasks(mem, store)
     steps = sorted(store.find_nodes(Label.STEP, with_embedding=True),
                    key=lambda r: (r.props.get("episode", ""), int(r.props.get("index") or 0)))
     wins = embedder.embed([r.props.get("window") or "" for r in steps]) if steps else []
     for rec, w in zip(steps, wins, strict=True):
         mem.add(rec, np.asarray(w, np.float32))
     mem.derived.bind(store, constants)
+    mem.derived.prefetch(tasks)
     return mem
 
 
