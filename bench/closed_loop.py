@@ -160,6 +160,9 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="*", default=TASKS)
     ap.add_argument("--variations", type=int, default=8,
                     help="train variations for experience and dev variations for test, per task")
+    ap.add_argument("--split", choices=["dev", "test"], default="dev",
+                    help="which variations the agents play (the settings were chosen on dev; "
+                         "test checks them on variations never looked at)")
     ap.add_argument("--agents", nargs="*", default=AGENTS, choices=AGENTS)
     ap.add_argument("--refine-every", type=int, default=8)
     ap.add_argument("--k", type=int, default=5)
@@ -198,7 +201,7 @@ def main() -> None:
         policies["nn-imitation"] = (nn.choose, nn_recorder)
         try:
             for task in args.tasks:
-                for v in variations(env, task, "dev", args.variations):
+                for v in variations(env, task, args.split, args.variations):
                     rng = random.Random(f"{task}-{v}")
                     # The simulator's gold path can differ between loads of one variation:
                     # the budget is fixed once, the same for every agent.
@@ -212,7 +215,7 @@ def main() -> None:
                         row = play(env, task, v, choose, recorder, budget)
                         row.update(agent=name, seconds=round(time.perf_counter() - t1, 1))
                         rows.append(row)
-                        print(f"{task:44} dev {v:3} {name:17} score {row['score']:4} "
+                        print(f"{task:44} {args.split} {v:3} {name:17} score {row['score']:4} "
                               f"steps {row['steps']:3}/{row['budget']:3} ({row['seconds']} s)",
                               flush=True)
         finally:
@@ -232,7 +235,8 @@ def main() -> None:
         print(f"{task + f' ({n})':44} " + " ".join(f"{c:>20}" for c in cells))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "config": {"tasks": args.tasks, "variations": args.variations, "agents": args.agents,
+        "config": {"tasks": args.tasks, "variations": args.variations, "split": args.split,
+                   "agents": args.agents,
                    "candidate_cap": CAP, "refine_every": args.refine_every, "k": args.k,
                    "experience_episodes": len(episodes), "experience_failures": n_fail},
         "table": table, "episodes": rows,

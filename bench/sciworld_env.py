@@ -244,7 +244,8 @@ def experience(env: Any, task: str, variation: int) -> tuple[Trace, Trace | None
 
 def variations(env: Any, task: str, split: str, n: int) -> list[int]:
     env.load(task, 0, "")
-    vs = env.get_variations_train() if split == "train" else env.get_variations_dev()
+    vs = {"train": env.get_variations_train, "dev": env.get_variations_dev,
+          "test": env.get_variations_test}[split]()
     return list(vs)[:n]
 
 
