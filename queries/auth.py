@@ -17,11 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from expgraph.errors import UsageError
+
 ENV_TOKEN = "EXPGRAPH_TOKEN"
 ENV_TOKEN_FILE = "EXPGRAPH_TOKEN_FILE"
 
 
-class AuthConfigError(ValueError):
+class AuthConfigError(UsageError):
     """The token setup cannot be served as given; the message says what to change."""
 
 

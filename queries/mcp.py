@@ -4,7 +4,7 @@ Five tools (`suggest`, `query_skills`, `record_episode`, `feedback`, `show`) and
 resources (the store's counts, the active skills of each tier) over one `ExperienceGraph`.
 Tool results are the same pydantic models the Python, CLI and HTTP interfaces return, sent as
 structured content. Stdio serves desktop clients; streamable HTTP serves remote agents behind
-the bearer-token rule of `serve` (`http_token`).
+the bearer-token rule of `serve` (`queries.auth`).
 
 Tool functions are plain `def`s: the SDK runs them on worker threads, so every call into the
 graph holds one lock (the store's connection is shared, as in `queries/http.py`).
@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import secrets
 import threading
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import MCPServer
@@ -26,7 +23,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from pydantic import ConfigDict, Field
 
-from expgraph.errors import UsageError
+from queries.auth import Auth
 from queries.schema import (
     FeedbackResult,
     IngestSummary,
@@ -39,8 +36,6 @@ from queries.schema import (
 )
 
 TIERS: tuple[TierName, ...] = ("strategic", "functional", "atomic")
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
-TOKEN_ENV = "EXPGRAPH_TOKEN"
 
 INSTRUCTIONS = """\
 expgraph is an experience memory: it remembers how past agent runs (episodes) went, step by step,
@@ -107,50 +102,17 @@ and, for skills and guardrails, the merge lineage and the feedback received."""
 T = TypeVar("T")
 
 
-class TokenError(UsageError):
-    """A bearer-token setting that would leave the server open or unusable."""
-
-
-def http_token(token: str | None = None, token_file: str | Path | None = None,
-               host: str = "127.0.0.1", insecure: bool = False,
-               env: Mapping[str, str] | None = None) -> str | None:
-    """The bearer token an HTTP server must require, by the rule `serve` follows: `token`,
-    else the first line of `token_file`, else $EXPGRAPH_TOKEN; an empty token is refused, and
-    so is listening beyond loopback without one unless `insecure`. None means no auth."""
-    env = os.environ if env is None else env
-    source = "--token"
-    if token is None and token_file is not None:
-        path = Path(token_file)
-        try:
-            token = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise TokenError(f"{path}: cannot read the token file ({exc.strerror})") from exc
-        source = f"token file {path}"
-    elif token is None and env.get(TOKEN_ENV) is not None:
-        token, source = env[TOKEN_ENV], f"${TOKEN_ENV}"
-    if token is not None and not token.strip():
-        raise TokenError(f"{source} is empty; give a non-empty token (e.g. "
-                         "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
-    if token is None and host not in LOOPBACK and not insecure:
-        raise TokenError(f"refusing to listen on {host} without a token: anyone who can reach "
-                         f"it could read and write the store. Set ${TOKEN_ENV}, --token-file "
-                         "or --token, or pass --insecure if the network is trusted")
-    return token.strip() if token is not None else None
-
-
 class BearerAuth:
-    """ASGI middleware: every HTTP request needs `Authorization: Bearer <token>`."""
+    """ASGI middleware: every HTTP request needs `Authorization: Bearer <token>` (the rule of
+    `queries.auth`, the same as `serve`'s)."""
 
-    def __init__(self, app: Any, token: str) -> None:
-        self.app, self.token = app, token
+    def __init__(self, app: Any, auth: Auth) -> None:
+        self.app, self.auth = app, auth
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
-            scheme, _, given = headers.get(b"authorization", b"").decode("latin-1") \
-                .partition(" ")
-            if scheme.lower() != "bearer" or not secrets.compare_digest(
-                    given.strip().encode(), self.token.encode()):
+            if not self.auth.allows(headers.get(b"authorization", b"").decode("latin-1")):
                 body = json.dumps({"error": "missing or wrong bearer token; send "
                                    "`Authorization: Bearer <token>` (the server's token)"})
                 await send({"type": "http.response.start", "status": 401,
@@ -256,8 +218,8 @@ def _strict(tool: Tool) -> Tool:
 
 
 def _skill_list(graph: Any, tier: str, call: Callable) -> Callable[[], str]:
-    from expgraph.cli.distill_cmds import skill_rows
     from expgraph.models import Label
+    from expgraph.views import skill_rows
 
     def read() -> str:
         recs = call(lambda: graph.store.find_nodes(Label.SKILL,
@@ -273,13 +235,13 @@ def run_stdio(graph: Any) -> None:
     create_server(graph).run("stdio")
 
 
-def http_app(graph: Any, token: str | None, host: str = "127.0.0.1") -> Any:
-    """The streamable-HTTP ASGI app at `/mcp`, behind the bearer token when one is given."""
+def http_app(graph: Any, auth: Auth, host: str = "127.0.0.1") -> Any:
+    """The streamable-HTTP ASGI app at `/mcp`, behind the bearer token when auth is on."""
     app = create_server(graph).streamable_http_app(host=host)
-    return BearerAuth(app, token) if token else app
+    return BearerAuth(app, auth) if auth.enabled else app
 
 
-def run_http(graph: Any, host: str, port: int, token: str | None) -> None:
+def run_http(graph: Any, host: str, port: int, auth: Auth) -> None:
     import uvicorn
 
-    uvicorn.run(http_app(graph, token, host), host=host, port=port, log_level="warning")
+    uvicorn.run(http_app(graph, auth, host), host=host, port=port, log_level="warning")

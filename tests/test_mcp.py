@@ -25,7 +25,6 @@ from mcp.client.streamable_http import streamable_http_client
 
 from expgraph.models import Label
 from expgraph.store.sqlite import SQLiteStore
-from queries.mcp import TokenError, http_token
 from queries.schema import (
     FeedbackResult,
     IngestSummary,
@@ -271,33 +270,19 @@ def test_http_refuses_requests_without_the_right_token(http_server) -> None:
         assert r.headers["www-authenticate"] == "Bearer"
 
 
-def test_token_rule_env_file_empty_and_non_loopback(tmp_path: Path) -> None:
-    f = tmp_path / "tok"
-    f.write_text("  from-file \n")
-    assert http_token(None, None, "127.0.0.1", env={}) is None
-    assert http_token("given", f, "0.0.0.0", env={"EXPGRAPH_TOKEN": "env"}) == "given"
-    assert http_token(None, f, "0.0.0.0", env={"EXPGRAPH_TOKEN": "env"}) == "from-file"
-    assert http_token(None, None, "0.0.0.0", env={"EXPGRAPH_TOKEN": "env"}) == "env"
-    assert http_token(None, None, "0.0.0.0", insecure=True, env={}) is None
-    with pytest.raises(TokenError, match="refusing to listen on 0.0.0.0 without a token"):
-        http_token(None, None, "0.0.0.0", env={})
-    with pytest.raises(TokenError, match=r"\$EXPGRAPH_TOKEN is empty"):
-        http_token(None, None, "127.0.0.1", env={"EXPGRAPH_TOKEN": " "})
-    with pytest.raises(TokenError, match="--token is empty"):
-        http_token("", None, "127.0.0.1", env={})
-    (tmp_path / "empty").write_text("\n")
-    with pytest.raises(TokenError, match="token file .*empty"):
-        http_token(None, tmp_path / "empty", "127.0.0.1", env={})
-    with pytest.raises(TokenError, match="cannot read the token file"):
-        http_token(None, tmp_path / "missing", "127.0.0.1", env={})
-
-
 def test_cli_refuses_an_open_server_and_a_token_on_stdio(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "EXPGRAPH_TOKEN"}
     open_http = subprocess.run(
         [sys.executable, "-m", "expgraph", "mcp", "--transport", "http", "--host", "0.0.0.0",
          "--db", str(tmp_path / "x.db")], cwd=REPO, env=env, capture_output=True, text=True)
-    assert open_http.returncode == 2 and "refusing to listen on 0.0.0.0" in open_http.stderr
+    # the rule `expgraph serve` follows (queries/auth.py), message for message
+    assert open_http.returncode == 2
+    assert "refusing to serve on 0.0.0.0 without a token" in open_http.stderr
+    empty = subprocess.run(
+        [sys.executable, "-m", "expgraph", "mcp", "--transport", "http",
+         "--db", str(tmp_path / "x.db")], cwd=REPO, env={**env, "EXPGRAPH_TOKEN": " "},
+        capture_output=True, text=True)
+    assert empty.returncode == 2 and "the token from EXPGRAPH_TOKEN is empty" in empty.stderr
     stdio_token = subprocess.run(
         [sys.executable, "-m", "expgraph", "mcp", "--token", "t", "--db", str(tmp_path / "x.db")],
         cwd=REPO, env=env, capture_output=True, text=True)

@@ -7,9 +7,8 @@ import json
 
 from expgraph.cli import CLIError, open_graph, print_table
 from expgraph.cli.progress import Bar
-from expgraph.models import Label, Tier
-
-TIERS = [t.value for t in Tier]
+from expgraph.models import Label
+from expgraph.views import TIERS, skill_rows
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -47,15 +46,6 @@ def cmd_distill(args: argparse.Namespace) -> int:
 def _check_limit(limit: int) -> None:
     if limit < 1:
         raise CLIError(f"--limit must be at least 1 (got {limit})")
-
-
-def skill_rows(recs: list, limit: int) -> list[dict]:
-    recs = sorted(recs, key=lambda r: (TIERS.index(r.props.get("tier", "atomic")),
-                                       -r.props.get("utility", 0.0), -r.props.get("support", 0),
-                                       r.id))
-    keys = ("tier", "name", "description", "actions", "parameters", "support", "successes",
-            "failures", "utility", "status", "source", "scope")
-    return [{"id": r.id, **{k: r.props.get(k) for k in keys}} for r in recs[:limit]]
 
 
 def cmd_skills(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ agents)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from expgraph.cli import CLIError, open_graph
@@ -31,7 +32,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from queries.mcp import TokenError, http_token, run_http, run_stdio
+    from queries.auth import AuthConfigError, check_bind, resolve_token, startup_line
+    from queries.mcp import run_http, run_stdio
 
     if args.transport == "stdio":
         if args.token is not None or args.token_file is not None:
@@ -42,10 +44,13 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         return 0
     if not 0 < args.port < 65536:
         raise CLIError(f"--port must be between 1 and 65535 (got {args.port})")
-    try:
-        token = http_token(args.token, args.token_file, args.host, args.insecure)
-    except TokenError as exc:
-        raise CLIError(str(exc)) from exc
+    try:  # the rule `serve` follows: queries/auth.py
+        auth = resolve_token(args.token, args.token_file)
+        check_bind(args.host, auth, insecure=args.insecure)
+    except AuthConfigError as exc:
+        raise CLIError(str(exc)) from None
+    host = f"[{args.host}]" if ":" in args.host else args.host
     with open_graph(args) as graph:
-        run_http(graph, args.host, args.port, token)
+        print(startup_line(f"http://{host}:{args.port}/mcp", auth), file=sys.stderr, flush=True)
+        run_http(graph, args.host, args.port, auth)
     return 0
