@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 import weakref
 from collections.abc import Sequence
@@ -33,11 +32,13 @@ from expgraph.memory.features import (
     EVIDENCE,
     RISK_FEATURES,
     SAME_TASK,
+    WORD,
     Probe,
     Rows,
     candidate_rows,
     history_ids,
     normalise_action,
+    words,
 )
 from expgraph.memory.index import NO, StepMemory, step_memory
 from expgraph.memory.model import AdviceModel, load_model
@@ -61,7 +62,6 @@ NEAR_TEMPERATURE = 0.05  # how sharply a vote goes to the given action most like
 NEAR_POWER = 4  # ... and how much of it: (its cosine) ** NEAR_POWER
 TEMPLATE_WEIGHT = 0.25  # the template's fused score, beside the concrete votes
 ERRORED_SIMILARITY = 0.6  # an errored step this near that took exactly a candidate demotes it
-_WORD = re.compile(r"[a-z0-9]+")
 
 _MODELS: weakref.WeakKeyDictionary[Any, tuple[int, AdviceModel]] = weakref.WeakKeyDictionary()
 _MODELS_LOCK = threading.Lock()
@@ -189,9 +189,9 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
             + SAME_TASK_BONUS * same_task.astype(np.float32))
     texts = list(dict.fromkeys(candidates))
     tmpls = [normalise_action(mem, t) for t in texts]
-    done = {frozenset(_words(h)) for h in history}
+    done = {words(h) for h in history}
     given = Given(texts=texts, names=[template_name(t) for t in tmpls], embedder=embedder,
-                  repeats=[frozenset(_words(t)) in done for t in texts])
+                  repeats=[words(t) in done for t in texts])
     good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
     votes = _concrete_votes(mem, good, sims, task, given)
     backed = _exact_matches(mem, good, base, task, given)
@@ -313,8 +313,8 @@ def _repeated(mem: StepMemory, i: int) -> bool:
     """Whether step `i` repeated an action of its episode's earlier steps."""
     a = mem.arrays
     earlier = np.flatnonzero((a["episode"] == a["episode"][i]) & (a["position"] < a["position"][i]))
-    words = _words(concrete(mem, i))
-    return any(_words(concrete(mem, j)) == words for j in earlier.tolist())
+    taken = words(concrete(mem, i))
+    return any(words(concrete(mem, j)) == taken for j in earlier.tolist())
 
 
 TASK_WORD = "it"
@@ -335,7 +335,7 @@ class Analogy:
     def of(cls, then: str, now: str | None) -> Analogy:
         if not now:
             return cls(frozenset(), frozenset())
-        a, b = _words(then), _words(now)
+        a, b = words(then), words(now)
         return cls(frozenset(a - b), frozenset(b - a))
 
     def past(self, action: str) -> tuple[str, ...]:
@@ -347,17 +347,13 @@ class Analogy:
 
 def _swap(text: str, own: frozenset[str]) -> tuple[str, ...]:
     out: list[str] = []
-    for w in _WORD.findall(text.lower()):
+    for w in WORD.findall(text.lower()):
         if w in FILLER:
             continue
         w = TASK_WORD if w in own else w
         if not (w == TASK_WORD and out and out[-1] == TASK_WORD):
             out.append(w)
     return tuple(out)
-
-
-def _words(text: str) -> set[str]:
-    return set(_WORD.findall(text.lower()))
 
 
 def _support(mem: StepMemory, rows: Rows, c: int) -> int:

@@ -121,16 +121,16 @@ def test_the_avoid_threshold_follows_the_false_avoid_budget():
 
 
 def test_mentioned_is_the_share_of_an_actions_literal_words_a_text_names():
-    from expgraph.memory.features import _arguments_text, _literal_words, _words
+    from expgraph.memory.features import _arguments_text, _literal_words, words
     from expgraph.memory.sources import mentioned
 
     assert _literal_words("click[buy now]") == {"click", "buy", "now"}
     assert _literal_words("click[<item>]") == {"click"}  # a placeholder is not a word
-    thought = _words(_arguments_text("think[the options are large and x-large; pick large]"))
+    thought = words(_arguments_text("think[the options are large and x-large; pick large]"))
     assert "think" not in thought  # the previous action's own name does not count
     assert mentioned(_literal_words("click[large]"), thought) == pytest.approx(0.5)
     assert mentioned(_literal_words("click[small]"), thought) == 0.0
-    assert mentioned(_literal_words("search[<query>]"), _words("search for a red mug")) == 1.0
+    assert mentioned(_literal_words("search[<query>]"), words("search for a red mug")) == 1.0
     assert mentioned(frozenset(), thought) == 0.0
     assert _arguments_text("get_order(order_id=7)") == "order_id=7)"
 

@@ -196,7 +196,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     u = ann.with_steps_of(u, mem, probe.new, probe.win, task_sim, good, chosen)
     succ_near = src.nearest_success(u.new, u.local(labels), u.local(good), chosen)
     rk = [src.ranks(v) for v in (knn_new, knn_task, m1, m2)]
-    said = (_words(_arguments_text(probe.history_text)), _words(probe.task_text))
+    said = (words(_arguments_text(probe.history_text)), words(probe.task_text))
     nx = np.zeros((len(chosen), len(NEXT_FEATURES)), dtype=np.float64)
     rx = np.zeros((len(chosen), len(RISK_FEATURES)), dtype=np.float64)
     for r, c in enumerate(chosen):
@@ -219,26 +219,28 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
                 skills_of=skills_of, guards_of=guards_of)
 
 
-_WORD = re.compile(r"[a-z0-9]+")
+WORD = re.compile(r"[a-z0-9]+")
 _PLACEHOLDER = re.compile(r"<[^<>]*>")
+_ACTION_NAME = re.compile(r"^[\w\-. ]{0,40}?[\[(:]")  # `think[`, `lookup(`, `Action:`
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(_WORD.findall(text.lower()))
+def words(text: str) -> frozenset[str]:
+    """The lower-case words of a text (what action matching compares)."""
+    return frozenset(WORD.findall(text.lower()))
 
 
 @lru_cache(maxsize=65536)
 def _literal_words(tmpl: str) -> frozenset[str]:
     """The words a template spells out (`click[buy now]` -> click, buy, now; placeholders
     such as `<item>` are not words)."""
-    return _words(_PLACEHOLDER.sub(" ", tmpl))
+    return words(_PLACEHOLDER.sub(" ", tmpl))
 
 
 def _arguments_text(action: str) -> str:
     """What an action says beyond its name: `think[I should click large]` -> the thought,
     `lookup(order_id=1)` -> its arguments (the name itself would match its own template)."""
     s = action.strip()
-    m = re.match(r"^[\w\-. ]{0,40}?[\[(:]", s)
+    m = _ACTION_NAME.match(s)
     return s[m.end():] if m else s
 
 
