@@ -182,7 +182,7 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     scores = model.next.score(rows.next_x) if rows.candidates else np.zeros(0)
     risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
     a = mem.arrays
-    base, same_task = _task_sims(mem, rows, probe)
+    base, same_task = _task_sims(mem, rows)
     h = [*probe.history[-2:]][::-1] + [NO, NO]  # the previous action, the one before
     sims = (base + HISTORY_BONUS * ((a["prev1"] == h[0]).astype(np.float32)
                                     + (a["prev2"] == h[1]).astype(np.float32))
@@ -243,13 +243,12 @@ class Given:
     repeats: list[bool]
 
 
-def _task_sims(mem: StepMemory, rows: Rows, probe: Probe) -> tuple[np.ndarray, np.ndarray]:
+def _task_sims(mem: StepMemory, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
     """Every step's similarity to the question (newest message and task together; the message
     alone without a task) and whether it was taken in the very same task (`SAME_TASK`)."""
-    a = mem.arrays
-    if probe.task is None or not len(a["task_vecs"]):
+    if rows.task_sims is None:
         return rows.sims, np.zeros(len(rows.sims), dtype=bool)
-    task = (a["task_vecs"] @ probe.task)[a["task"]]
+    task = rows.task_sims[mem.arrays["task"]]  # computed once, by candidate_rows
     return 0.5 * (rows.sims + task), task >= SAME_TASK
 
 

@@ -88,6 +88,7 @@ class Rows:
     risk_x: np.ndarray
     neighbours: np.ndarray  # nearest successful steps (for grounding)
     sims: np.ndarray  # newest-message similarity of every step
+    task_sims: np.ndarray | None = None  # the question's task vs each stored task (with a task)
     skills_of: dict[int, list[str]] = field(default_factory=dict)  # skills voting for it
     guards_of: dict[int, list[str]] = field(default_factory=dict)  # guardrails forbidding it
 
@@ -216,6 +217,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         sims = np.full(n, -1.0, np.float32)
         sims[u.idx] = u.new
     return Rows(candidates=chosen, next_x=nx, risk_x=rx, neighbours=near_ok, sims=sims,
+                task_sims=task_sim if probe.task is not None and task_sim.size else None,
                 skills_of=skills_of, guards_of=guards_of)
 
 
