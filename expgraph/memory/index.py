@@ -257,10 +257,11 @@ def failure_evidence(arr: dict[str, np.ndarray], n_episodes: int, n_actions: int
     unnamed = ~arr["ok"] & ~has_err[arr["episode"]]
     if not unnamed.any():
         return arr["err"].copy()
-    pair = arr["state"] * max(n_actions, 1) + arr["label"]
-    good = arr["ok"] & ~arr["err"] & (arr["state"] != NO)
-    routine = np.isin(pair, pair[good]) & (arr["state"] != NO)
-    return arr["err"] | (unnamed & ~routine)
+    known = arr["state"] != NO
+    pair = np.where(known, arr["state"] * max(n_actions, 1) + arr["label"], 0)
+    done = np.zeros(int(pair.max()) + 1, dtype=bool)  # (state, action) pairs a success took
+    done[pair[arr["ok"] & ~arr["err"] & known]] = True
+    return arr["err"] | (unnamed & ~(done[pair] & known))
 
 
 def _constants(store: GraphStore) -> dict[str, set[str]]:
