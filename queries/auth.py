@@ -99,6 +99,15 @@ def check_bind(host: str, auth: Auth, insecure: bool = False) -> None:
         "or pass --insecure to serve it open anyway")
 
 
+def server_auth(token: str | None, token_file: Path | str | None, host: str,
+                insecure: bool = False) -> Auth:
+    """What a server listening on `host` requires (`resolve_token`), refused where it would be
+    open to other machines (`check_bind`): the one rule of `serve` and `mcp`."""
+    auth = resolve_token(token, token_file)
+    check_bind(host, auth, insecure=insecure)
+    return auth
+
+
 def startup_line(url: str, auth: Auth) -> str:
     """What a server prints at start: where it listens and whether auth is on."""
     if auth.enabled:

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    from queries.auth import AuthConfigError, check_bind, resolve_token, startup_line
+    from queries.auth import server_auth, startup_line
     from queries.mcp import run_http, run_stdio
 
     if args.transport == "stdio":
@@ -44,11 +44,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         return 0
     if not 0 < args.port < 65536:
         raise CLIError(f"--port must be between 1 and 65535 (got {args.port})")
-    try:  # the rule `serve` follows: queries/auth.py
-        auth = resolve_token(args.token, args.token_file)
-        check_bind(args.host, auth, insecure=args.insecure)
-    except AuthConfigError as exc:
-        raise CLIError(str(exc)) from None
+    auth = server_auth(args.token, args.token_file, args.host, args.insecure)  # serve's rule
     host = f"[{args.host}]" if ":" in args.host else args.host
     with open_graph(args) as graph:
         print(startup_line(f"http://{host}:{args.port}/mcp", auth), file=sys.stderr, flush=True)

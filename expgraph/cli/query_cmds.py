@@ -129,14 +129,10 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from queries.auth import AuthConfigError, check_bind, resolve_token, startup_line
+    from queries.auth import server_auth, startup_line
     from queries.http import create_app
 
-    try:
-        auth = resolve_token(args.token, args.token_file)
-        check_bind(args.host, auth, insecure=args.insecure)
-    except AuthConfigError as exc:
-        raise CLIError(str(exc)) from None
+    auth = server_auth(args.token, args.token_file, args.host, args.insecure)  # a UsageError
     if args.max_body_mb <= 0:
         raise CLIError("--max-body-mb must be positive")
     graph = open_graph(args)
