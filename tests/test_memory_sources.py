@@ -149,3 +149,20 @@ def test_failure_evidence_is_an_errored_step_or_what_no_success_did_in_that_stat
     # is what success 0 did (routine). step 5: action 3 in state 11 no success took. step
     # 6: no state to compare, held against its action.
     assert got.tolist() == [False, False, True, False, False, True, True]
+
+
+def test_the_avoid_calibration_scores_a_step_with_a_model_that_never_saw_its_task():
+    from expgraph.memory.model import RISK_FEATURES, _cross_fitted
+
+    rng = np.random.default_rng(0)
+    x = rng.random((60, len(RISK_FEATURES)))
+    y = (x[:, 0] > 0.5).astype(int)
+    task = np.repeat(np.arange(6), 10)
+    before = _cross_fitted(x, y, task)
+    flipped = y.copy()
+    flipped[0] = 1 - flipped[0]  # a label of task 0 changes
+    after = _cross_fitted(x, flipped, task)
+    assert before is not None and after is not None
+    assert (after[task == 0] == before[task == 0]).all()  # task 0's scores never saw it
+    assert not np.allclose(after[task != 0], before[task != 0])  # the other tasks' did
+    assert _cross_fitted(x, y, np.zeros(60, int)) is None  # one task: nothing to hold out

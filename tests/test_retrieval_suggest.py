@@ -3,12 +3,13 @@ names actions by."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from expgraph.graph import ExperienceGraph
 from expgraph.memory.features import Probe, candidate_rows
 from expgraph.memory.index import step_memory
-from expgraph.memory.model import DEFAULT_NEXT, fit, load_model, training_probes
+from expgraph.memory.model import DEFAULT_NEXT, _episode_folds, fit, load_model, training_probes
 from expgraph.models import ActionCall, Episode
 from expgraph.store import SQLiteStore
 from expgraph.templates import learn_constants, template
@@ -135,6 +136,22 @@ def test_the_model_never_sees_its_own_episode(shop):
         # no neighbour used for the answer comes from the step's own episode
         assert not own[rows.neighbours].any()
         assert i in set(range(len(mem)))
+
+
+def test_a_training_step_is_scored_without_its_fold_of_episodes(shop):
+    mem = step_memory(shop.store, shop.embedder)
+    a = mem.arrays
+    fold = _episode_folds(a["episode"])
+    for e in np.unique(a["episode"]):  # an episode's steps share one fold
+        assert len(set(fold[a["episode"] == e].tolist())) == 1
+    assert len(set(fold.tolist())) > 1  # the shop's episodes are spread over folds
+    for i, probe in training_probes(mem):
+        assert probe.hide is not None and probe.hide[i]
+        assert (probe.hide == (fold == fold[i])).all()
+        rows = candidate_rows(mem, probe)
+        assert not probe.hide[rows.neighbours].any()
+    # the fold shares its steps' hash, nothing else: episode 7's fold is the same in any store
+    assert _episode_folds(np.array([7]))[0] == _episode_folds(np.array([3, 7, 1]))[1]
 
 
 def test_a_step_alone_in_its_action_is_not_proposed_when_its_episode_is_hidden(tmp_path, model):

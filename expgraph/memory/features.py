@@ -79,6 +79,7 @@ class Probe:
     task_text: str = ""
     exclude_episode: int = NO
     exclude_task: int = NO
+    hide: np.ndarray | None = None  # steps it must not see (a training fold), by step index
 
 
 @dataclass
@@ -123,6 +124,8 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         visible &= a["episode"] != probe.exclude_episode
     if probe.exclude_task != NO:
         visible &= a["task"] != probe.exclude_task
+    if probe.hide is not None:
+        visible &= ~probe.hide
     failing = a["failing"]
     good = visible & a["ok"] & ~a["err"]
     labels = a["label"]

@@ -1,8 +1,10 @@
 """The learned fusion (which candidate is the next action) and the avoid model (does this
 action fail here), both logistic regressions over `features`, fit on the store's own
-episodes with leave-episode-out features: no step is scored with its own episode visible,
-and for half of them (chosen by a hash of the step id) its whole task is hidden too, so the
-model also learns what to trust on tasks it has never seen. Deterministic for a given store.
+episodes with out-of-fold features: no step is scored with its own episode visible (nor
+the rest of its fold of episodes, see `_episode_folds`), and for half of them (chosen by a
+hash of the step id) its whole task is hidden too, so the model also learns what to trust on
+tasks it has never seen. The avoid threshold is calibrated on risks of models fit without
+the task (cross-fitted). Deterministic for a given store.
 
 A model is a list of coefficients in the store's metadata: `explain=True` shows each
 feature's contribution (coefficient x value). With too little data a fixed fusion is used.
@@ -24,6 +26,8 @@ from expgraph.scoring import wilson_lower_bound
 META_KEY = "advice.model"
 MIN_TRAINING_STEPS = 30
 MAX_TRAINING_STEPS = 3000
+FEATURE_FOLDS = 5  # a training step is scored without its fold of episodes
+CALIBRATION_FOLDS = 5  # the avoid threshold reads risks from models fit without the task
 FALSE_AVOID = 0.05  # share of a new episode's successful actions flagged (95 % confidence)
 Z_ONE_SIDED = 1.645
 
@@ -137,6 +141,8 @@ def training_probes(mem: StepMemory, limit: int = MAX_TRAINING_STEPS,
     a = mem.arrays
     order = sorted(range(len(mem)),
                    key=lambda i: hashlib.blake2b(mem.step_ids[i].encode(), digest_size=8).digest())
+    fold = _episode_folds(a["episode"])
+    hidden = [fold == f for f in range(FEATURE_FOLDS)]
     out = []
     for i in order[:limit]:
         hist_ids: list[int] = []
@@ -151,9 +157,21 @@ def training_probes(mem: StepMemory, limit: int = MAX_TRAINING_STEPS,
                       history_text=mem.prev_keys[i][0] if mem.prev_keys[i] else "",
                       task_text=mem.tasks[int(a["task"][i])],
                       exclude_episode=int(a["episode"][i]),
-                      exclude_task=int(a["task"][i]) if _hidden_task(mem.step_ids[i]) else NO)
+                      exclude_task=int(a["task"][i]) if _hidden_task(mem.step_ids[i]) else NO,
+                      hide=hidden[fold[i]])
         out.append((i, _with_position(probe, int(a["position"][i]))))
     return out
+
+
+def _episode_folds(episode: np.ndarray) -> np.ndarray:
+    """Each step's fold, FEATURE_FOLDS of them by a hash of its episode. A training step is
+    scored without its whole fold, not only without its own episode: leaving out one episode
+    moves a share of the step's situation ("failed 3 of 8 here") down when the step failed
+    and up when it succeeded, a trace of its own label that the model learns (the same
+    situation reads lower for its failures) and a new task never shows; leaving out a fifth
+    of the episodes blurs that trace with the rest of the fold."""
+    h = (episode.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+    return (h % np.uint64(FEATURE_FOLDS)).astype(np.int64)
 
 
 def _with_position(probe: Probe, position: int) -> Probe:
@@ -182,14 +200,39 @@ def _failing_action(a: dict[str, np.ndarray], good: np.ndarray, i: int) -> bool 
     return True if float(np.max(a["new"][same] @ a["new"][i])) < SUSPECT else None
 
 
+def _fit_risk(x: np.ndarray, y: np.ndarray) -> Linear:
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced").fit(x, y)
+    return Linear(RISK_FEATURES, lr.coef_[0].astype(float), float(lr.intercept_[0]))
+
+
+def _cross_fitted(x: np.ndarray, y: np.ndarray, task: np.ndarray) -> np.ndarray | None:
+    """Each row's risk from a model fit without its task (CALIBRATION_FOLDS folds by task):
+    the threshold is read where a new task's successful actions land, not where the rows the
+    model was fit on do. None with fewer than two tasks, or when a fold's rest holds one
+    class only (the model's own scores then)."""
+    from sklearn.model_selection import GroupKFold
+
+    folds = min(CALIBRATION_FOLDS, len(np.unique(task)))
+    if folds < 2:
+        return None
+    out = np.zeros(len(y))
+    for train, held in GroupKFold(folds).split(x, y, task):
+        if not 0 < y[train].sum() < len(train):
+            return None
+        out[held] = _fit_risk(x[train], y[train]).prob(x[held])
+    return out
+
+
 def fit(mem: StepMemory) -> AdviceModel:
     """Fit both models on the memory's own steps (see the module docstring)."""
     from sklearn.linear_model import LogisticRegression
 
     a = mem.arrays
     failing = ~a["ok"] | a["err"]  # steps that are not plain successes
-    nx_rows, ny, groups, rx_rows, ry = [], [], [], [], []
-    ok_risk: list[np.ndarray] = []  # successful actions, task hidden: what a new task sees
+    nx_rows, ny, groups, rx_rows, ry, r_task = [], [], [], [], [], []
+    ok_risk: list[int] = []  # rows of successful actions, task hidden: what a new task sees
     ok_episodes: set[int] = set()
     probes = training_probes(mem)
     good = a["ok"] & ~a["err"]
@@ -201,8 +244,9 @@ def fit(mem: StepMemory) -> AdviceModel:
             r = rows.candidates.index(truth)
             rx_rows.append(rows.risk_x[r])
             ry.append(int(bad))
+            r_task.append(int(a["task"][i]))
             if not failing[i] and probe.exclude_task != NO:
-                ok_risk.append(rows.risk_x[r])
+                ok_risk.append(len(rx_rows) - 1)
                 ok_episodes.add(int(a["episode"][i]))
         if failing[i] or not rows.candidates:
             continue
@@ -219,14 +263,18 @@ def fit(mem: StepMemory) -> AdviceModel:
         model.next = Linear(NEXT_FEATURES, lr.coef_[0].astype(float), float(lr.intercept_[0]))
         model.trained_on = n_steps
     ry_arr = np.asarray(ry)
+    ok_scores = None
     report["risk_training_steps"] = int(ry_arr.size)
     report["risk_failing_steps"] = int(ry_arr.sum()) if ry_arr.size else 0
     if ry_arr.size >= MIN_TRAINING_STEPS and 0 < ry_arr.sum() < ry_arr.size:
-        lr = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
-        lr.fit(np.vstack(rx_rows), ry_arr)
-        model.risk = Linear(RISK_FEATURES, lr.coef_[0].astype(float), float(lr.intercept_[0]))
+        rx = np.vstack(rx_rows)
+        model.risk = _fit_risk(rx, ry_arr)
+        held_out = _cross_fitted(rx, ry_arr, np.asarray(r_task))
+        if held_out is not None:
+            ok_scores = held_out[ok_risk]
     if ok_risk:
-        scores = np.sort(model.risk.prob(np.vstack(ok_risk)))
+        scores = np.sort(ok_scores if ok_scores is not None
+                         else model.risk.prob(np.vstack([rx_rows[j] for j in ok_risk])))
         model.quantiles = [round(float(x), 6) for x in np.quantile(scores, np.linspace(0, 1, 101))]
         model.calibration_episodes = len(ok_episodes)
         cut = calibrated_threshold(model.quantiles, model.calibration_episodes, FALSE_AVOID)
