@@ -166,3 +166,13 @@ def test_the_avoid_calibration_scores_a_step_with_a_model_that_never_saw_its_tas
     assert (after[task == 0] == before[task == 0]).all()  # task 0's scores never saw it
     assert not np.allclose(after[task != 0], before[task != 0])  # the other tasks' did
     assert _cross_fitted(x, y, np.zeros(60, int)) is None  # one task: nothing to hold out
+
+
+def test_a_model_stored_by_another_version_falls_back_to_the_fixed_fusion():
+    from expgraph.memory.model import DEFAULT_THRESHOLD, AdviceModel
+
+    other = {"next": {"kind": "trees", "parts": []}, "risk": {"names": ["x"], "coef": [1.0],
+                                                             "bias": 0.0}, "threshold": 0.9}
+    m = AdviceModel.from_json(other)
+    assert m.threshold == DEFAULT_THRESHOLD and m.trained_on == 0
+    assert m.to_json() == AdviceModel().to_json()

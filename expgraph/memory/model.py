@@ -105,6 +105,9 @@ class AdviceModel:
     def from_json(cls, d: dict[str, Any] | None) -> AdviceModel:
         if not d:
             return cls()
+        if not all(isinstance(d.get(k), dict) and {"names", "coef", "bias"} <= d[k].keys()
+                   for k in ("next", "risk")):
+            return cls()  # written by another version: the fixed fusion until the next refine
         return cls(next=Linear.from_json(d["next"], NEXT_FEATURES),
                    risk=Linear.from_json(d["risk"], RISK_FEATURES),
                    threshold=float(d["threshold"]), trained_on=int(d.get("trained_on", 0)),
