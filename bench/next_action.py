@@ -336,11 +336,14 @@ def matched_recall(graph: ExperienceGraph, labeler: Labeler, next_q: Sequence[Qu
 
 
 def stream(db: Path, held: Sequence[Episode], queries: Sequence[Query], labeler: Labeler,
-           model: Any, include_failed: bool) -> dict[tuple[str, int], list[str]]:
+           model: Any, include_failed: bool, refine_every: int = 0,
+           ) -> dict[tuple[str, int], list[str]]:
     """Ask `queries` of a copy of the store while the held-out episodes stream in, in order,
     each ingested (online distillation) after its turn; the failed ones only with
     `include_failed`. Episodes nobody asks about in between are ingested together just before
-    the next question: at every question the memory is exactly what one-by-one ingest gives."""
+    the next question: at every question the memory is exactly what one-by-one ingest gives.
+    With `refine_every` N, the advice model is fit again after every N ingested episodes
+    (what an online agent's periodic `refine` does)."""
     by_ep: dict[str, list[Query]] = {}
     for q in queries:
         by_ep.setdefault(q.episode, []).append(q)
@@ -349,13 +352,18 @@ def stream(db: Path, held: Sequence[Episode], queries: Sequence[Query], labeler:
         copy_db(db, copy)
         answers: dict[tuple[str, int], list[str]] = {}
         pending: list[Episode] = []
+        since_fit = 0
         with ExperienceGraph(copy, embedder=model, auto_distill=True) as g:
             ask = expgraph_method(g, labeler)
             for ep in held:
                 asked = by_ep.get(ep.id or "", ())
                 if asked and pending:
                     g.ingest(pending)
+                    since_fit += len(pending)
                     pending = []
+                    if refine_every and since_fit >= refine_every:
+                        g.refine(passes=["advice"])
+                        since_fit = 0
                 for q in asked:
                     answers[(q.episode, q.index)] = ask(q)[0] or []
                 if ep.succeeded or include_failed:
@@ -379,7 +387,7 @@ def hit1(answers: dict[tuple[str, int], list[str]], qs: Sequence[Query]) -> floa
 def run_split(corpus_name: str, split: Split, failing: dict[str, int | None], model: Any,
               embedder: CachedEmbedder, db_dir: Path, max_queries: int | None,
               streaming: bool, stream_max: int | None = None, refit: bool = False,
-              ) -> dict[str, Any]:
+              stream_refine: int = 0) -> dict[str, Any]:
     db = db_dir / f"{corpus_name}-{split.name}-{_cache_key(corpus_name, split)}.db"
     log(f"{corpus_name}/{split.name}: {len(split.train)} episodes to ingest, "
         f"{len(split.held)} held out")
@@ -426,14 +434,16 @@ def run_split(corpus_name: str, split: Split, failing: dict[str, int | None], mo
         t0 = time.perf_counter()
         log(f"  streaming: {len(late)} steps of {len({q.episode for q in late})} episodes of "
             f"the second half")
-        ok_only = stream(db, split.held, late, labeler, model, include_failed=False)
-        with_failed = (stream(db, split.held, late, labeler, model, include_failed=True)
+        ok_only = stream(db, split.held, late, labeler, model, include_failed=False,
+                         refine_every=stream_refine)
+        with_failed = (stream(db, split.held, late, labeler, model, include_failed=True,
+                              refine_every=stream_refine)
                        if any(not e.succeeded for e in split.held) else ok_only)
         times["stream_s"] = round(time.perf_counter() - t0, 1)
         static = hit1(rows["expgraph"].per_query, late)
         s_ok, s_all = hit1(ok_only, late), hit1(with_failed, late)
         result["streaming"] = {
-            "steps": len(late), "static_hit@1": static, "stream_hit@1": s_ok,
+            "steps": len(late), "refine_every": stream_refine, "static_hit@1": static, "stream_hit@1": s_ok,
             "stream_with_failed_hit@1": s_all,
             "rises": None if static is None or s_ok is None else s_ok > static,
             "failed_do_not_hurt": None if s_ok is None or s_all is None else s_all >= s_ok}
@@ -469,7 +479,9 @@ def render(res: dict[str, Any]) -> str:
     out.append("wins? " + "; ".join(parts))
     s = res.get("streaming")
     if s:
-        out.append(f"streaming, 2nd half ({s['steps']} steps): static {_fmt(s['static_hit@1'])}"
+        refit = f", advice refit every {s['refine_every']}" if s.get("refine_every") else ""
+        out.append(f"streaming, 2nd half ({s['steps']} steps{refit}): static "
+                   f"{_fmt(s['static_hit@1'])}"
                    f" -> streaming {_fmt(s['stream_hit@1'])} (rises: "
                    f"{'yes' if s['rises'] else 'NO'}) -> with failed "
                    f"{_fmt(s['stream_with_failed_hit@1'])} (no harm: "
@@ -511,6 +523,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--stream-max", type=int, default=200,
                     help="stream-ask the steps of whole second-half episodes, about N steps (the "
                          "same ones every run; 0 = all): each asked episode costs an online ingest")
+    ap.add_argument("--stream-refine", type=int, default=0, metavar="N",
+                    help="while streaming, fit the advice model again after every N ingested "
+                         "episodes (0: never, the default)")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--torch-threads", type=int, default=1,
                     help="threads for the embedding model (1: on a shared 2-core machine a second "
@@ -548,7 +563,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     continue
                 res = run_split(name, split, corpus.failing, model, embedder, db_dir,
                                 args.max_queries, not args.no_stream, args.stream_max,
-                                refit=args.refit)
+                                refit=args.refit, stream_refine=args.stream_refine)
                 results.append(res)
                 print(render(res) + "\n", flush=True)
                 # written after every split: an interrupted run keeps what it measured

@@ -284,3 +284,26 @@ def test_run_split_scores_expgraph_streams_and_reuses_its_store(tmp_path, model,
     assert again["rows"] == [{**r, "ms/call": again["rows"][i]["ms/call"]}
                              for i, r in enumerate(first["rows"])]
     assert len(list(tmp_path.glob("tiny-unseen-*.db"))) == 1
+
+
+def test_streaming_refits_the_advice_model_after_every_n_ingested_episodes(
+        tmp_path, model, embedder, monkeypatch) -> None:
+    from expgraph.graph import ExperienceGraph
+
+    calls: list[list[str] | None] = []
+    real = ExperienceGraph.refine
+
+    def refine(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        calls.append(kwargs.get("passes"))
+        return real(self, *args, **kwargs)
+
+    split = Split("unseen", TRAIN, HELD, "hand-made")
+    run_split("tiny", split, FAILING, model, embedder, tmp_path, None, streaming=False)
+    monkeypatch.setattr(ExperienceGraph, "refine", refine)
+    res = run_split("tiny", split, FAILING, model, embedder, tmp_path, None, streaming=True,
+                    stream_refine=2)
+    # successes only: the green door is ingested before the green book is asked (1 episode),
+    # the green book before the stuck door (2: refit). With the failures: 1, then the green
+    # book and both failed episodes (4: refit). One refit per stream, the advice pass only.
+    assert calls == [["advice"], ["advice"]]
+    assert res["streaming"]["refine_every"] == 2
