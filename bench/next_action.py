@@ -520,9 +520,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--no-stream", action="store_true", help="skip the streaming runs")
     ap.add_argument("--refit", action="store_true",
                     help="on a cached store, fit the advice model again with the current code")
-    ap.add_argument("--stream-max", type=int, default=200,
+    ap.add_argument("--stream-max", type=int, default=0,
                     help="stream-ask the steps of whole second-half episodes, about N steps (the "
-                         "same ones every run; 0 = all): each asked episode costs an online ingest")
+                         "same ones every run; 0 = all, the default): each asked episode costs an "
+                         "online ingest")
     ap.add_argument("--stream-refine", type=int, default=0, metavar="N",
                     help="while streaming, fit the advice model again after every N ingested "
                          "episodes (0: never, the default)")
