@@ -73,7 +73,7 @@ class StepMemory:
                       "position": Column(np.int64), "state": Column(np.int64)}
         self._views = {"new": DistinctVectors(self.dim), "win": DistinctVectors(self.dim)}
         if self.derived is None:
-            self.derived = DerivedLayer(None, self.constants, self.action_id)
+            self.derived = DerivedLayer(None, self.constants, self.action_id, self.action_index)
 
     # ---------------------------------------------------------------- building
     def action_id(self, tmpl: str) -> int:
