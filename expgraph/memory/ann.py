@@ -210,14 +210,40 @@ class Need:
 
 
 class _Builder:
-    """Collects a universe's steps with their newest-message similarity, each computed once."""
+    """Collects a universe's steps with their newest-message similarity, each computed once:
+    per distinct vector (steps sharing a text share it), memoised for the query, and the
+    steps kept in parts joined when read (no copy of the whole universe per addition)."""
 
     def __init__(self, mem: Any, new: np.ndarray) -> None:
         self.mem, self.q = mem, new
-        self.idx = np.zeros(0, np.int64)
-        self.sims = np.zeros(0, np.float32)
+        self._idx: list[np.ndarray] = []
+        self._sims: list[np.ndarray] = []
         self.seen = np.zeros(len(mem), bool)
         self._widths: set[int] = set()
+        self.view = mem.view("new")
+        self.dsim = np.full(len(self.view), np.nan, np.float32)  # per distinct vector
+
+    @property
+    def idx(self) -> np.ndarray:
+        if len(self._idx) != 1:
+            self._idx = [np.concatenate(self._idx) if self._idx else np.zeros(0, np.int64)]
+        return self._idx[0]
+
+    @property
+    def sims(self) -> np.ndarray:
+        if len(self._sims) != 1:
+            self._sims = [np.concatenate(self._sims) if self._sims
+                          else np.zeros(0, np.float32)]
+        return self._sims[0]
+
+    def step_sims(self, steps: np.ndarray) -> np.ndarray:
+        """The similarity of each step's newest message to the query."""
+        d = self.view.vid.view()[steps]
+        todo = d[np.isnan(self.dsim[d])]
+        if todo.size:
+            todo = np.unique(todo)
+            self.dsim[todo] = self.view.vecs.view()[todo] @ self.q
+        return self.dsim[d]
 
     def add(self, steps: np.ndarray, sims: np.ndarray | None = None) -> None:
         steps = np.asarray(steps, np.int64)
@@ -227,9 +253,9 @@ class _Builder:
         if steps.size:
             self.seen[steps] = True
             if sims is None:
-                sims = self.mem.sims("new", steps, self.q)
-            self.idx = np.concatenate([self.idx, steps])
-            self.sims = np.concatenate([self.sims, sims])
+                sims = self.step_sims(steps)
+            self._idx.append(steps)
+            self._sims.append(np.asarray(sims, np.float32))
 
     def wide(self, width: int) -> None:
         if width not in self._widths:
