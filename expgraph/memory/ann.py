@@ -16,6 +16,7 @@ why faiss HNSW).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,8 @@ EXACT_SUBSET = 4096  # a subset this small is searched exactly
 TASK_STEPS = 4096  # steps of near tasks added to a universe at most
 MAX_TASKS = 64  # near tasks looked at
 FAILURE_POOL = 64  # neighbourhood of a near failing step (how unusual its action was)
+ACTION_STEPS = 20  # nearest good steps of a candidate action a universe takes in (suggest
+# grounds a proposed template in its 20 nearest successful steps: queries/suggest.py)
 
 
 class Column:
@@ -347,10 +350,13 @@ def _best(steps: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.n
 
 
 def with_steps_of(u: Universe, mem: Any, new: np.ndarray, win: np.ndarray,
-                  task_sim: np.ndarray, good: np.ndarray, actions: list[int]) -> Universe:
-    """`u` plus, for each action in `actions` no good step of its pool took, the good steps
-    that took it (all of them when few, else the nearest of a wider search): what the nearest
-    successful step per candidate action needs."""
+                  task_sim: np.ndarray, good: np.ndarray, actions: list[int],
+                  whole: Sequence[int] = ()) -> Universe:
+    """`u` plus, for each action in `actions` no good step of its pool took (or only a far
+    one), its ACTION_STEPS nearest good steps (found among all of them when few, else among a
+    wider search): what the nearest successful step per candidate action, and the grounding
+    of a proposed action in its nearest successful steps, need. The actions of `whole` (the
+    caller's own candidates) bring every good step of theirs when few."""
     if u.full:
         return u
     arrays = mem.arrays
@@ -376,9 +382,17 @@ def with_steps_of(u: Universe, mem: Any, new: np.ndarray, win: np.ndarray,
     if found:
         b.add(np.asarray([f[0] for f in found], np.int64),
               np.asarray([f[1] for f in found], np.float32))
+    whole = set(whole)
     for c in missing:
         steps = mem.steps_taking(c)
-        b.subset(steps[good[steps]] if steps.size <= EXACT_SUBSET else steps)
+        if steps.size > EXACT_SUBSET:
+            b.subset(steps)
+            continue
+        steps = steps[good[steps]]
+        if c in whole:
+            b.add(steps)
+        else:  # the nearest few (ties: the lowest index, as sources.top_k)
+            b.add(*_best(steps, b.step_sims(steps), ACTION_STEPS))
     if b.idx.size == u.idx.size:
         return u
     order = np.argsort(b.idx, kind="stable")

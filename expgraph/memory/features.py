@@ -194,7 +194,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         cands.setdefault(c, v * 0.1)
     chosen = sorted(cands, key=lambda c: (-cands[c], c))[:max_candidates]
     chosen += [c for c in dict.fromkeys(include) if c not in set(chosen)]
-    u = ann.with_steps_of(u, mem, probe.new, probe.win, task_sim, good, chosen)
+    u = ann.with_steps_of(u, mem, probe.new, probe.win, task_sim, good, chosen, include)
     succ_near = src.nearest_success(u.new, u.local(labels), u.local(good), chosen)
     rk = [src.ranks(v) for v in (knn_new, knn_task, m1, m2)]
     said = (words(_arguments_text(probe.history_text)), words(probe.task_text))
