@@ -63,6 +63,15 @@ class Column:
     def view(self) -> np.ndarray:
         return self.buf[:self.n]
 
+    def __len__(self) -> int:
+        return self.n
+
+    def __setitem__(self, i: int, value: Any) -> None:
+        """Row `i` again (`i` < len)."""
+        if not 0 <= i < self.n:
+            raise IndexError(f"row {i} of a column of {self.n}")
+        self.buf[i] = value
+
 
 class VectorIndex:
     """faiss HNSW over the rows of one growing column; `sync` adds the rows appended since."""
@@ -144,6 +153,13 @@ class DistinctVectors:
             self.index.sync(self.vecs.view())
             top = self.index.search(q, k)
         return top, (self.vecs.view()[top] @ q if top.size else np.zeros(0, np.float32))
+
+    def catch_up(self) -> None:
+        """Take the vectors that arrived since into the index, if one is built (the writer
+        pays it, at ingest: the next query does not)."""
+        with self.lock:
+            if self.index is not None:
+                self.index.sync(self.vecs.view())
 
     def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The first MEMBERS steps of each of the k distinct vectors nearest to `q`, and

@@ -464,6 +464,19 @@ def mark_ingest(store: GraphStore, start: int, end: int) -> None:
     _append(store, ("mark", start, end))
 
 
+def ingests_only(store: GraphStore, start: int, end: int) -> bool:
+    """Whether the journal's marks chain from generation `start` to `end`: every write in
+    between was an ingest in this process (its steps handed to the memory) or a noted
+    derived write. Read without taking the journal."""
+    with _JOURNAL_LOCK:
+        journal = list(_JOURNAL.get(store, ()))
+    at = start
+    for entry in journal:
+        if entry[0] == "mark" and entry[1] == at:
+            at = entry[2]
+    return at == end
+
+
 def take_journal(store: GraphStore) -> list[tuple]:
     with _JOURNAL_LOCK:
         return _JOURNAL.pop(store, [])
