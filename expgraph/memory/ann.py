@@ -324,15 +324,20 @@ def approximate_universe(mem: Any, new: np.ndarray, win: np.ndarray, task_sim: n
                 int(np.count_nonzero(sel & (near_sims >= trusted))) < need.k:
             b.subset(np.flatnonzero(need.mask), need.mask, need.k)
     if task_sim.size:
-        added = 0
+        added, scored = 0, 0
+        best = np.zeros(0, np.float32)  # the k best (message + task) / 2 of good steps so far
         for t in np.argsort(-task_sim, kind="stable")[:MAX_TASKS].tolist():
             if added >= TASK_STEPS:
                 break
             if task_sim[t] < same_task:
-                ok = (0.5 * (b.sims + task_sim[arrays["task"][b.idx]]))[good[b.idx]]
+                idx, sims = b.idx[scored:], b.sims[scored:]  # the steps added since
+                scored = b.idx.size
+                ok = good[idx]
+                best = np.concatenate([best, 0.5 * (sims[ok] + task_sim[arrays["task"][idx[ok]]])])
+                if best.size > k:
+                    best = np.partition(best, best.size - k)[best.size - k:]
                 # a step of this task (or a farther one) reaches at most (floor + its sim) / 2
-                if ok.size >= k and -np.partition(-ok, k - 1)[k - 1] >= \
-                        0.5 * (floor + float(task_sim[t])):
+                if best.size >= k and best.min() >= 0.5 * (floor + float(task_sim[t])):
                     break
             before = b.idx.size
             b.add(np.asarray(mem.task_steps[t], np.int64))

@@ -216,6 +216,8 @@ class DerivedLayer:
             self._cluster_tasks = {k: frozenset(v) for k, v in clusters.items()}
             self._voters = {}
             self.complete = True
+        for key in self._applies:  # the skill votes' arrays of every state, built now (cold)
+            self.voters(Rel.APPLIES_IN, key)
 
     @property
     def store(self) -> GraphStore | None:
