@@ -26,6 +26,7 @@ EMBEDDING_META = "embedding"  # {"model": name, "dim": n}: what the store's vect
 _SECRET_WORDS = ("key", "token", "secret", "password")  # never part of a stored cache key
 _MODEL_ATTRS = ("model", "model_name", "model_id", "deployment", "deployment_name", "repo_id")
 MAX_CHARS = 512  # ~128 word pieces: what identifies a text; attention cost grows with length
+PAD_SLACK = 1.25  # a batch pads its texts to its longest: at most this much of it padding
 
 
 @runtime_checkable
@@ -43,6 +44,28 @@ def _normalise(mat: np.ndarray) -> np.ndarray:
         mat = mat.reshape(1, -1)
     norms = np.linalg.norm(mat, axis=1, keepdims=True)
     return mat / np.where(norms == 0, 1.0, norms)
+
+
+def length_batches(lengths: Sequence[int], batch_size: int,
+                   slack: float = PAD_SLACK) -> list[np.ndarray]:
+    """Indices of the texts grouped into model batches: by ascending length, at most
+    `batch_size` each, and a new batch whenever padding to the next text's length would make
+    the batch more than `slack` times its real length. A short message embedded beside a long
+    observation (a query's newest message and its window) is then not padded to the long
+    one's length, which would double the call's cost; a large batch of similar lengths stays
+    one batch."""
+    order = np.argsort(np.asarray(lengths, np.int64), kind="stable")
+    out: list[np.ndarray] = []
+    start, total = 0, 0
+    for j, i in enumerate(order.tolist()):
+        n, size = max(int(lengths[i]), 1), j - start
+        if size and (size >= batch_size or (size + 1) * n > slack * (total + n)):
+            out.append(order[start:j])
+            start, total = j, 0
+        total += n
+    if len(order):
+        out.append(order[start:])
+    return out
 
 
 def _local_model_path() -> str:
@@ -90,14 +113,13 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         texts = [t[:MAX_CHARS] for t in texts]
-        # Sorting by length keeps padding small inside each batch.
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        vecs = self._model.encode([texts[i] for i in order], batch_size=self.batch_size,
-                                  normalize_embeddings=True, convert_to_numpy=True,
-                                  show_progress_bar=False)
-        out = np.empty_like(vecs)
-        out[order] = vecs
-        return out.astype(np.float32)
+        out = np.empty((len(texts), self.dim), np.float32)
+        # batches of similar length (characters: the tokenizer runs inside encode)
+        for idx in length_batches([len(t) for t in texts], self.batch_size):
+            out[idx] = self._model.encode([texts[i] for i in idx], batch_size=self.batch_size,
+                                          normalize_embeddings=True, convert_to_numpy=True,
+                                          show_progress_bar=False)
+        return out
 
 
 class LangChainEmbedder:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from expgraph.embedder import DEFAULT_MODEL, MAX_CHARS, _local_model_path
+from expgraph.embedder import DEFAULT_MODEL, MAX_CHARS, _local_model_path, length_batches
 
 MAX_TOKENS = 256  # what sentence-transformers truncates this model to
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -98,20 +98,22 @@ class OnnxEmbedder:
                                             providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
-        self.tokenizer.enable_padding()
+        self.tokenizer.no_padding()  # padded per batch below, to that batch's longest
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        texts = [t[:MAX_CHARS] for t in texts]
-        order = np.argsort([len(t) for t in texts], kind="stable")
+        enc = self.tokenizer.encode_batch([t[:MAX_CHARS] for t in texts])
         out = np.empty((len(texts), self.dim), np.float32)
-        for s in range(0, len(texts), self.batch_size):
-            idx = order[s:s + self.batch_size]
-            enc = self.tokenizer.encode_batch([texts[i] for i in idx])
-            feed = {"input_ids": np.asarray([e.ids for e in enc], np.int64),
-                    "attention_mask": np.asarray([e.attention_mask for e in enc], np.int64),
-                    "token_type_ids": np.asarray([e.type_ids for e in enc], np.int64)}
+        for idx in length_batches([len(e.ids) for e in enc], self.batch_size):
+            width = max(len(enc[i].ids) for i in idx)
+            feed = {k: np.zeros((len(idx), width), np.int64) for k in INPUTS}  # [PAD] is 0
+            for r, i in enumerate(idx.tolist()):
+                e = enc[i]
+                n = len(e.ids)
+                feed["input_ids"][r, :n] = e.ids
+                feed["attention_mask"][r, :n] = e.attention_mask
+                feed["token_type_ids"][r, :n] = e.type_ids
             hidden = self.session.run(None, feed)[0]
             mask = feed["attention_mask"][:, :, None].astype(np.float32)
             pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)

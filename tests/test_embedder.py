@@ -127,3 +127,16 @@ def test_onnx_backend_gives_the_pytorch_vectors_and_int8_stays_close(model, tmp_
     assert int8.name == model.name and (tmp_path / "all-MiniLM-L6-v2").is_dir()
     cos = np.sum(int8.embed(texts) * ref, axis=1)
     assert cos.mean() >= 0.98 and cos.min() > 0.95  # bench/embed_backends.py: 0.99 on 1,000
+
+
+def test_texts_are_batched_by_similar_length():
+    from expgraph.embedder import length_batches
+
+    # a short message beside a long window: two batches, not one padded to 256 tokens
+    got = length_batches([11, 256, 10, 250, 12], batch_size=64)
+    assert [b.tolist() for b in got] == [[2, 0, 4], [3, 1]]
+    # equal lengths fill batches up to batch_size
+    assert [b.tolist() for b in length_batches([5] * 5, batch_size=2)] == [[0, 1], [2, 3], [4]]
+    # within 1.25x padding one batch: 4 texts padded to 12 = 48 <= 1.25 * (10 + 10 + 11 + 12)
+    assert [b.tolist() for b in length_batches([10, 12, 10, 11], batch_size=64)] == [[0, 2, 3, 1]]
+    assert length_batches([], batch_size=8) == []

@@ -16,6 +16,7 @@ why faiss HNSW).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,8 @@ EXACT_SUBSET = 4096  # a subset this small is searched exactly
 TASK_STEPS = 4096  # steps of near tasks added to a universe at most
 MAX_TASKS = 64  # near tasks looked at
 FAILURE_POOL = 64  # neighbourhood of a near failing step (how unusual its action was)
+ACTION_STEPS = 20  # nearest good steps of a candidate action a universe takes in (suggest
+# grounds a proposed template in its 20 nearest successful steps: queries/suggest.py)
 
 
 class Column:
@@ -59,6 +62,15 @@ class Column:
 
     def view(self) -> np.ndarray:
         return self.buf[:self.n]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __setitem__(self, i: int, value: Any) -> None:
+        """Row `i` again (`i` < len)."""
+        if not 0 <= i < self.n:
+            raise IndexError(f"row {i} of a column of {self.n}")
+        self.buf[i] = value
 
 
 class VectorIndex:
@@ -142,6 +154,13 @@ class DistinctVectors:
             top = self.index.search(q, k)
         return top, (self.vecs.view()[top] @ q if top.size else np.zeros(0, np.float32))
 
+    def catch_up(self) -> None:
+        """Take the vectors that arrived since into the index, if one is built (the writer
+        pays it, at ingest: the next query does not)."""
+        with self.lock:
+            if self.index is not None:
+                self.index.sync(self.vecs.view())
+
     def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The first MEMBERS steps of each of the k distinct vectors nearest to `q`, and
         their similarity."""
@@ -210,14 +229,40 @@ class Need:
 
 
 class _Builder:
-    """Collects a universe's steps with their newest-message similarity, each computed once."""
+    """Collects a universe's steps with their newest-message similarity, each computed once:
+    per distinct vector (steps sharing a text share it), memoised for the query, and the
+    steps kept in parts joined when read (no copy of the whole universe per addition)."""
 
     def __init__(self, mem: Any, new: np.ndarray) -> None:
         self.mem, self.q = mem, new
-        self.idx = np.zeros(0, np.int64)
-        self.sims = np.zeros(0, np.float32)
+        self._idx: list[np.ndarray] = []
+        self._sims: list[np.ndarray] = []
         self.seen = np.zeros(len(mem), bool)
         self._widths: set[int] = set()
+        self.view = mem.view("new")
+        self.dsim = np.full(len(self.view), np.nan, np.float32)  # per distinct vector
+
+    @property
+    def idx(self) -> np.ndarray:
+        if len(self._idx) != 1:
+            self._idx = [np.concatenate(self._idx) if self._idx else np.zeros(0, np.int64)]
+        return self._idx[0]
+
+    @property
+    def sims(self) -> np.ndarray:
+        if len(self._sims) != 1:
+            self._sims = [np.concatenate(self._sims) if self._sims
+                          else np.zeros(0, np.float32)]
+        return self._sims[0]
+
+    def step_sims(self, steps: np.ndarray) -> np.ndarray:
+        """The similarity of each step's newest message to the query."""
+        d = self.view.vid.view()[steps]
+        todo = d[np.isnan(self.dsim[d])]
+        if todo.size:
+            todo = np.unique(todo)
+            self.dsim[todo] = self.view.vecs.view()[todo] @ self.q
+        return self.dsim[d]
 
     def add(self, steps: np.ndarray, sims: np.ndarray | None = None) -> None:
         steps = np.asarray(steps, np.int64)
@@ -227,9 +272,9 @@ class _Builder:
         if steps.size:
             self.seen[steps] = True
             if sims is None:
-                sims = self.mem.sims("new", steps, self.q)
-            self.idx = np.concatenate([self.idx, steps])
-            self.sims = np.concatenate([self.sims, sims])
+                sims = self.step_sims(steps)
+            self._idx.append(steps)
+            self._sims.append(np.asarray(sims, np.float32))
 
     def wide(self, width: int) -> None:
         if width not in self._widths:
@@ -279,15 +324,20 @@ def approximate_universe(mem: Any, new: np.ndarray, win: np.ndarray, task_sim: n
                 int(np.count_nonzero(sel & (near_sims >= trusted))) < need.k:
             b.subset(np.flatnonzero(need.mask), need.mask, need.k)
     if task_sim.size:
-        added = 0
+        added, scored = 0, 0
+        best = np.zeros(0, np.float32)  # the k best (message + task) / 2 of good steps so far
         for t in np.argsort(-task_sim, kind="stable")[:MAX_TASKS].tolist():
             if added >= TASK_STEPS:
                 break
             if task_sim[t] < same_task:
-                ok = (0.5 * (b.sims + task_sim[arrays["task"][b.idx]]))[good[b.idx]]
+                idx, sims = b.idx[scored:], b.sims[scored:]  # the steps added since
+                scored = b.idx.size
+                ok = good[idx]
+                best = np.concatenate([best, 0.5 * (sims[ok] + task_sim[arrays["task"][idx[ok]]])])
+                if best.size > k:
+                    best = np.partition(best, best.size - k)[best.size - k:]
                 # a step of this task (or a farther one) reaches at most (floor + its sim) / 2
-                if ok.size >= k and -np.partition(-ok, k - 1)[k - 1] >= \
-                        0.5 * (floor + float(task_sim[t])):
+                if best.size >= k and best.min() >= 0.5 * (floor + float(task_sim[t])):
                     break
             before = b.idx.size
             b.add(np.asarray(mem.task_steps[t], np.int64))
@@ -321,10 +371,13 @@ def _best(steps: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.n
 
 
 def with_steps_of(u: Universe, mem: Any, new: np.ndarray, win: np.ndarray,
-                  task_sim: np.ndarray, good: np.ndarray, actions: list[int]) -> Universe:
-    """`u` plus, for each action in `actions` no good step of its pool took, the good steps
-    that took it (all of them when few, else the nearest of a wider search): what the nearest
-    successful step per candidate action needs."""
+                  task_sim: np.ndarray, good: np.ndarray, actions: list[int],
+                  whole: Sequence[int] = ()) -> Universe:
+    """`u` plus, for each action in `actions` no good step of its pool took (or only a far
+    one), its ACTION_STEPS nearest good steps (found among all of them when few, else among a
+    wider search): what the nearest successful step per candidate action, and the grounding
+    of a proposed action in its nearest successful steps, need. The actions of `whole` (the
+    caller's own candidates) bring every good step of theirs when few."""
     if u.full:
         return u
     arrays = mem.arrays
@@ -350,9 +403,17 @@ def with_steps_of(u: Universe, mem: Any, new: np.ndarray, win: np.ndarray,
     if found:
         b.add(np.asarray([f[0] for f in found], np.int64),
               np.asarray([f[1] for f in found], np.float32))
+    whole = set(whole)
     for c in missing:
         steps = mem.steps_taking(c)
-        b.subset(steps[good[steps]] if steps.size <= EXACT_SUBSET else steps)
+        if steps.size > EXACT_SUBSET:
+            b.subset(steps)
+            continue
+        steps = steps[good[steps]]
+        if c in whole:
+            b.add(steps)
+        else:  # the nearest few (ties: the lowest index, as sources.top_k)
+            b.add(*_best(steps, b.step_sims(steps), ACTION_STEPS))
     if b.idx.size == u.idx.size:
         return u
     order = np.argsort(b.idx, kind="stable")

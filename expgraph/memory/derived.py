@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from expgraph.memory.sources import next_in_sequence
 from expgraph.models import Label, NodeRecord, Rel, Status, TaskNode
 from expgraph.store.base import GraphStore
 from expgraph.templates import template
@@ -40,14 +43,48 @@ class SkillView:
 Guardrail = tuple[str, str, list[int], float]
 
 
+@dataclass
+class Voters:
+    """The served skills of one state (APPLIES_IN) or task (PLANS_FOR) as arrays, by id: what
+    a skill vote reads without a Python step per skill. Built once per state or task and kept
+    until a write touches its edges or one of its skills."""
+
+    ids: np.ndarray  # skill ids, ascending (str)
+    views: list[SkillView]
+    first: np.ndarray  # template id of each one's first action (-1: not in the vocabulary yet)
+    weight: np.ndarray  # its vote: max(utility, 0.05)
+    support: np.ndarray
+    holding: dict[str, np.ndarray]  # template -> positions of the skills whose actions hold it
+    members: frozenset[str]
+
+    @classmethod
+    def of(cls, views: list[SkillView], known: dict[str, int]) -> Voters:
+        views = sorted(views, key=lambda v: v.id)
+        holding: dict[str, list[int]] = defaultdict(list)
+        for r, v in enumerate(views):
+            for t in dict.fromkeys(v.actions):
+                holding[t].append(r)
+        return cls(ids=np.asarray([v.id for v in views], dtype=str), views=views,
+                   first=np.asarray([known.get(v.actions[0], NO) for v in views], np.int64),
+                   weight=np.asarray([max(v.utility, 0.05) for v in views], np.float64),
+                   support=np.asarray([v.support for v in views], np.int64),
+                   holding={t: np.asarray(r, np.int64) for t, r in holding.items()},
+                   members=frozenset(v.id for v in views))
+
+
+SkillVotes = tuple[dict[int, float], dict[int, list[str]]]
+
+
 class DerivedLayer:
     """Per-generation caches over one store; `clear` after every write it did not see."""
 
     def __init__(self, store: GraphStore | None, constants: dict[str, set[str]],
-                 action_id: Callable[[str], int]) -> None:
+                 action_id: Callable[[str], int], action_index: dict[str, int] | None = None,
+                 ) -> None:
         self._store = weakref.ref(store) if store is not None else None
         self.constants = constants
         self.action_id = action_id
+        self.action_index = action_index if action_index is not None else {}
         self.lock = threading.Lock()
         self.clear()
 
@@ -79,6 +116,8 @@ class DerivedLayer:
     def _apply(self, nodes: list[NodeRecord], deleted: list[str], put: list[Any],
                gone: list[tuple[Any, str, str]]) -> None:
         edge_caches = {Rel.APPLIES_IN: self._applies, Rel.PLANS_FOR: self._plans}
+        self._drop_voters({dst for _, _, dst in gone} | {e.dst for e in put},
+                          {r.id for r in nodes if r.label == Label.SKILL} | set(deleted))
         for t, src, dst in gone:
             cache = edge_caches.get(Rel(t))
             if cache is not None and dst in cache:
@@ -133,6 +172,12 @@ class DerivedLayer:
         self._guards: dict[str, list[Guardrail]] = {}
         self._cluster_of: dict[str, int] = {}
         self._cluster_tasks: dict[int, frozenset[str]] = {}
+        self._voters: dict[tuple[str, str], Voters] = {}
+
+    def _drop_voters(self, keys: set[str], skills: set[str]) -> None:
+        """Forget the voters of these states or tasks and of any holding one of `skills`."""
+        self._voters = {k: v for k, v in self._voters.items()
+                        if k[1] not in keys and not (v.members & skills)}
 
     def prefetch(self, tasks: list[NodeRecord]) -> None:
         """Everything at once, when the memory is built (a cold start reads the store anyway):
@@ -169,7 +214,10 @@ class DerivedLayer:
             self._guards = dict(guards)
             self._cluster_of = cluster_of
             self._cluster_tasks = {k: frozenset(v) for k, v in clusters.items()}
+            self._voters = {}
             self.complete = True
+        for key in self._applies:  # the skill votes' arrays of every state, built now (cold)
+            self.voters(Rel.APPLIES_IN, key)
 
     @property
     def store(self) -> GraphStore | None:
@@ -204,6 +252,102 @@ class DerivedLayer:
                         frozenset(s for s, srcs in by_state.items() if i in srcs),
                         frozenset(t for t, srcs in by_task.items() if i in srcs), v.episodes))
         return out
+
+    def _load_skills(self, store: GraphStore, ids: Iterable[str]) -> None:
+        missing = [i for i in ids if i not in self._skills]
+        if missing:
+            for rec in store.get_nodes(missing):
+                self._skills[rec.id] = dict(rec.props) if rec.label == Label.SKILL else None
+            for i in missing:
+                self._skills.setdefault(i, None)
+
+    def voters(self, rel: Rel, key: str) -> Voters:
+        """The served skills applying in state `key` (APPLIES_IN) or planning task `key`
+        (PLANS_FOR), as arrays; built once, kept until a write touches them."""
+        store = self.store
+        with self.lock:
+            hit = self._voters.get((rel.value, key))
+            if hit is None:
+                views: list[SkillView] = []
+                if store is not None:
+                    cache = self._applies if rel == Rel.APPLIES_IN else self._plans
+                    ids = sorted(self._edges(store, rel, key, cache, self.complete))
+                    self._load_skills(store, ids)
+                    views = [v for i in ids if (v := self._view(i)) is not None]
+                hit = self._voters[(rel.value, key)] = Voters.of(views, self.action_index)
+        return hit
+
+    def skill_votes(self, states: Iterable[str], tasks: Iterable[str],
+                    history: list[str], own: str | None) -> SkillVotes:
+        """Each active skill applying in `states` or planning `tasks` (node ids) votes the
+        action that follows `history` (templates) in it (`sources.next_in_sequence`) with
+        max(utility, 0.05); a skill of support 1 mined from episode `own` does not vote.
+        Returns the votes over the top one and, per action, the skills behind it (by id).
+
+        The same sums as a loop over the skills in id order (the sums run in that order):
+        only skills holding the last history action need the alignment; every other one
+        votes its first action, read from arrays built once per state and task."""
+        groups = [self.voters(Rel.APPLIES_IN, k) for k in sorted(set(states))]
+        groups += [self.voters(Rel.PLANS_FOR, k) for k in sorted(set(tasks))]
+        groups = [g for g in groups if len(g.views)]
+        if not groups:
+            return {}, {}
+        last = history[-1] if history else None
+        if len(groups) == 1:
+            g = groups[0]
+            ids, views, first, weight, support = g.ids, g.views, g.first, g.weight, g.support
+            special = g.holding.get(last, np.zeros(0, np.int64)) if last is not None \
+                else np.zeros(0, np.int64)
+        else:
+            ids, at = np.unique(np.concatenate([g.ids for g in groups]), return_index=True)
+            flat = [v for g in groups for v in g.views]
+            views = [flat[i] for i in at.tolist()]
+            first = np.concatenate([g.first for g in groups])[at]
+            weight = np.concatenate([g.weight for g in groups])[at]
+            support = np.concatenate([g.support for g in groups])[at]
+            special = np.zeros(0, np.int64)
+            if last is not None:
+                held = [g.ids[g.holding[last]] for g in groups if last in g.holding]
+                if held:
+                    special = np.searchsorted(ids, np.unique(np.concatenate(held)))
+        nxt = first.copy()
+        keep = np.ones(len(views), bool)
+        if own is not None:
+            for r in np.flatnonzero(support <= 1).tolist():
+                if own in views[r].episodes:
+                    keep[r] = False
+        # in id order, as the loop would meet them: the aligned skills, and first actions not
+        # in the vocabulary yet (`action_id` adds them: the same ids in the same order)
+        todo = np.union1d(special, np.flatnonzero(first == NO)).tolist()
+        is_special = set(special.tolist())
+        for r in todo:
+            if not keep[r]:
+                continue
+            t = next_in_sequence(views[r].actions, history) if r in is_special \
+                else views[r].actions[0]
+            if t is None:
+                keep[r] = False
+            else:
+                nxt[r] = self.action_id(t)
+        for g in groups:  # first actions now known: resolved once
+            unknown = np.flatnonzero(g.first == NO)
+            for r in unknown.tolist():
+                g.first[r] = self.action_index.get(g.views[r].actions[0], NO)
+        c, w, who = nxt[keep], weight[keep], ids[keep]
+        if not c.size:
+            return {}, {}
+        total = np.bincount(c, weights=w)  # sums in id order, as the loop adds
+        labels, at = np.unique(c, return_index=True)
+        labels = labels[np.argsort(at, kind="stable")]  # as the loop first met them
+        top = float(total.max())
+        order = np.argsort(c, kind="stable")
+        bounds = np.searchsorted(c[order], labels)
+        ends = np.searchsorted(c[order], labels, side="right")
+        behind = {int(a): who[order[b:e]].tolist()
+                  for a, b, e in zip(labels.tolist(), bounds.tolist(), ends.tolist(),
+                                     strict=True)}
+        votes = {int(a): float(total[a]) / top for a in labels.tolist()} if top > 0 else {}
+        return votes, behind
 
     def _view(self, i: str) -> SkillView | None:
         """The served skill `i` (None when inactive or empty), built once per generation."""
@@ -320,6 +464,19 @@ def mark_ingest(store: GraphStore, start: int, end: int) -> None:
     """Every write between generations `start` and `end` was an ingest (steps, which the
     memory takes in through `remember`) or a noted derived write."""
     _append(store, ("mark", start, end))
+
+
+def ingests_only(store: GraphStore, start: int, end: int) -> bool:
+    """Whether the journal's marks chain from generation `start` to `end`: every write in
+    between was an ingest in this process (its steps handed to the memory) or a noted
+    derived write. Read without taking the journal."""
+    with _JOURNAL_LOCK:
+        journal = list(_JOURNAL.get(store, ()))
+    at = start
+    for entry in journal:
+        if entry[0] == "mark" and entry[1] == at:
+            at = entry[2]
+    return at == end
 
 
 def take_journal(store: GraphStore) -> list[tuple]:

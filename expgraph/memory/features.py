@@ -197,7 +197,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         cands.setdefault(c, v * 0.1)
     chosen = sorted(cands, key=lambda c: (-cands[c], c))[:max_candidates]
     chosen += [c for c in dict.fromkeys(include) if c not in set(chosen)]
-    u = ann.with_steps_of(u, mem, probe.new, probe.win, task_sim, good, chosen)
+    u = ann.with_steps_of(u, mem, probe.new, probe.win, task_sim, good, chosen, include)
     succ_near = src.nearest_success(u.new, u.local(labels), u.local(good), chosen)
     rk = [src.ranks(v) for v in (knn_new, knn_task, m1, m2)]
     said = (words(_arguments_text(probe.history_text)), words(probe.task_text))
@@ -270,25 +270,9 @@ def _skill_votes(mem: StepMemory, probe: Probe, state_ids: set[str], task_sim: n
         for t in np.argsort(-task_sim)[:3].tolist():
             if task_sim[t] > 0.5:
                 near_tasks.add(_task_node_id(mem.tasks[t]))
-    skills = mem.skills_for(state_ids, near_tasks)  # looked up, cached until the next write
-    if not skills:
-        return {}, {}
     own = mem.episodes[probe.exclude_episode] if probe.exclude_episode != NO else None
-    votes: dict[int, float] = {}
-    behind: dict[int, list[str]] = {}
-    for sk in skills:
-        if not (sk.states & state_ids or sk.tasks & near_tasks):
-            continue
-        if own is not None and sk.support <= 1 and own in sk.episodes:
-            continue
-        nxt = src.next_in_sequence(sk.actions, probe.history_templates)
-        if nxt is None:
-            continue
-        c = mem.action_id(nxt)  # a skill may name an action no stored step took (imported)
-        votes[c] = votes.get(c, 0.0) + max(sk.utility, 0.05)
-        behind.setdefault(c, []).append(sk.id)
-    top = max(votes.values(), default=0.0)
-    return ({c: v / top for c, v in votes.items()} if top > 0 else {}), behind
+    # arrays per state and task, built once per write (derived.DerivedLayer.skill_votes)
+    return mem.derived.skill_votes(state_ids, near_tasks, probe.history_templates, own)
 
 
 @lru_cache(maxsize=8192)
