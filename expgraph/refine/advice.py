@@ -1,6 +1,6 @@
 """The advice pass: fit the learned fusion and the avoid model on the store's own episodes
-(`expgraph.memory.model`), with out-of-fold features, and keep them in the store's metadata. Runs last:
-it reads the skills and guardrails the other passes settled."""
+(`expgraph.memory.model`), with out-of-fold features, and keep them in the store's metadata.
+Runs last: it reads the skills and guardrails the other passes settled."""
 
 from __future__ import annotations
 
