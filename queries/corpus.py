@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from expgraph.actions import text_action
-from expgraph.models import Label, NodeRecord, Rel, Status
+from expgraph.embedder import MAX_CHARS
+from expgraph.models import Label, NodeRecord, Rel, Status, content_hash
 from expgraph.store.base import GraphStore
 from expgraph.templates import action_key, template
 from queries.signals import BM25Index
@@ -244,7 +245,10 @@ def clear_query_vectors() -> None:
 
 
 def embed_texts(embedder: Any, texts: Sequence[str]) -> list[np.ndarray]:
-    """Query vectors through the embedder's model, memoised in process (never stored)."""
+    """Query vectors through the embedder's model, memoised in process (never stored). A text
+    the store has embedded before (a state's signature, a task, a repeated message: the
+    ingest's content-hash cache) is read from the store instead of run through the model —
+    texts up to MAX_CHARS, whose cache key is the whole text."""
     model = getattr(embedder, "inner", embedder)
     name = str(getattr(model, "name", type(model).__name__))
     out: dict[str, np.ndarray] = {}
@@ -255,6 +259,15 @@ def embed_texts(embedder: Any, texts: Sequence[str]) -> list[np.ndarray]:
                 _VECTORS.move_to_end((name, t))
                 out[t] = v
     missing = list(dict.fromkeys(t for t in texts if t not in out))
+    store = getattr(embedder, "store", None)
+    short = [t for t in missing if len(t) <= MAX_CHARS]  # longer: the key is only a prefix
+    if short and store is not None and model is not embedder:
+        by_hash = {content_hash(t): t for t in short}
+        stored = store.cached_embeddings(name, list(by_hash))
+        with _VECTORS_LOCK:
+            for h, v in stored.items():
+                out[by_hash[h]] = _VECTORS[(name, by_hash[h])] = np.asarray(v, np.float32)
+        missing = [t for t in missing if t not in out]
     if missing:
         vecs = np.asarray(model.embed(missing), dtype=np.float32)
         with _VECTORS_LOCK:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from expgraph.distill.states import canonicalize, state_id
@@ -242,3 +243,36 @@ def test_corpus_is_rebuilt_after_a_write(shop):
     store.upsert_nodes([rec])
     assert served_corpus(store) is not before
     assert ids["k_next"] not in _ids(query(store, emb, RESULTS_OBS, preset="graph"))
+
+
+def test_a_query_text_the_store_embedded_before_is_read_not_run_through_the_model(store, model):
+    from expgraph.embedder import CachedEmbedder
+    from expgraph.models import content_hash
+    from queries.corpus import clear_query_vectors, embed_texts
+
+    cached = CachedEmbedder(model, store)
+    marker = np.zeros(model.dim, dtype=np.float32)
+    marker[0] = 1.0  # no sentence embeds to a basis vector: only the store can give it
+    store.cache_embeddings(model.name, {content_hash("Yes, please."): marker})
+    clear_query_vectors()
+    seen, new = embed_texts(cached, ["Yes, please.", "a sentence never ingested"])
+    assert np.array_equal(seen, marker)
+    assert np.allclose(new, model.embed(["a sentence never ingested"])[0], atol=1e-5)
+    # a query's own text is never written to the store's cache
+    assert store.cached_embeddings(model.name, [content_hash("a sentence never ingested")]) == {}
+    clear_query_vectors()
+
+
+def test_a_long_query_text_is_embedded_even_when_a_stored_text_shares_its_prefix(store, model):
+    from expgraph.embedder import MAX_CHARS, CachedEmbedder
+    from expgraph.models import content_hash
+    from queries.corpus import clear_query_vectors, embed_texts
+
+    long_text = "x " * MAX_CHARS + "the part that differs"
+    marker = np.zeros(model.dim, dtype=np.float32)
+    marker[0] = 1.0
+    store.cache_embeddings(model.name, {content_hash(long_text[:MAX_CHARS]): marker})
+    clear_query_vectors()
+    (vec,) = embed_texts(CachedEmbedder(model, store), [long_text])
+    assert not np.array_equal(vec, marker)  # another text with that prefix may hold the key
+    clear_query_vectors()
