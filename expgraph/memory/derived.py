@@ -237,12 +237,7 @@ class DerivedLayer:
             by_task = {t: self._edges(store, Rel.PLANS_FOR, t, self._plans, self.complete)
                        for t in tasks}
             ids = sorted(set().union(*by_state.values(), *by_task.values()))
-            missing = [i for i in ids if i not in self._skills]
-            if missing:
-                for rec in store.get_nodes(missing):
-                    self._skills[rec.id] = dict(rec.props) if rec.label == Label.SKILL else None
-                for i in missing:
-                    self._skills.setdefault(i, None)
+            self._load_skills(store, ids)
             out = []
             for i in ids:
                 v = self._view(i)
