@@ -243,7 +243,11 @@ def experience(env: Any, task: str, variation: int) -> tuple[Trace, Trace | None
 
 
 def variations(env: Any, task: str, split: str, n: int) -> list[int]:
+    """The first `n` variations of a split; `tune` is the next `n` training variations after
+    the `n` the experience comes from (for choosing settings without looking at dev or test)."""
     env.load(task, 0, "")
+    if split == "tune":
+        return list(env.get_variations_train())[n:2 * n]
     vs = {"train": env.get_variations_train, "dev": env.get_variations_dev,
           "test": env.get_variations_test}[split]()
     return list(vs)[:n]

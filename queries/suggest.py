@@ -62,6 +62,7 @@ NEAR_TEMPERATURE = 0.05  # how sharply a vote goes to the given action most like
 NEAR_POWER = 4  # ... and how much of it: (its cosine) ** NEAR_POWER
 TEMPLATE_WEIGHT = 0.25  # the template's fused score, beside the concrete votes
 ERRORED_SIMILARITY = 0.6  # an errored step this near that took exactly a candidate demotes it
+LEADING = 0.5  # the successes' choices: given actions with at least this share of the top vote
 
 _MODELS: weakref.WeakKeyDictionary[Any, tuple[int, AdviceModel]] = weakref.WeakKeyDictionary()
 _MODELS_LOCK = threading.Lock()
@@ -175,9 +176,10 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     """Rank exactly the caller's concrete actions. First what the nearest successful steps
     (by message and task, closer for the same task and the same previous actions) did
     concretely: they vote for the candidates their actions match (`_concrete_votes`); the
-    nearest errored step that took exactly a candidate after the same previous action takes
-    its similarity off, unless a successful step at least as near took it. Then the template's
-    fused score (weight `TEMPLATE_WEIGHT`) ranks what no neighbour did and breaks ties."""
+    errored steps that took exactly a candidate after the same previous action vote against
+    it on the same similarity scale (`_failure_weights`), unless a successful step at least
+    as near took it. Then the template's fused score (weight `TEMPLATE_WEIGHT`) ranks what no
+    neighbour did and breaks ties."""
     row_of = {c: r for r, c in enumerate(rows.candidates)}
     scores = model.next.score(rows.next_x) if rows.candidates else np.zeros(0)
     risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
@@ -194,11 +196,10 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
                   repeats=[words(t) in done for t in texts])
     good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
     votes = _concrete_votes(mem, good, sims, task, given)
-    backed = _exact_matches(mem, good, base, task, given)
-    errored = top_k(base, a["err"] & (a["prev1"] == h[0]), 2 * CONCRETE_NEIGHBOURS)
+    errored = top_k(sims, a["err"] & (a["prev1"] == h[0]), 2 * CONCRETE_NEIGHBOURS)
     errored = errored[base[errored] >= ERRORED_SIMILARITY]
-    failed = {t: f for t, f in _exact_matches(mem, errored, base, task, given).items()
-              if f > backed.get(t, 0.0)}  # unless a success at least as near did the same
+    backed = _exact_matches(mem, good, sims, task, given)
+    failed = _failure_weights(mem, good, errored, sims, task, given, backed)
     ranked = []
     for text, tmpl in zip(texts, tmpls, strict=True):
         c = mem.action_index.get(tmpl, -1)
@@ -213,16 +214,18 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
                       explain=(model.next.contributions(rows.next_x[r])
                                if explain and r is not None else None))
            for score, text, tmpl, c, r in ranked[:k]]
-    # Avoid among the given actions: those a near errored step took exactly, and those whose
-    # template the avoid model flags where no near successful step took that template nor,
-    # up to the task analogy, that very action (which object to act on is then the concrete
-    # evidence's call).
+    # Avoid among the given actions: those whose errored evidence outweighs the successes'
+    # votes for them, and those whose template the avoid model flags where no near
+    # successful step took that template nor chose, up to the task analogy, that very
+    # action (which object to act on is then the concrete evidence's call).
     kinds = set(a["label"][good].tolist())
+    top = max(votes.values(), default=0.0)
+    chosen = {t for t, v in votes.items() if v > 0 and v >= LEADING * top}
     flagged = []
     for _, text, _, c, r in ranked:
-        if text in failed:
+        if failed.get(text, 0.0) > votes.get(text, 0.0):
             flagged.append(AvoidAction(action=text, score=round(failed[text], 6)))
-        elif (r is not None and c not in kinds and text not in backed
+        elif (r is not None and c not in kinds and text not in backed and text not in chosen
               and _flagged(model, rows, risks, r)):
             flagged.append(AvoidAction(
                 action=text, score=round(float(risks[r]), 6),
@@ -271,6 +274,34 @@ def _exact_matches(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: st
         for j in _same(mem, i, task, given)[0]:
             t = given.texts[j]
             out[t] = max(out.get(t, 0.0), float(sims[i]))
+    return out
+
+
+def _failure_weights(mem: StepMemory, good: np.ndarray, errored: np.ndarray, sims: np.ndarray,
+                     task: str | None, given: Given, backed: dict[str, float],
+                     ) -> dict[str, float]:
+    """Errored steps as votes against the given actions they took exactly (`_same`), in the
+    successes' own scale: an errored step weighs exp(-(nearest success's similarity - its
+    own) / SHARPNESS) over the successes' total weight, so it counts as much as a success
+    exactly as near would, far less when it comes from a less similar situation (another
+    state, another task), and it is dropped where a success at least as near took the same
+    action. Capped at 1 (the successes' whole vote)."""
+    if not len(errored):
+        return {}
+    s_err = sims[errored].astype(np.float64)
+    if len(good):
+        s_ok = sims[good].astype(np.float64)
+        top, total = float(s_ok.max()), float(np.exp((s_ok - s_ok.max()) / SHARPNESS).sum())
+    else:
+        top, total = float(s_err.max()), 1.0
+    w = np.exp(np.minimum(s_err - top, 1.0) / SHARPNESS) / total
+    nearest = _exact_matches(mem, errored, sims, task, given)
+    out: dict[str, float] = {}
+    for i, wi in zip(errored.tolist(), w.tolist(), strict=True):
+        for j in _same(mem, i, task, given)[0]:
+            t = given.texts[j]
+            if nearest[t] > backed.get(t, -np.inf):
+                out[t] = min(out.get(t, 0.0) + wi, 1.0)
     return out
 
 
