@@ -21,7 +21,7 @@ import math
 import threading
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -193,7 +193,7 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     tmpls = [normalise_action(mem, t) for t in texts]
     done = {words(h) for h in history}
     given = Given(texts=texts, names=[template_name(t) for t in tmpls], embedder=embedder,
-                  repeats=[words(t) in done for t in texts])
+                  repeats=[words(t) in done for t in texts], history=list(history))
     good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
     votes = _concrete_votes(mem, good, sims, task, given)
     errored = top_k(sims, a["err"] & (a["prev1"] == h[0]), 2 * CONCRETE_NEIGHBOURS)
@@ -238,12 +238,13 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
 @dataclass
 class Given:
     """The caller's candidate actions: their texts, action names, and whether each repeats
-    an action of this episode's history."""
+    an action of this episode's history (the actions taken so far)."""
 
     texts: list[str]
     names: list[str]
     embedder: Any
     repeats: list[bool]
+    history: list[str] = field(default_factory=list)
 
 
 def _task_sims(mem: StepMemory, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
@@ -312,8 +313,10 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     count; a step 0.05 further barely) and gives it to the given actions that are its own
     (`_same`); where none is, to those of the same action name (and as new or repeated)
     most like it: a softmax of their embedding cosines (temperature NEAR_TEMPERATURE), scaled
-    by the best cosine to the power NEAR_POWER."""
+    by the best cosine to the power NEAR_POWER. A step whose own action this episode has
+    already taken neither votes nor weighs (`_behind`)."""
     out: dict[str, float] = {}
+    near = np.asarray([i for i in near.tolist() if not _behind(mem, i, task, given)], dtype=int)
     if not len(near):
         return out
     s = sims[near].astype(np.float64)
@@ -337,6 +340,17 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
         for j, pj in zip(kin, p.tolist(), strict=True):
             out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi * pj
     return out
+
+
+def _behind(mem: StepMemory, i: int, task: str | None, given: Given) -> bool:
+    """Whether step `i` took, as a new action, one this episode has already taken (up to the
+    task analogy): it is at an earlier point of the procedure than the question, so it tells
+    nothing about what comes next (not even through a look-alike)."""
+    if not given.history:
+        return False
+    an = Analogy.of(mem.tasks[mem.arrays["task"][i]], task)
+    done = set(an.past(concrete(mem, i)))
+    return any(set(an.given(h)) == done for h in given.history) and not _repeated(mem, i)
 
 
 def _repeated(mem: StepMemory, i: int) -> bool:
