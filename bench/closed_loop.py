@@ -4,7 +4,9 @@ available now) play unseen task variations well, and does it improve while it pl
 Experience: for each task, its first N training variations (fewer where the task has fewer): the
 gold path played in the env (a success) and a copy that goes wrong at the decisive step (the
 first `focus on`, else the first `connect`, done on another object: a failure, that step
-marked errored), both with real observations and scores (bench/sciworld_env.py). Test: the first N dev variations, at most
+marked errored), both with real observations and scores (bench/sciworld_env.py). Test: the first N
+variations of `--split` (dev or test: the verdict; tune: the next N training variations, which
+the experience does not use, for choosing settings without looking at dev or test), at most
 2 x the gold path's length steps. Each agent chooses among the same candidate actions per
 state (the env's valid actions, filtered, deduplicated and capped: see bench/sciworld_env.py).
 
@@ -22,7 +24,8 @@ Agents, all in the same run:
 The three non-random agents never repeat an action from the same state within an episode.
 Score: ScienceWorld's 0-100 score at the end (a failed task's -100 counts 0); success = 100.
 
-    .venv/bin/python bench/closed_loop.py [--tasks T ...] [--variations 8] [--agents ...]
+    .venv/bin/python bench/closed_loop.py [--split dev|test|tune] [--tasks T ...] [--variations 8]
+                                          [--agents ...] [--cap 1000]
 
 Needs `pip install -e ".[bench]"` (ScienceWorld) and Java 17. Prints a table per task and
 overall; writes bench/results/closed_loop.json.

@@ -62,7 +62,6 @@ NEAR_TEMPERATURE = 0.05  # how sharply a vote goes to the given action most like
 NEAR_POWER = 4  # ... and how much of it: (its cosine) ** NEAR_POWER
 TEMPLATE_WEIGHT = 0.25  # the template's fused score, beside the concrete votes
 ERRORED_SIMILARITY = 0.6  # an errored step this near that took exactly a candidate demotes it
-LEADING = 0.5  # the successes' choices: given actions with at least this share of the top vote
 
 _MODELS: weakref.WeakKeyDictionary[Any, tuple[int, AdviceModel]] = weakref.WeakKeyDictionary()
 _MODELS_LOCK = threading.Lock()
@@ -215,17 +214,16 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
                                if explain and r is not None else None))
            for score, text, tmpl, c, r in ranked[:k]]
     # Avoid among the given actions: those whose errored evidence outweighs the successes'
-    # votes for them, and those whose template the avoid model flags where no near
-    # successful step took that template nor chose, up to the task analogy, that very
-    # action (which object to act on is then the concrete evidence's call).
+    # votes for them, and those whose template (a class of actions, with a placeholder) the
+    # avoid model flags where no near successful step took that template nor, up to the
+    # task analogy, that very action. Which object to act on is the concrete evidence's
+    # call: a template that is one concrete action is judged by the errored steps above.
     kinds = set(a["label"][good].tolist())
-    top = max(votes.values(), default=0.0)
-    chosen = {t for t, v in votes.items() if v > 0 and v >= LEADING * top}
     flagged = []
-    for _, text, _, c, r in ranked:
+    for _, text, tmpl, c, r in ranked:
         if failed.get(text, 0.0) > votes.get(text, 0.0):
             flagged.append(AvoidAction(action=text, score=round(failed[text], 6)))
-        elif (r is not None and c not in kinds and text not in backed and text not in chosen
+        elif (r is not None and c not in kinds and text not in backed and "<" in tmpl
               and _flagged(model, rows, risks, r)):
             flagged.append(AvoidAction(
                 action=text, score=round(float(risks[r]), 6),
