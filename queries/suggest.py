@@ -214,17 +214,17 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
                                if explain and r is not None else None))
            for score, text, tmpl, c, r in ranked[:k]]
     # Avoid among the given actions: those whose errored evidence outweighs the successes'
-    # votes for them, and those whose template (a class of actions, with a placeholder) the
-    # avoid model flags where no near successful step took that template nor, up to the
-    # task analogy, that very action. Which object to act on is the concrete evidence's
-    # call: a template that is one concrete action is judged by the errored steps above.
+    # votes for them, and those whose template the avoid model flags where no near
+    # successful step took that template nor, up to the task analogy, that very action.
+    # Which object to act on is the concrete evidence's call: a template that is one
+    # concrete action, with errored steps that took it, is judged by those steps above.
     kinds = set(a["label"][good].tolist())
     flagged = []
     for _, text, tmpl, c, r in ranked:
         if failed.get(text, 0.0) > votes.get(text, 0.0):
             flagged.append(AvoidAction(action=text, score=round(failed[text], 6)))
-        elif (r is not None and c not in kinds and text not in backed and "<" in tmpl
-              and _flagged(model, rows, risks, r)):
+        elif (r is not None and c not in kinds and text not in backed
+              and ("<" in tmpl or text not in failed) and _flagged(model, rows, risks, r)):
             flagged.append(AvoidAction(
                 action=text, score=round(float(risks[r]), 6),
                 guardrails=rows.guards_of.get(c, []),
