@@ -4,7 +4,9 @@ available now) play unseen task variations well, and does it improve while it pl
 Experience: for each task, its first N training variations (fewer where the task has fewer): the
 gold path played in the env (a success) and a copy that goes wrong at the decisive step (the
 first `focus on`, else the first `connect`, done on another object: a failure, that step
-marked errored), both with real observations and scores (bench/sciworld_env.py). Test: the first N dev variations, at most
+marked errored), both with real observations and scores (bench/sciworld_env.py). Test: the first N
+variations of `--split` (dev or test: the verdict; tune: the next N training variations, which
+the experience does not use, for choosing settings without looking at dev or test), at most
 2 x the gold path's length steps. Each agent chooses among the same candidate actions per
 state (the env's valid actions, filtered, deduplicated and capped: see bench/sciworld_env.py).
 
@@ -22,7 +24,8 @@ Agents, all in the same run:
 The three non-random agents never repeat an action from the same state within an episode.
 Score: ScienceWorld's 0-100 score at the end (a failed task's -100 counts 0); success = 100.
 
-    .venv/bin/python bench/closed_loop.py [--tasks T ...] [--variations 8] [--agents ...]
+    .venv/bin/python bench/closed_loop.py [--split dev|test|tune] [--tasks T ...] [--variations 8]
+                                          [--agents ...] [--cap 1000]
 
 Needs `pip install -e ".[bench]"` (ScienceWorld) and Java 17. Prints a table per task and
 overall; writes bench/results/closed_loop.json.
@@ -103,13 +106,14 @@ class NearestNeighbour:
 
 
 def play(env: Any, task: str, variation: int, choose: Policy,
-         recorder: Callable[[str], EpisodeRecorder], budget: int) -> dict[str, Any]:
+         recorder: Callable[[str], EpisodeRecorder], budget: int, cap: int = CAP,
+         ) -> dict[str, Any]:
     """One test episode of at most `budget` steps; the episode goes to `recorder`'s sink."""
     var = load(env, task, variation)
     view, history, score = var.start, [], 0
     with recorder(var.description) as ep:
         for _ in range(budget):
-            cands = candidate_actions(env)
+            cands = candidate_actions(env, cap)
             action = choose(view, var.description, history, cands)
             res = act(env, action)
             # the step that ends the task in failure (ScienceWorld's -100) is the error
@@ -160,10 +164,13 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="*", default=TASKS)
     ap.add_argument("--variations", type=int, default=8,
                     help="train variations for experience and dev variations for test, per task")
-    ap.add_argument("--split", choices=["dev", "test"], default="dev",
-                    help="which variations the agents play (the settings were chosen on dev; "
-                         "test checks them on variations never looked at)")
+    ap.add_argument("--split", choices=["dev", "test", "tune"], default="dev",
+                    help="which variations the agents play: dev and test are the verdict; tune "
+                         "(training variations the experience does not use) is for choosing "
+                         "settings")
     ap.add_argument("--agents", nargs="*", default=AGENTS, choices=AGENTS)
+    ap.add_argument("--cap", type=int, default=CAP,
+                    help="candidate actions per state, the same for every agent")
     ap.add_argument("--refine-every", type=int, default=8)
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--out", type=Path, default=RESULTS / "closed_loop.json")
@@ -212,7 +219,7 @@ def main() -> None:
                     for name in args.agents:
                         t1 = time.perf_counter()
                         choose, recorder = policies[name]
-                        row = play(env, task, v, choose, recorder, budget)
+                        row = play(env, task, v, choose, recorder, budget, args.cap)
                         row.update(agent=name, seconds=round(time.perf_counter() - t1, 1))
                         rows.append(row)
                         print(f"{task:44} {args.split} {v:3} {name:17} score {row['score']:4} "
@@ -237,7 +244,7 @@ def main() -> None:
     args.out.write_text(json.dumps({
         "config": {"tasks": args.tasks, "variations": args.variations, "split": args.split,
                    "agents": args.agents,
-                   "candidate_cap": CAP, "refine_every": args.refine_every, "k": args.k,
+                   "candidate_cap": args.cap, "refine_every": args.refine_every, "k": args.k,
                    "experience_episodes": len(episodes), "experience_failures": n_fail},
         "table": table, "episodes": rows,
         "seconds": round(time.perf_counter() - t0, 1)}, indent=1))

@@ -21,7 +21,7 @@ import math
 import threading
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -175,9 +175,10 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     """Rank exactly the caller's concrete actions. First what the nearest successful steps
     (by message and task, closer for the same task and the same previous actions) did
     concretely: they vote for the candidates their actions match (`_concrete_votes`); the
-    nearest errored step that took exactly a candidate after the same previous action takes
-    its similarity off, unless a successful step at least as near took it. Then the template's
-    fused score (weight `TEMPLATE_WEIGHT`) ranks what no neighbour did and breaks ties."""
+    errored steps that took exactly a candidate after the same previous action vote against
+    it on the same similarity scale (`_failure_weights`), unless a successful step at least
+    as near took it. Then the template's fused score (weight `TEMPLATE_WEIGHT`) ranks what no
+    neighbour did and breaks ties."""
     row_of = {c: r for r, c in enumerate(rows.candidates)}
     scores = model.next.score(rows.next_x) if rows.candidates else np.zeros(0)
     risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
@@ -191,14 +192,13 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     tmpls = [normalise_action(mem, t) for t in texts]
     done = {words(h) for h in history}
     given = Given(texts=texts, names=[template_name(t) for t in tmpls], embedder=embedder,
-                  repeats=[words(t) in done for t in texts])
+                  repeats=[words(t) in done for t in texts], history=list(history))
     good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
     votes = _concrete_votes(mem, good, sims, task, given)
-    backed = _exact_matches(mem, good, base, task, given)
-    errored = top_k(base, a["err"] & (a["prev1"] == h[0]), 2 * CONCRETE_NEIGHBOURS)
+    errored = top_k(sims, a["err"] & (a["prev1"] == h[0]), 2 * CONCRETE_NEIGHBOURS)
     errored = errored[base[errored] >= ERRORED_SIMILARITY]
-    failed = {t: f for t, f in _exact_matches(mem, errored, base, task, given).items()
-              if f > backed.get(t, 0.0)}  # unless a success at least as near did the same
+    backed = _exact_matches(mem, good, sims, task, given)
+    failed = _failure_weights(mem, good, errored, sims, task, given, backed)
     ranked = []
     for text, tmpl in zip(texts, tmpls, strict=True):
         c = mem.action_index.get(tmpl, -1)
@@ -213,17 +213,18 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
                       explain=(model.next.contributions(rows.next_x[r])
                                if explain and r is not None else None))
            for score, text, tmpl, c, r in ranked[:k]]
-    # Avoid among the given actions: those a near errored step took exactly, and those whose
-    # template the avoid model flags where no near successful step took that template nor,
-    # up to the task analogy, that very action (which object to act on is then the concrete
-    # evidence's call).
+    # Avoid among the given actions: those whose errored evidence outweighs the successes'
+    # votes for them, and those whose template the avoid model flags where no near
+    # successful step took that template nor, up to the task analogy, that very action.
+    # Which object to act on is the concrete evidence's call: a template that is one
+    # concrete action, with errored steps that took it, is judged by those steps above.
     kinds = set(a["label"][good].tolist())
     flagged = []
-    for _, text, _, c, r in ranked:
-        if text in failed:
+    for _, text, tmpl, c, r in ranked:
+        if failed.get(text, 0.0) > votes.get(text, 0.0):
             flagged.append(AvoidAction(action=text, score=round(failed[text], 6)))
         elif (r is not None and c not in kinds and text not in backed
-              and _flagged(model, rows, risks, r)):
+              and ("<" in tmpl or text not in failed) and _flagged(model, rows, risks, r)):
             flagged.append(AvoidAction(
                 action=text, score=round(float(risks[r]), 6),
                 guardrails=rows.guards_of.get(c, []),
@@ -235,12 +236,13 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
 @dataclass
 class Given:
     """The caller's candidate actions: their texts, action names, and whether each repeats
-    an action of this episode's history."""
+    an action of this episode's history (the actions taken so far)."""
 
     texts: list[str]
     names: list[str]
     embedder: Any
     repeats: list[bool]
+    history: list[str] = field(default_factory=list)
 
 
 def _task_sims(mem: StepMemory, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
@@ -274,6 +276,34 @@ def _exact_matches(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: st
     return out
 
 
+def _failure_weights(mem: StepMemory, good: np.ndarray, errored: np.ndarray, sims: np.ndarray,
+                     task: str | None, given: Given, backed: dict[str, float],
+                     ) -> dict[str, float]:
+    """Errored steps as votes against the given actions they took exactly (`_same`), in the
+    successes' own scale: an errored step weighs exp(-(nearest success's similarity - its
+    own) / SHARPNESS) over the successes' total weight, so it counts as much as a success
+    exactly as near would, far less when it comes from a less similar situation (another
+    state, another task), and it is dropped where a success at least as near took the same
+    action. Capped at 1 (the successes' whole vote)."""
+    if not len(errored):
+        return {}
+    s_err = sims[errored].astype(np.float64)
+    if len(good):
+        s_ok = sims[good].astype(np.float64)
+        top, total = float(s_ok.max()), float(np.exp((s_ok - s_ok.max()) / SHARPNESS).sum())
+    else:
+        top, total = float(s_err.max()), 1.0
+    w = np.exp(np.minimum(s_err - top, 1.0) / SHARPNESS) / total
+    nearest = _exact_matches(mem, errored, sims, task, given)
+    out: dict[str, float] = {}
+    for i, wi in zip(errored.tolist(), w.tolist(), strict=True):
+        for j in _same(mem, i, task, given)[0]:
+            t = given.texts[j]
+            if nearest[t] > backed.get(t, -np.inf):
+                out[t] = min(out.get(t, 0.0) + wi, 1.0)
+    return out
+
+
 def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: str | None,
                     given: Given) -> dict[str, float]:
     """What the `near` steps did, as votes for the given actions, shares of their total
@@ -281,8 +311,10 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     count; a step 0.05 further barely) and gives it to the given actions that are its own
     (`_same`); where none is, to those of the same action name (and as new or repeated)
     most like it: a softmax of their embedding cosines (temperature NEAR_TEMPERATURE), scaled
-    by the best cosine to the power NEAR_POWER."""
+    by the best cosine to the power NEAR_POWER. A step whose own action this episode has
+    already taken neither votes nor weighs (`_behind`)."""
     out: dict[str, float] = {}
+    near = np.asarray([i for i in near.tolist() if not _behind(mem, i, task, given)], dtype=int)
     if not len(near):
         return out
     s = sims[near].astype(np.float64)
@@ -306,6 +338,17 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
         for j, pj in zip(kin, p.tolist(), strict=True):
             out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi * pj
     return out
+
+
+def _behind(mem: StepMemory, i: int, task: str | None, given: Given) -> bool:
+    """Whether step `i` took, as a new action, one this episode has already taken (up to the
+    task analogy): it is at an earlier point of the procedure than the question, so it tells
+    nothing about what comes next (not even through a look-alike)."""
+    if not given.history:
+        return False
+    an = Analogy.of(mem.tasks[mem.arrays["task"][i]], task)
+    done = set(an.past(concrete(mem, i)))
+    return any(set(an.given(h)) == done for h in given.history) and not _repeated(mem, i)
 
 
 def _repeated(mem: StepMemory, i: int) -> bool:

@@ -172,3 +172,50 @@ def test_a_new_action_does_not_vote_for_repeating_one_already_taken(tmp_path, mo
     assert res.next[0].action == "focus on baby hedgehog"
     assert score["focus on baby elephant"] <= 0.25
 
+
+
+def test_an_error_from_a_less_similar_view_weighs_as_a_success_that_far_would(tmp_path, model):
+    # The success focused on the ant from exactly this view (similarity 1); the errored focus
+    # on the wood came from another outside view, cosine c to this one. Task, history and
+    # task bonuses are equal for both, so the error's weight is
+    # exp(-(1 - (1 + c) / 2) / SHARPNESS) = exp(50 (c - 1)) of the success's whole vote.
+    # The wood and the shovel share a template (same template score) and no success took
+    # either, so the wood scores exactly that much below the shovel, and is flagged.
+    from queries.corpus import embed_texts
+    from queries.suggest import SHARPNESS
+
+    task = "Your task is to find the animal with the shortest life span."
+    other = ("This outside location is called the outside. Here you see: a baby ant, some "
+             "wood, a fire pit, a baby wolf, the ground. You also see: A door to the greenhouse")
+    v = embed_texts(model, [OUTSIDE, other])
+    c = float(v[0] @ v[1])
+    expected = math.exp(-(1 - (1 + c) / 2) / SHARPNESS)
+    assert 1e-3 < expected < 0.5  # a different view: well under a success from this one
+    with ExperienceGraph(tmp_path / "f.db", embedder=model) as g:
+        g.ingest([episode("ok", task, [(OUTSIDE, "focus on ant")]),
+                  episode("bad", task, [(other, "focus on wood")], success=False, errored=0)])
+        res, score = ranked(g, OUTSIDE, task, ["focus on wood", "focus on shovel", "focus on ant"])
+    assert res.next[0].action == "focus on ant"
+    assert score["focus on shovel"] - score["focus on wood"] == pytest.approx(expected, rel=0.05)
+    assert [a.action for a in res.avoid] == ["focus on wood"]
+    assert res.avoid[0].score == pytest.approx(expected, rel=0.05)
+
+
+def test_a_step_whose_action_was_already_taken_neither_votes_nor_weighs(tmp_path, model):
+    # The run focused on the motor from the workshop view, then connected the battery from
+    # another view. Here the focus is done and the view is still the workshop's: the nearest
+    # step is the focus, an earlier point of the procedure. It gives no vote - before, its
+    # vote went to the new focus most like its own (the motor's cathode) - and leaves the
+    # weights: the connect step is then the only voter and its exact action gets share 1.0,
+    # the cathode none, so they differ by at least 1 - TEMPLATE_WEIGHT.
+    task = "Your task is to turn on the electric motor."
+    after = "You connect the battery anode to the motor. The motor is connected."
+    with ExperienceGraph(tmp_path / "b.db", embedder=model) as g:
+        g.ingest([episode("m", task, [(WORKSHOP, "focus on electric motor"),
+                                      (after, "connect battery anode to electric motor")])])
+        given = ["focus on electric motor", "focus on cathode in electric motor",
+                 "connect battery anode to electric motor"]
+        res, score = ranked(g, WORKSHOP, task, given, history=["focus on electric motor"])
+    assert res.next[0].action == "connect battery anode to electric motor"
+    assert (score["connect battery anode to electric motor"]
+            - score["focus on cathode in electric motor"]) >= 0.75
