@@ -266,11 +266,12 @@ def _same(mem: StepMemory, i: int, task: str | None, given: Given,
 
 
 def _exact_matches(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: str | None,
-                   given: Given) -> dict[str, float]:
-    """For each given action some `near` step took exactly: the nearest such step's similarity."""
+                   given: Given, same: dict[int, list[int]] | None = None) -> dict[str, float]:
+    """For each given action some `near` step took exactly: the nearest such step's similarity.
+    `same`: each near step's own given actions (`_same`), when the caller has them already."""
     out: dict[str, float] = {}
     for i in near.tolist():
-        for j in _same(mem, i, task, given)[0]:
+        for j in (same[i] if same is not None else _same(mem, i, task, given)[0]):
             t = given.texts[j]
             out[t] = max(out.get(t, 0.0), float(sims[i]))
     return out
@@ -294,10 +295,11 @@ def _failure_weights(mem: StepMemory, good: np.ndarray, errored: np.ndarray, sim
     else:
         top, total = float(s_err.max()), 1.0
     w = np.exp(np.minimum(s_err - top, 1.0) / SHARPNESS) / total
-    nearest = _exact_matches(mem, errored, sims, task, given)
+    same = {i: _same(mem, i, task, given)[0] for i in errored.tolist()}  # once per step
+    nearest = _exact_matches(mem, errored, sims, task, given, same)
     out: dict[str, float] = {}
     for i, wi in zip(errored.tolist(), w.tolist(), strict=True):
-        for j in _same(mem, i, task, given)[0]:
+        for j in same[i]:
             t = given.texts[j]
             if nearest[t] > backed.get(t, -np.inf):
                 out[t] = min(out.get(t, 0.0) + wi, 1.0)
