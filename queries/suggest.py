@@ -194,10 +194,11 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     given = Given(texts=texts, names=[template_name(t) for t in tmpls], embedder=embedder,
                   repeats=[words(t) in done for t in texts], history=list(history))
     good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
-    votes = _concrete_votes(mem, good, sims, task, given)
+    own = {i: _same(mem, i, task, given) for i in good.tolist()}  # matched once, read twice
+    votes = _concrete_votes(mem, good, sims, task, given, own)
     errored = top_k(sims, a["err"] & (a["prev1"] == h[0]), 2 * CONCRETE_NEIGHBOURS)
     errored = errored[base[errored] >= ERRORED_SIMILARITY]
-    backed = _exact_matches(mem, good, sims, task, given)
+    backed = _exact_matches(good, sims, given, {i: m[0] for i, m in own.items()})
     failed = _failure_weights(mem, good, errored, sims, task, given, backed)
     ranked = []
     for text, tmpl in zip(texts, tmpls, strict=True):
@@ -265,13 +266,13 @@ def _same(mem: StepMemory, i: int, task: str | None, given: Given,
             if given.repeats[j] == again and set(an.given(t)) == done], an, again
 
 
-def _exact_matches(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: str | None,
-                   given: Given, same: dict[int, list[int]] | None = None) -> dict[str, float]:
-    """For each given action some `near` step took exactly: the nearest such step's similarity.
-    `same`: each near step's own given actions (`_same`), when the caller has them already."""
+def _exact_matches(near: np.ndarray, sims: np.ndarray, given: Given,
+                   same: dict[int, list[int]]) -> dict[str, float]:
+    """For each given action some `near` step took exactly (`same`: each near step's own given
+    actions, `_same`): the nearest such step's similarity."""
     out: dict[str, float] = {}
     for i in near.tolist():
-        for j in (same[i] if same is not None else _same(mem, i, task, given)[0]):
+        for j in same[i]:
             t = given.texts[j]
             out[t] = max(out.get(t, 0.0), float(sims[i]))
     return out
@@ -296,7 +297,7 @@ def _failure_weights(mem: StepMemory, good: np.ndarray, errored: np.ndarray, sim
         top, total = float(s_err.max()), 1.0
     w = np.exp(np.minimum(s_err - top, 1.0) / SHARPNESS) / total
     same = {i: _same(mem, i, task, given)[0] for i in errored.tolist()}  # once per step
-    nearest = _exact_matches(mem, errored, sims, task, given, same)
+    nearest = _exact_matches(errored, sims, given, same)
     out: dict[str, float] = {}
     for i, wi in zip(errored.tolist(), w.tolist(), strict=True):
         for j in same[i]:
@@ -307,14 +308,15 @@ def _failure_weights(mem: StepMemory, good: np.ndarray, errored: np.ndarray, sim
 
 
 def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: str | None,
-                    given: Given) -> dict[str, float]:
+                    given: Given, own: dict[int, tuple[list[int], Analogy, bool]],
+                    ) -> dict[str, float]:
     """What the `near` steps did, as votes for the given actions, shares of their total
     weight: each step weighs exp(-(best similarity - its own) / SHARPNESS) (the nearest
     count; a step 0.05 further barely) and gives it to the given actions that are its own
     (`_same`); where none is, to those of the same action name (and as new or repeated)
     most like it: a softmax of their embedding cosines (temperature NEAR_TEMPERATURE), scaled
     by the best cosine to the power NEAR_POWER. A step whose own action this episode has
-    already taken neither votes nor weighs (`_behind`)."""
+    already taken neither votes nor weighs (`_behind`). `own`: `_same` of each near step."""
     out: dict[str, float] = {}
     near = np.asarray([i for i in near.tolist() if not _behind(mem, i, task, given)], dtype=int)
     if not len(near):
@@ -323,7 +325,7 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     w = np.exp((s - s.max()) / SHARPNESS)
     w /= w.sum()
     for i, wi in zip(near.tolist(), w.tolist(), strict=True):
-        same, an, again = _same(mem, i, task, given)
+        same, an, again = own[i]
         if same:
             for j in same:
                 out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi / len(same)
