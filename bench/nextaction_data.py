@@ -215,11 +215,21 @@ class Query:
     task: str
     state: str  # the observation window
     newest: str  # its newest message
-    history: list[str]  # previous actions, as action keys
+    history: list[str]  # previous actions: text calls as written (`think[...]` in full), else keys
     prev: str | None  # label of the previous action
     gold: str  # label of the action taken (the failing one for an avoid query)
     failing: bool = False  # an avoid query: the step that failed
     sample_key: str = field(default="", repr=False)
+
+
+_TEXT_CALL = re.compile(r"^\s*[A-Za-z_][\w\-]*\s*\[.*\]\s*$", re.S)
+
+
+def as_written(action: Any) -> str:
+    """An action as an agent passes it in its history: a text call as it wrote it (a thought
+    in full, `click[B09PVHDLQY]`), anything else by its key (a tool call's name)."""
+    raw = action.raw or ""
+    return raw if _TEXT_CALL.match(raw) else action_key(action)
 
 
 def queries_for(held: Sequence[Episode], failing: dict[str, int | None],
@@ -230,7 +240,7 @@ def queries_for(held: Sequence[Episode], failing: dict[str, int | None],
     avoid_q: list[Query] = []
     for ep in held:
         labels = [labeler.of_step(s) for s in ep.steps]
-        keys = [action_key(s.action) for s in ep.steps]
+        keys = [as_written(s.action) for s in ep.steps]
         if ep.succeeded:
             todo = range(len(ep.steps))
         else:

@@ -119,7 +119,8 @@ def _probe(mem: StepMemory, embedder: Any, state: str, task: str | None,
     return Probe(new=vecs[0], win=vecs[1], task=vecs[2] if task else None, history=ids,
                  history_templates=tmpls, state=state_id(canonicalize(state)),
                  history_text=action_key(text_action(history[-1])) if history else "",
-                 task_text=task or "")
+                 history_raw=list(history), task_text=task or "",
+                 embed=lambda texts: embed_texts(embedder, texts))
 
 
 def _sigmoid(x: float) -> float:

@@ -277,3 +277,68 @@ def test_repeat_marks_the_previous_action_and_mentions_read_the_thought(shop):
     # `click[buy now]` spells click, buy, now: the thought names buy and now, the task buy
     assert x[buy][said] == pytest.approx(2 / 3) and x[buy][task] == pytest.approx(1 / 3)
     assert x[item][said] == 0.0  # `click[<item>]` spells only click
+
+
+PLAN = "think[For a red mug, the item has options 'large' and 'Matte Red' and seems good.]"
+
+
+def test_a_plan_names_the_values_its_agent_takes_one_by_one():
+    from expgraph.memory.features import latest_plan
+
+    assert latest_plan(["search[red mug]", PLAN]) == (["large", "matte red"], [])
+    assert latest_plan([PLAN, "click[large]"]) == (["large", "matte red"], ["click[large]"])
+    # an argument that is one quoted value is no plan; an apostrophe opens no quote
+    assert latest_plan(['search["red mug"]', "click[B0RED11111]"]) == ([], [])
+    assert latest_plan(["think[a men's mug in 'red' is fine]"]) == (["red"], [])
+    assert latest_plan(["get_order_details", "search[red mug]"]) == ([], [])
+
+
+def test_plan_votes_for_the_untaken_values_then_against_the_done_plan(shop):
+    from expgraph.memory.features import NEXT_FEATURES, plan_votes
+
+    mem = step_memory(shop.store, shop.embedder)
+    item, buy, search = (mem.action_index[t] for t in
+                         ("click[<item>]", "click[buy now]", "search[<query>]"))
+    cands = [item, buy, search]
+    # nothing taken yet: which action takes the values is not known
+    assert plan_votes(mem, ["search[red mug]", PLAN], cands) == {}
+    # a click took 'large': a click takes 'matte red' next
+    assert plan_votes(mem, [PLAN, "click[large]"], cands) == {item: 1.0}
+    # every value taken: the plan is done, clicking another value is less likely
+    assert plan_votes(mem, [PLAN, "click[large]", "click[Matte Red]"], cands) == {item: -1.0}
+    assert plan_votes(mem, ["search[red mug]"], cands) == {}
+    # the feature row carries it
+    a = mem.arrays
+    i = next(j for j in range(len(mem)) if a["label"][j] == buy)
+    probe = Probe(new=a["new"][i], win=a["win"][i], task=None, history=[item],
+                  history_templates=["click[<item>]"], history_raw=[PLAN, "click[large]"])
+    rows = candidate_rows(mem, probe, include=[item, buy])
+    x = {c: rows.next_x[r] for r, c in enumerate(rows.candidates)}
+    col = NEXT_FEATURES.index("plan")
+    assert (x[item][col], x[buy][col]) == (1.0, 0.0)
+
+
+def test_a_training_step_sees_its_episode_s_earlier_actions_as_written(shop):
+    mem = step_memory(shop.store, shop.embedder)
+    a = mem.arrays
+    probes = dict(training_probes(mem))
+    red = mem.task_index["buy a red mug"]  # one successful run: search, open, buy
+    steps = sorted((j for j in range(len(mem)) if a["task"][j] == red),
+                   key=lambda j: a["position"][j])
+    assert [probes[j].history_raw for j in steps] == [
+        [], ["search[red mug]"], ["search[red mug]", "click[<id>]"]]
+
+
+def test_a_pending_value_of_another_kind_votes_more_than_one_of_the_kind_taken(shop):
+    from expgraph.memory.features import plan_votes
+
+    mem = step_memory(shop.store, shop.embedder)
+    item = mem.action_index["click[<item>]"]
+
+    def vote(plan: str) -> float:
+        return plan_votes(mem, [plan, "click[large]"], [item], shop.embedder.embed)[item]
+
+    same_kind = vote("think[the item has options 'large' and 'x-large' and seems good]")
+    other_kind = vote("think[the item has options 'large' and 'matte red' and seems good]")
+    # 'x-large' is of the kind 'large' took (cosine >= SAME_KIND), 'matte red' is not
+    assert (same_kind, other_kind) == (-1.0, 1.0)

@@ -21,6 +21,8 @@ from expgraph.memory import sources as src
 from expgraph.memory.index import NO, StepMemory
 from expgraph.templates import action_key
 
+Embed = Callable[[list[str]], "np.ndarray | list[np.ndarray]"]
+
 NEXT_FEATURES = (
     "knn_newest",       # votes of the 10 nearest successful steps (newest message)
     "knn_window",       # the same over the whole observation window
@@ -46,6 +48,8 @@ NEXT_FEATURES = (
     "mention_history",  # share of its literal words the previous action's text names
     "mention_task",     # share of its literal words the task names
     "repeat",           # 1 if it is the previous action again
+    "plan",             # +1 it takes a value the episode's latest plan names and no action took
+                        # yet; -1 the plan's values are all taken and it is what took them
 )
 RISK_FEATURES = (
     "risk_knn",         # similarity-weighted failed share among the 20 nearest that took it
@@ -64,6 +68,7 @@ EVIDENCE = ("risk_knn", "failure_nearest", "guardrail", "state_failed", "error_n
             "risk_window", "risk_sequence")
 K = 10
 SAME_TASK = 0.97  # task-embedding similarity that means "the same task"
+SAME_KIND = 0.6  # two of a plan's values this similar are of one kind (a size and a size)
 _TEXT_CALL = re.compile(r"^\s*[A-Za-z_][\w\-]*\s*\[.*\]\s*$", re.S)
 
 
@@ -76,6 +81,8 @@ class Probe:
     history_templates: list[str] = field(default_factory=list)
     state: str | None = None
     history_text: str = ""  # the previous action as written (what a thought says comes next)
+    history_raw: list[str] = field(default_factory=list)  # the previous actions as written
+    embed: Embed | None = None  # unit vectors of short texts (a plan's values)
     task_text: str = ""
     exclude_episode: int = NO
     exclude_task: int = NO
@@ -201,6 +208,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     succ_near = src.nearest_success(u.new, u.local(labels), u.local(good), chosen)
     rk = [src.ranks(v) for v in (knn_new, knn_task, m1, m2)]
     said = (words(_arguments_text(probe.history_text)), words(probe.task_text))
+    plan = plan_votes(mem, probe.history_raw, chosen, probe.embed)
     nx = np.zeros((len(chosen), len(NEXT_FEATURES)), dtype=np.float64)
     rx = np.zeros((len(chosen), len(RISK_FEATURES)), dtype=np.float64)
     for r, c in enumerate(chosen):
@@ -209,6 +217,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         row += [v.get(c, 0.0) for v in rk]
         row += [src.mentioned(_literal_words(mem.actions[c]), w) for w in said]
         row.append(float(c == h1))
+        row.append(plan.get(c, 0.0))
         nx[r] = row
         f, ok_near = fail_nn.get(c, 0.0), succ_near.get(c, 0.0)
         rx[r] = [risk.get(c, 0.0), f, guard.get(c, 0.0), state_failed.get(c, 0.0),
@@ -222,6 +231,95 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     return Rows(candidates=chosen, next_x=nx, risk_x=rx, neighbours=near_ok, sims=sims,
                 task_sims=task_sim if probe.task is not None and task_sim.size else None,
                 skills_of=skills_of, guards_of=guards_of)
+
+
+# A value a text action names in quotes inside a longer text (`the item has options 'mn4' and
+# '1 fl oz'`): the quote opens and closes at a word boundary, so `men's` opens nothing.
+_QUOTED = re.compile(r"(?<![\w'\"])(['\"])(?=\S)([^'\"\n]{1,300}?)(?<=\S)\1(?![\w'\"])")
+
+
+def latest_plan(history: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The values the episode's latest plan names, and the actions taken since it, from the
+    previous actions as written (oldest first). A plan is a text action (`think[...]`,
+    `search[...]`) whose argument quotes values inside a longer text; an argument that is
+    itself one quoted value (`search["Nick Park"]`) names no plan."""
+    for j in range(len(history) - 1, -1, -1):
+        call = _call_argument(history[j])
+        if call is None:
+            continue
+        arg = call[1]
+        found = [m.group(2).strip().lower() for m in _QUOTED.finditer(arg)]
+        if found and not (len(found) == 1 and len(found[0]) >= len(arg.strip()) - 2):
+            return list(dict.fromkeys(found)), list(history[j + 1:])
+    return [], []
+
+
+def _call_argument(action: str) -> tuple[str, str] | None:
+    """(name, argument) of a text call `name[argument]`; None for anything else."""
+    if not _TEXT_CALL.match(action):
+        return None
+    name, _, rest = action.strip().partition("[")
+    return name.strip().lower(), rest.rsplit("]", 1)[0]
+
+
+def as_written(mem: StepMemory, i: int) -> str:
+    """Stored step `i`'s action as its agent wrote it where that is a text call (`think[...]`
+    in full), else its key (a tool call's name): what an agent passes as its history."""
+    raw = mem.raw[i]
+    return raw if raw and _TEXT_CALL.match(raw) else mem.keys[i]
+
+
+def plan_votes(mem: StepMemory, history: Sequence[str], candidates: Sequence[int],
+               embed: Embed | None = None) -> dict[int, float]:
+    """The `plan` feature of each candidate (see `plan_actions`)."""
+    return {c: v for c, (v, _) in plan_actions(mem, history, candidates, embed).items()}
+
+
+def plan_actions(mem: StepMemory, history: Sequence[str], candidates: Sequence[int],
+                 embed: Embed | None = None) -> dict[int, tuple[float, list[str]]]:
+    """An agent that wrote down the values it chooses among (`the item has options 'mn4' and
+    '1 fl oz'`) takes one of each kind. A candidate that takes a value of the latest plan no
+    action has taken since (as the actions that took its other values did: `click[mn4]` ->
+    `click[1 fl oz]`) gets +1 when one such value is of a kind no taken value is (cosine
+    below SAME_KIND to each, with `embed`; every value counts as its own kind without it),
+    -1 when they are all of the kinds taken (another size after a size: unlikely). Once
+    every value is taken, -1 for the candidates that took them (the plan is done: something
+    else comes next). Before any value is taken
+    nothing: which action takes them shows only then. With each vote, the concrete actions
+    that take those values, most unlike first."""
+    values, since = latest_plan(history)
+    if not values:
+        return {}
+    taken: dict[str, set[str]] = {}  # value -> the names that took it
+    for a in since:
+        call = _call_argument(a)
+        if call is not None and call[1].strip().lower() in values:
+            taken.setdefault(call[1].strip().lower(), set()).add(call[0])
+    if not taken:
+        return {}  # which action takes the values shows once one is taken
+    names = set().union(*taken.values())
+    want = set(candidates)
+    pending = [v for v in values if v not in taken]
+    novelty = dict.fromkeys(pending, 1.0)
+    if pending and embed is not None:
+        vecs = np.asarray(embed([*pending, *taken]), dtype=np.float32)
+        sims = vecs[:len(pending)] @ vecs[len(pending):].T
+        novelty = {v: 1.0 if sims[j].max() < SAME_KIND else -1.0 for j, v in enumerate(pending)}
+    out: dict[int, tuple[float, list[str]]] = {}
+    for v in sorted(pending, key=lambda v: -novelty[v]):
+        for n in sorted(names):
+            act = f"{n}[{v}]"
+            c = mem.action_index.get(normalise_action(mem, act), -1)
+            if c in want:
+                score, acts = out.get(c, (novelty[v], []))
+                out[c] = (score, [*acts, act])
+    if not pending:
+        for v in values:
+            for n in sorted(taken[v]):
+                c = mem.action_index.get(normalise_action(mem, f"{n}[{v}]"), -1)
+                if c in want:
+                    out.setdefault(c, (-1.0, []))
+    return out
 
 
 WORD = re.compile(r"[a-z0-9]+")

@@ -19,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from expgraph.memory.features import NEXT_FEATURES, RISK_FEATURES, Probe, candidate_rows
+from expgraph.memory.features import (
+    NEXT_FEATURES,
+    RISK_FEATURES,
+    Embed,
+    Probe,
+    as_written,
+    candidate_rows,
+)
 from expgraph.memory.index import NO, StepMemory
 from expgraph.scoring import wilson_lower_bound
 
@@ -138,7 +145,7 @@ def _hidden_task(step_id: str) -> bool:
 
 
 def training_probes(mem: StepMemory, limit: int = MAX_TRAINING_STEPS,
-                    ) -> list[tuple[int, Probe]]:
+                    embed: Embed | None = None) -> list[tuple[int, Probe]]:
     """(step index, probe) for up to `limit` steps, chosen by a hash of their id (the same
     store gives the same sample), each blind to its own episode (and half to its task)."""
     a = mem.arrays
@@ -146,6 +153,9 @@ def training_probes(mem: StepMemory, limit: int = MAX_TRAINING_STEPS,
                    key=lambda i: hashlib.blake2b(mem.step_ids[i].encode(), digest_size=8).digest())
     fold = _episode_folds(a["episode"])
     hidden = [fold == f for f in range(FEATURE_FOLDS)]
+    steps_of: dict[int, list[int]] = {}  # each episode's steps in order
+    for j in np.lexsort((a["position"], a["episode"])).tolist():
+        steps_of.setdefault(int(a["episode"][j]), []).append(j)
     out = []
     for i in order[:limit]:
         hist_ids: list[int] = []
@@ -159,6 +169,9 @@ def training_probes(mem: StepMemory, limit: int = MAX_TRAINING_STEPS,
                       state=mem.state[i],
                       history_text=mem.prev_keys[i][0] if mem.prev_keys[i] else "",
                       task_text=mem.tasks[int(a["task"][i])],
+                      history_raw=[as_written(mem, j) for j in steps_of[int(a["episode"][i])]
+                                   if a["position"][j] < a["position"][i]],
+                      embed=embed,
                       exclude_episode=int(a["episode"][i]),
                       exclude_task=int(a["task"][i]) if _hidden_task(mem.step_ids[i]) else NO,
                       hide=hidden[fold[i]])
@@ -228,8 +241,9 @@ def _cross_fitted(x: np.ndarray, y: np.ndarray, task: np.ndarray) -> np.ndarray 
     return out
 
 
-def fit(mem: StepMemory) -> AdviceModel:
-    """Fit both models on the memory's own steps (see the module docstring)."""
+def fit(mem: StepMemory, embed: Embed | None = None) -> AdviceModel:
+    """Fit both models on the memory's own steps (see the module docstring); `embed` (the
+    store's embedder) reads the `plan` feature's values as `suggest` does."""
     from sklearn.linear_model import LogisticRegression
 
     a = mem.arrays
@@ -237,7 +251,7 @@ def fit(mem: StepMemory) -> AdviceModel:
     nx_rows, ny, groups, rx_rows, ry, r_task = [], [], [], [], [], []
     ok_risk: list[int] = []  # rows of successful actions, task hidden: what a new task sees
     ok_episodes: set[int] = set()
-    probes = training_probes(mem)
+    probes = training_probes(mem, embed=embed)
     good = a["ok"] & ~a["err"]
     for g, (i, probe) in enumerate(probes):
         rows = candidate_rows(mem, probe)

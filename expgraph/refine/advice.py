@@ -16,7 +16,7 @@ def advice_pass(ctx: RefineContext) -> PassReport:
         report.note = "needs the embedder (for the step memory's window vectors)"
         return report
     mem = step_memory(ctx.store, ctx.embedder)
-    model = fit(mem)
+    model = fit(mem, embed=ctx.embedder.embed)
     report.counts["steps"] = len(mem)
     report.counts["trained_on"] = model.trained_on
     old = load_model(ctx.store).to_json()
