@@ -51,6 +51,7 @@ from queries.schema import AvoidAction, NextAction, SuggestRequest, SuggestResul
 
 TEXT_SLOTS = {*TEXT_VERB_SLOTS.values(), "arg"}
 GROUNDING_NEIGHBOURS = 20
+PLANNED = 1e6  # a value the agent's own plan names outranks any neighbour's (20 x 2 at most)
 GUARDRAIL = RISK_FEATURES.index("guardrail")
 EVIDENCE_COLUMNS = [RISK_FEATURES.index(n) for n in EVIDENCE]
 GUARDRAIL_FLAG = 0.5  # a rule seen failing in several episodes (scoring.guardrail_severity)
@@ -428,7 +429,8 @@ def concrete(mem: StepMemory, i: int) -> str:
 def grounded(mem: StepMemory, rows: Rows, c: int, state: str, limit: int = 3,
              ) -> list[tuple[str, dict[str, Any], float]]:
     """The concrete actions with template `c` that the nearest successful steps took, best
-    first: similarity-weighted, and doubled where every argument value is in `state`."""
+    first: similarity-weighted, and doubled where every argument value is in `state`. The
+    values the agent's own plan names and it has not taken yet come before them."""
     if c < 0 or not len(mem):
         return []
     a = mem.arrays
@@ -436,6 +438,8 @@ def grounded(mem: StepMemory, rows: Rows, c: int, state: str, limit: int = 3,
     near = top_k(rows.sims, pool, GROUNDING_NEIGHBOURS)
     seen = state.lower()
     best: dict[str, tuple[float, dict[str, Any]]] = {}
+    for j, text in enumerate(rows.planned.get(c, ())):  # what the agent's own plan names
+        best[text] = (PLANNED - j, dict(text_action(text).arguments))
     for i in near.tolist():
         text = concrete(mem, i)
         args = mem.arguments[i]

@@ -285,8 +285,8 @@ PLAN = "think[For a red mug, the item has options 'large' and 'Matte Red' and se
 def test_a_plan_names_the_values_its_agent_takes_one_by_one():
     from expgraph.memory.features import latest_plan
 
-    assert latest_plan(["search[red mug]", PLAN]) == (["large", "matte red"], [])
-    assert latest_plan([PLAN, "click[large]"]) == (["large", "matte red"], ["click[large]"])
+    assert latest_plan(["search[red mug]", PLAN]) == (["large", "Matte Red"], [])
+    assert latest_plan([PLAN, "click[large]"]) == (["large", "Matte Red"], ["click[large]"])
     # an argument that is one quoted value is no plan; an apostrophe opens no quote
     assert latest_plan(['search["red mug"]', "click[B0RED11111]"]) == ([], [])
     assert latest_plan(["think[a men's mug in 'red' is fine]"]) == (["red"], [])
@@ -342,3 +342,11 @@ def test_a_pending_value_of_another_kind_votes_more_than_one_of_the_kind_taken(s
     other_kind = vote("think[the item has options 'large' and 'matte red' and seems good]")
     # 'x-large' is of the kind 'large' took (cosine >= SAME_KIND), 'matte red' is not
     assert (same_kind, other_kind) == (-1.0, 1.0)
+
+
+def test_suggest_grounds_a_template_in_the_plan_s_untaken_value(shop):
+    res = shop.suggest(_item("red mug"), task="buy a red mug", k=10,
+                       history=["search[red mug]", "click[B0RED11111]", PLAN, "click[large]"])
+    item = next(n for n in res.next if n.action == "click[<item>]")
+    assert item.grounded[0] == "click[Matte Red]"
+    assert item.arguments == {"item": "Matte Red"}

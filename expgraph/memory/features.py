@@ -99,6 +99,7 @@ class Rows:
     task_sims: np.ndarray | None = None  # the question's task vs each stored task (with a task)
     skills_of: dict[int, list[str]] = field(default_factory=dict)  # skills voting for it
     guards_of: dict[int, list[str]] = field(default_factory=dict)  # guardrails forbidding it
+    planned: dict[int, list[str]] = field(default_factory=dict)  # the plan's untaken values
 
 
 def normalise_action(mem: StepMemory, action: str) -> str:
@@ -208,7 +209,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     succ_near = src.nearest_success(u.new, u.local(labels), u.local(good), chosen)
     rk = [src.ranks(v) for v in (knn_new, knn_task, m1, m2)]
     said = (words(_arguments_text(probe.history_text)), words(probe.task_text))
-    plan = plan_votes(mem, probe.history_raw, chosen, probe.embed)
+    planned = plan_actions(mem, probe.history_raw, chosen, probe.embed)
     nx = np.zeros((len(chosen), len(NEXT_FEATURES)), dtype=np.float64)
     rx = np.zeros((len(chosen), len(RISK_FEATURES)), dtype=np.float64)
     for r, c in enumerate(chosen):
@@ -217,7 +218,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         row += [v.get(c, 0.0) for v in rk]
         row += [src.mentioned(_literal_words(mem.actions[c]), w) for w in said]
         row.append(float(c == h1))
-        row.append(plan.get(c, 0.0))
+        row.append(planned[c][0] if c in planned else 0.0)
         nx[r] = row
         f, ok_near = fail_nn.get(c, 0.0), succ_near.get(c, 0.0)
         rx[r] = [risk.get(c, 0.0), f, guard.get(c, 0.0), state_failed.get(c, 0.0),
@@ -230,7 +231,8 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         sims[u.idx] = u.new
     return Rows(candidates=chosen, next_x=nx, risk_x=rx, neighbours=near_ok, sims=sims,
                 task_sims=task_sim if probe.task is not None and task_sim.size else None,
-                skills_of=skills_of, guards_of=guards_of)
+                skills_of=skills_of, guards_of=guards_of,
+                planned={c: acts for c, (_, acts) in planned.items() if acts})
 
 
 # A value a text action names in quotes inside a longer text (`the item has options 'mn4' and
@@ -239,8 +241,8 @@ _QUOTED = re.compile(r"(?<![\w'\"])(['\"])(?=\S)([^'\"\n]{1,300}?)(?<=\S)\1(?![\
 
 
 def latest_plan(history: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The values the episode's latest plan names, and the actions taken since it, from the
-    previous actions as written (oldest first). A plan is a text action (`think[...]`,
+    """The values the episode's latest plan names (as written), and the actions taken since
+    it, from the previous actions as written (oldest first). A plan is a text action (`think[...]`,
     `search[...]`) whose argument quotes values inside a longer text; an argument that is
     itself one quoted value (`search["Nick Park"]`) names no plan."""
     for j in range(len(history) - 1, -1, -1):
@@ -248,7 +250,7 @@ def latest_plan(history: Sequence[str]) -> tuple[list[str], list[str]]:
         if call is None:
             continue
         arg = call[1]
-        found = [m.group(2).strip().lower() for m in _QUOTED.finditer(arg)]
+        found = [m.group(2).strip() for m in _QUOTED.finditer(arg)]
         if found and not (len(found) == 1 and len(found[0]) >= len(arg.strip()) - 2):
             return list(dict.fromkeys(found)), list(history[j + 1:])
     return [], []
@@ -287,7 +289,9 @@ def plan_actions(mem: StepMemory, history: Sequence[str], candidates: Sequence[i
     else comes next). Before any value is taken
     nothing: which action takes them shows only then. With each vote, the concrete actions
     that take those values, most unlike first."""
-    values, since = latest_plan(history)
+    written, since = latest_plan(history)
+    as_said = {v.lower(): v for v in reversed(written)}
+    values = list(as_said)
     if not values:
         return {}
     taken: dict[str, set[str]] = {}  # value -> the names that took it
@@ -308,7 +312,7 @@ def plan_actions(mem: StepMemory, history: Sequence[str], candidates: Sequence[i
     out: dict[int, tuple[float, list[str]]] = {}
     for v in sorted(pending, key=lambda v: -novelty[v]):
         for n in sorted(names):
-            act = f"{n}[{v}]"
+            act = f"{n}[{as_said[v]}]"
             c = mem.action_index.get(normalise_action(mem, act), -1)
             if c in want:
                 score, acts = out.get(c, (novelty[v], []))
