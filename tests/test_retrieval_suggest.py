@@ -350,3 +350,21 @@ def test_suggest_grounds_a_template_in_the_plan_s_untaken_value(shop):
     item = next(n for n in res.next if n.action == "click[<item>]")
     assert item.grounded[0] == "click[Matte Red]"
     assert item.arguments == {"item": "Matte Red"}
+
+
+def test_a_training_step_reads_its_episode_s_thoughts_in_full(tmp_path, model):
+    thought = ("think[For a red mug in a large size, a mug that is dishwasher safe and under "
+               "20 dollars, the item has options 'red' and 'large'.]")
+    steps = [("search", {"query": "red mug"}, "search[red mug]"),
+             ("think", {"thought": thought[6:-1]}, thought),
+             ("click", {"item": "red"}, "click[red]")]
+    ep = Episode(id="e1", task="buy a red mug", outcome={"success": True}, steps=[
+        {"observation": f"page {i}", "action": {"name": n, "arguments": a, "raw": r}}
+        for i, (n, a, r) in enumerate(steps)])
+    with ExperienceGraph(store=SQLiteStore(tmp_path / "t.db"), embedder=model) as g:
+        g.ingest([ep])
+        mem = step_memory(g.store, g.embedder)
+    probes = dict(training_probes(mem))
+    last = next(j for j in range(len(mem)) if mem.arrays["position"][j] == 2)
+    # the thought as written (a key would cut it at 80 characters, before its values)
+    assert probes[last].history_raw == ["search[red mug]", thought]
