@@ -431,8 +431,9 @@ def grounded(mem: StepMemory, rows: Rows, c: int, state: str, limit: int = 3,
     if c < 0 or not len(mem):
         return []
     a = mem.arrays
-    pool = a["ok"] & ~a["err"] & (a["label"] == c)
-    near = top_k(rows.sims, pool, GROUNDING_NEIGHBOURS)
+    steps = mem.steps_taking(c)  # its steps (ascending), not a pass over every step
+    steps = steps[a["ok"][steps] & ~a["err"][steps]]
+    near = steps[top_k(rows.sims[steps], np.ones(steps.size, bool), GROUNDING_NEIGHBOURS)]
     seen = state.lower()
     best: dict[str, tuple[float, dict[str, Any]]] = {}
     for i in near.tolist():

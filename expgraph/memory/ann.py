@@ -192,7 +192,9 @@ class Universe:
     pool: np.ndarray | None = None  # every step of the POOL nearest newest messages
     pool_sims: np.ndarray | None = None
     trusted: float = -1.0  # pool steps at least this alike are surely the nearest
-
+    # the builder that collected it: `with_steps_of` goes on with it (its similarities and
+    # searches done), as long as it holds exactly these steps
+    builder: _Builder | None = None
 
     def local(self, col: np.ndarray) -> np.ndarray:
         """A per-step column restricted to the universe (the column itself when full)."""
@@ -356,7 +358,7 @@ def approximate_universe(mem: Any, new: np.ndarray, win: np.ndarray, task_sim: n
     idx, s_new = b.idx[order], b.sims[order]
     s_task = task_sim[arrays["task"][idx]] if task_sim.size else np.zeros(idx.size, np.float32)
     return Universe(idx=idx, new=s_new, win=mem.sims("win", idx, win), task=s_task,
-                    full=False, pool=near, pool_sims=near_sims, trusted=trusted)
+                    full=False, pool=near, pool_sims=near_sims, trusted=trusted, builder=b)
 
 
 def _best(steps: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -385,8 +387,10 @@ def with_steps_of(u: Universe, mem: Any, new: np.ndarray, win: np.ndarray,
     pool = u.pool if u.pool is not None else u.idx
     sims = u.pool_sims if u.pool_sims is not None else u.new
     ok = good[pool]
-    b = _Builder(mem, new)
-    b.add(u.idx, u.new)
+    b = u.builder
+    if b is None or b.idx.size != u.idx.size:  # (a universe grown once already: anew)
+        b = _Builder(mem, new)
+        b.add(u.idx, u.new)
     # the nearest good step of each action in the pool (ties: the lowest index)
     steps, s = pool[ok], sims[ok]
     order = np.lexsort((steps, -s))
@@ -404,12 +408,15 @@ def with_steps_of(u: Universe, mem: Any, new: np.ndarray, win: np.ndarray,
         b.add(np.asarray([f[0] for f in found], np.int64),
               np.asarray([f[1] for f in found], np.float32))
     whole = set(whole)
+    few = {c: mem.steps_taking(c) for c in missing}
+    few = {c: steps[good[steps]] for c, steps in few.items() if steps.size <= EXACT_SUBSET}
+    if few:  # their similarities in one product (one per distinct vector)
+        b.step_sims(np.concatenate(list(few.values())))
     for c in missing:
-        steps = mem.steps_taking(c)
-        if steps.size > EXACT_SUBSET:
-            b.subset(steps)
+        steps = few.get(c)
+        if steps is None:
+            b.subset(mem.steps_taking(c))
             continue
-        steps = steps[good[steps]]
         if c in whole:
             b.add(steps)
         else:  # the nearest few (ties: the lowest index, as sources.top_k)
