@@ -353,12 +353,24 @@ def approximate_universe(mem: Any, new: np.ndarray, win: np.ndarray, task_sim: n
             if same.size <= EXACT_SUBSET:
                 b.add(same[good[same]])
             else:
-                b.add(mem.search("new", arrays["new"][step], FAILURE_POOL)[0])
+                b.add(_failure_pool(mem, step))
     order = np.argsort(b.idx, kind="stable")
     idx, s_new = b.idx[order], b.sims[order]
     s_task = task_sim[arrays["task"][idx]] if task_sim.size else np.zeros(idx.size, np.float32)
     return Universe(idx=idx, new=s_new, win=mem.sims("win", idx, win), task=s_task,
                     full=False, pool=near, pool_sims=near_sims, trusted=trusted, builder=b)
+
+
+def _failure_pool(mem: Any, step: int) -> np.ndarray:
+    """The steps of the FAILURE_POOL distinct messages nearest to a stored step's own: the
+    same for every question until the next write (kept in the memory's memo, which a write
+    drops, as the index takes in new vectors)."""
+    memo = mem.memo()
+    key = ("failure_pool", int(mem.view("new").vid.view()[step]))
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = mem.search("new", mem.arrays["new"][step], FAILURE_POOL)[0]
+    return hit
 
 
 def _best(steps: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
