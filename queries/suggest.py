@@ -433,7 +433,11 @@ def grounded(mem: StepMemory, rows: Rows, c: int, state: str, limit: int = 3,
     a = mem.arrays
     steps = mem.steps_taking(c)  # its steps (ascending), not a pass over every step
     steps = steps[a["ok"][steps] & ~a["err"][steps]]
-    near = steps[top_k(rows.sims[steps], np.ones(steps.size, bool), GROUNDING_NEIGHBOURS)]
+    sims = rows.sims[steps]
+    seen = sims > -1.0  # in the query's universe (the rest read -1, below all of these)
+    if np.count_nonzero(seen) >= GROUNDING_NEIGHBOURS:  # no ties at -1 to sort out
+        steps, sims = steps[seen], sims[seen]
+    near = steps[top_k(sims, np.ones(steps.size, bool), GROUNDING_NEIGHBOURS)]
     seen = state.lower()
     best: dict[str, tuple[float, dict[str, Any]]] = {}
     for i in near.tolist():

@@ -243,6 +243,7 @@ class _Builder:
         self._widths: set[int] = set()
         self.view = mem.view("new")
         self.dsim = np.full(len(self.view), np.nan, np.float32)  # per distinct vector
+        self._mark = np.zeros(len(self.view), bool)  # scratch of `step_sims`, all False
 
     @property
     def idx(self) -> np.ndarray:
@@ -262,7 +263,10 @@ class _Builder:
         d = self.view.vid.view()[steps]
         todo = d[np.isnan(self.dsim[d])]
         if todo.size:
-            todo = np.unique(todo)
+            # distinct and ascending (what np.unique gives) by marking, not sorting
+            self._mark[todo] = True
+            todo = np.flatnonzero(self._mark)
+            self._mark[todo] = False
             self.dsim[todo] = self.view.vecs.view()[todo] @ self.q
         return self.dsim[d]
 
@@ -289,6 +293,10 @@ class _Builder:
         if steps.size <= EXACT_SUBSET:
             self.add(steps)
             return
+        self.wider(mask, k)
+
+    def wider(self, mask: np.ndarray | None, k: int) -> None:
+        """The nearest of wider and wider searches until `k` of `mask` are in."""
         for width in (2 * POOL, 8 * POOL):
             self.wide(width)
             if mask is None or np.count_nonzero(mask[self.idx]) >= k:
@@ -324,7 +332,10 @@ def approximate_universe(mem: Any, new: np.ndarray, win: np.ndarray, task_sim: n
         b.add(*_best(near[sel], near_sims[sel], need.k))
         if trusted >= need.min_sim and \
                 int(np.count_nonzero(sel & (near_sims >= trusted))) < need.k:
-            b.subset(np.flatnonzero(need.mask), need.mask, need.k)
+            if np.count_nonzero(need.mask) <= EXACT_SUBSET:  # (no index list of many)
+                b.add(np.flatnonzero(need.mask))
+            else:
+                b.wider(need.mask, need.k)
     if task_sim.size:
         added, scored = 0, 0
         best = np.zeros(0, np.float32)  # the k best (message + task) / 2 of good steps so far
