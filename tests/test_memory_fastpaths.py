@@ -165,3 +165,15 @@ def test_a_write_by_another_connection_during_the_first_pass_brings_the_second(t
     assert len(calls) == 2
     other.close()
     g.close()
+
+
+def test_votes_computed_from_columns_a_write_replaced_are_not_kept():
+    mem = _memory(10**9, n=200)
+    old = mem.arrays
+    mem.memo(old)["x"] = 1
+    mem.add(NodeRecord.model_construct(id="late", label=Label.STEP, embedding=old["new"][0],
+                                       props={"episode": "e-late", "key": "act1[x]"}),
+            old["win"][0])
+    scratch = mem.memo(old)  # a question that read the columns before the write
+    scratch["y"] = 2
+    assert "x" not in mem.memo(mem.arrays) and "y" not in mem.memo(mem.arrays)

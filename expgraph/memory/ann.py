@@ -376,11 +376,12 @@ def _failure_pool(mem: Any, step: int) -> np.ndarray:
     """The steps of the FAILURE_POOL distinct messages nearest to a stored step's own: the
     same for every question until the next write (kept in the memory's memo, which a write
     drops, as the index takes in new vectors)."""
-    memo = mem.memo()
+    arrays = mem.arrays
+    memo = mem.memo(arrays)
     key = ("failure_pool", int(mem.view("new").vid.view()[step]))
     hit = memo.get(key)
     if hit is None:
-        hit = memo[key] = mem.search("new", mem.arrays["new"][step], FAILURE_POOL)[0]
+        hit = memo[key] = mem.search("new", arrays["new"][step], FAILURE_POOL)[0]
     return hit
 
 

@@ -122,7 +122,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     n = len(mem)
     # a question that sees every step (not a training probe): what reads every step and
     # depends only on the history, the state or the cluster is computed once per write
-    memo = mem.memo() if probe.exclude_episode == NO and probe.exclude_task == NO \
+    memo = mem.memo(a) if probe.exclude_episode == NO and probe.exclude_task == NO \
         and probe.hide is None else None
     visible = np.ones(n, dtype=bool)
     if probe.exclude_episode != NO:

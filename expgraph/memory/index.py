@@ -233,13 +233,15 @@ class StepMemory:
     def distinct(self, view: str) -> int:
         return len(self._views[view])
 
-    def memo(self) -> dict[Any, Any]:
+    def memo(self, arrays: dict[str, np.ndarray] | None = None) -> dict[Any, Any]:
         """Results over every step that several questions share (the votes of the steps
         after one previous action, of one abstract state...): kept while the columns are
         the same, dropped with them by any add, relabelling or refresh; at most MEMO entries.
-        """
+        `arrays`: the columns the caller computes from; when a write replaced them since,
+        a scratch dict (nothing computed from old columns is kept for new ones)."""
         with self.lock:
-            self.arrays  # noqa: B018  (rebuilt columns start an empty memo)
+            if self.arrays is not arrays and arrays is not None:  # (rebuilt: empty memo)
+                return {}
             if len(self._memo) >= MEMO:
                 self._memo = {}
             return self._memo
