@@ -338,7 +338,9 @@ def distill_online(store: GraphStore, embedder: CachedEmbedder, llm: object = No
     A first pass runs outside that transaction: it does the slow part (embedding new skill and
     guardrail texts) without holding the store's write lock; the second pass re-mines inside
     the transaction and finds those texts embedded (and most nodes unchanged); LLM texts are
-    cached by the first pass too. The report counts the writes of both passes."""
+    cached by the first pass too. The report counts the writes of both passes. When nobody
+    wrote during the first pass or since, the second is skipped: it would find the first
+    pass's own layer and write nothing."""
     from expgraph.distill import distill
 
     before = (int(store.get_meta("episode_seq", 0)), store.generation() // GENERATION_SCALE)
