@@ -317,6 +317,8 @@ def _compact_step(step, sigs: list[str], i: int) -> dict:  # noqa: ANN001
 
 # ---------------------------------------------------------------------- online distillation
 DISTILLED_META = "distilled_seq"  # every episode with seq <= this is in the derived layer
+# a store's generation is (other connections' commits) * this + (its own writes): both stores
+GENERATION_SCALE = 1_000_003
 
 
 def undistilled(store: GraphStore) -> int:
@@ -336,12 +338,23 @@ def distill_online(store: GraphStore, embedder: CachedEmbedder, llm: object = No
     A first pass runs outside that transaction: it does the slow part (embedding new skill and
     guardrail texts) without holding the store's write lock; the second pass re-mines inside
     the transaction and finds those texts embedded (and most nodes unchanged); LLM texts are
-    cached by the first pass too. The report counts the writes of both passes."""
+    cached by the first pass too. The report counts the writes of both passes. When nobody
+    wrote during the first pass or since, the second is skipped: it would find the first
+    pass's own layer and write nothing."""
     from expgraph.distill import distill
 
+    before = (int(store.get_meta("episode_seq", 0)), store.generation() // GENERATION_SCALE)
     first = distill(store, embedder, llm=llm, episode_ids=episode_ids)
+    after_first = store.generation()
     with store.transaction():
         seq = int(store.get_meta("episode_seq", 0))
+        if (seq, after_first // GENERATION_SCALE) == before and store.generation() == after_first:
+            # no other writer committed during the first pass or since (no new episode, no
+            # other connection; nothing in this process since): its layer is what re-mining
+            # would find (the same episodes give the same nodes, which it wrote), so the
+            # second pass, half of an ingest's cost at 100,000 steps, would write nothing
+            store.set_meta(DISTILLED_META, seq)
+            return first
         report = distill(store, embedder, llm=llm, episode_ids=episode_ids)
         store.set_meta(DISTILLED_META, seq)
     report.written += first.written

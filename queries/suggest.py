@@ -434,8 +434,13 @@ def grounded(mem: StepMemory, rows: Rows, c: int, state: str, limit: int = 3,
     if c < 0 or not len(mem):
         return []
     a = mem.arrays
-    pool = a["ok"] & ~a["err"] & (a["label"] == c)
-    near = top_k(rows.sims, pool, GROUNDING_NEIGHBOURS)
+    steps = mem.steps_taking(c)  # its steps (ascending), not a pass over every step
+    steps = steps[a["ok"][steps] & ~a["err"][steps]]
+    sims = rows.sims[steps]
+    seen = sims > -1.0  # in the query's universe (the rest read -1, below all of these)
+    if np.count_nonzero(seen) >= GROUNDING_NEIGHBOURS:  # no ties at -1 to sort out
+        steps, sims = steps[seen], sims[seen]
+    near = steps[top_k(sims, np.ones(steps.size, bool), GROUNDING_NEIGHBOURS)]
     seen = state.lower()
     best: dict[str, tuple[float, dict[str, Any]]] = {}
     for j, text in enumerate(rows.planned.get(c, ())):  # what the agent's own plan names

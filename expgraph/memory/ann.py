@@ -192,7 +192,9 @@ class Universe:
     pool: np.ndarray | None = None  # every step of the POOL nearest newest messages
     pool_sims: np.ndarray | None = None
     trusted: float = -1.0  # pool steps at least this alike are surely the nearest
-
+    # the builder that collected it: `with_steps_of` goes on with it (its similarities and
+    # searches done), as long as it holds exactly these steps
+    builder: _Builder | None = None
 
     def local(self, col: np.ndarray) -> np.ndarray:
         """A per-step column restricted to the universe (the column itself when full)."""
@@ -241,6 +243,7 @@ class _Builder:
         self._widths: set[int] = set()
         self.view = mem.view("new")
         self.dsim = np.full(len(self.view), np.nan, np.float32)  # per distinct vector
+        self._mark = np.zeros(len(self.view), bool)  # scratch of `step_sims`, all False
 
     @property
     def idx(self) -> np.ndarray:
@@ -260,7 +263,10 @@ class _Builder:
         d = self.view.vid.view()[steps]
         todo = d[np.isnan(self.dsim[d])]
         if todo.size:
-            todo = np.unique(todo)
+            # distinct and ascending (what np.unique gives) by marking, not sorting
+            self._mark[todo] = True
+            todo = np.flatnonzero(self._mark)
+            self._mark[todo] = False
             self.dsim[todo] = self.view.vecs.view()[todo] @ self.q
         return self.dsim[d]
 
@@ -287,6 +293,10 @@ class _Builder:
         if steps.size <= EXACT_SUBSET:
             self.add(steps)
             return
+        self.wider(mask, k)
+
+    def wider(self, mask: np.ndarray | None, k: int) -> None:
+        """The nearest of wider and wider searches until `k` of `mask` are in."""
         for width in (2 * POOL, 8 * POOL):
             self.wide(width)
             if mask is None or np.count_nonzero(mask[self.idx]) >= k:
@@ -322,7 +332,10 @@ def approximate_universe(mem: Any, new: np.ndarray, win: np.ndarray, task_sim: n
         b.add(*_best(near[sel], near_sims[sel], need.k))
         if trusted >= need.min_sim and \
                 int(np.count_nonzero(sel & (near_sims >= trusted))) < need.k:
-            b.subset(np.flatnonzero(need.mask), need.mask, need.k)
+            if np.count_nonzero(need.mask) <= EXACT_SUBSET:  # (no index list of many)
+                b.add(np.flatnonzero(need.mask))
+            else:
+                b.wider(need.mask, need.k)
     if task_sim.size:
         added, scored = 0, 0
         best = np.zeros(0, np.float32)  # the k best (message + task) / 2 of good steps so far
@@ -351,12 +364,25 @@ def approximate_universe(mem: Any, new: np.ndarray, win: np.ndarray, task_sim: n
             if same.size <= EXACT_SUBSET:
                 b.add(same[good[same]])
             else:
-                b.add(mem.search("new", arrays["new"][step], FAILURE_POOL)[0])
+                b.add(_failure_pool(mem, step))
     order = np.argsort(b.idx, kind="stable")
     idx, s_new = b.idx[order], b.sims[order]
     s_task = task_sim[arrays["task"][idx]] if task_sim.size else np.zeros(idx.size, np.float32)
     return Universe(idx=idx, new=s_new, win=mem.sims("win", idx, win), task=s_task,
-                    full=False, pool=near, pool_sims=near_sims, trusted=trusted)
+                    full=False, pool=near, pool_sims=near_sims, trusted=trusted, builder=b)
+
+
+def _failure_pool(mem: Any, step: int) -> np.ndarray:
+    """The steps of the FAILURE_POOL distinct messages nearest to a stored step's own: the
+    same for every question until the next write (kept in the memory's memo, which a write
+    drops, as the index takes in new vectors)."""
+    arrays = mem.arrays
+    memo = mem.memo(arrays)
+    key = ("failure_pool", int(mem.view("new").vid.view()[step]))
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = mem.search("new", arrays["new"][step], FAILURE_POOL)[0]
+    return hit
 
 
 def _best(steps: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -385,8 +411,10 @@ def with_steps_of(u: Universe, mem: Any, new: np.ndarray, win: np.ndarray,
     pool = u.pool if u.pool is not None else u.idx
     sims = u.pool_sims if u.pool_sims is not None else u.new
     ok = good[pool]
-    b = _Builder(mem, new)
-    b.add(u.idx, u.new)
+    b = u.builder
+    if b is None or b.idx.size != u.idx.size:  # (a universe grown once already: anew)
+        b = _Builder(mem, new)
+        b.add(u.idx, u.new)
     # the nearest good step of each action in the pool (ties: the lowest index)
     steps, s = pool[ok], sims[ok]
     order = np.lexsort((steps, -s))
@@ -404,12 +432,15 @@ def with_steps_of(u: Universe, mem: Any, new: np.ndarray, win: np.ndarray,
         b.add(np.asarray([f[0] for f in found], np.int64),
               np.asarray([f[1] for f in found], np.float32))
     whole = set(whole)
+    few = {c: mem.steps_taking(c) for c in missing}
+    few = {c: steps[good[steps]] for c, steps in few.items() if steps.size <= EXACT_SUBSET}
+    if few:  # their similarities in one product (one per distinct vector)
+        b.step_sims(np.concatenate(list(few.values())))
     for c in missing:
-        steps = mem.steps_taking(c)
-        if steps.size > EXACT_SUBSET:
-            b.subset(steps)
+        steps = few.get(c)
+        if steps is None:
+            b.subset(mem.steps_taking(c))
             continue
-        steps = steps[good[steps]]
         if c in whole:
             b.add(steps)
         else:  # the nearest few (ties: the lowest index, as sources.top_k)

@@ -290,13 +290,19 @@ class DerivedLayer:
         last = history[-1] if history else None
         if len(groups) == 1:
             g = groups[0]
-            ids, views, first, weight, support = g.ids, g.views, g.first, g.weight, g.support
+            ids, first, weight, support = g.ids, g.first, g.weight, g.support
+            view = g.views.__getitem__
             special = g.holding.get(last, np.zeros(0, np.int64)) if last is not None \
                 else np.zeros(0, np.int64)
         else:
             ids, at = np.unique(np.concatenate([g.ids for g in groups]), return_index=True)
-            flat = [v for g in groups for v in g.views]
-            views = [flat[i] for i in at.tolist()]
+            starts = np.cumsum([0] + [len(g.views) for g in groups])
+
+            def view(r: int) -> SkillView:  # the r-th distinct skill, without a list of all
+                i = int(at[r])
+                k = int(np.searchsorted(starts, i, side="right")) - 1
+                return groups[k].views[i - int(starts[k])]
+
             first = np.concatenate([g.first for g in groups])[at]
             weight = np.concatenate([g.weight for g in groups])[at]
             support = np.concatenate([g.support for g in groups])[at]
@@ -306,10 +312,10 @@ class DerivedLayer:
                 if held:
                     special = np.searchsorted(ids, np.unique(np.concatenate(held)))
         nxt = first.copy()
-        keep = np.ones(len(views), bool)
+        keep = np.ones(len(ids), bool)
         if own is not None:
             for r in np.flatnonzero(support <= 1).tolist():
-                if own in views[r].episodes:
+                if own in view(r).episodes:
                     keep[r] = False
         # in id order, as the loop would meet them: the aligned skills, and first actions not
         # in the vocabulary yet (`action_id` adds them: the same ids in the same order)
@@ -318,8 +324,8 @@ class DerivedLayer:
         for r in todo:
             if not keep[r]:
                 continue
-            t = next_in_sequence(views[r].actions, history) if r in is_special \
-                else views[r].actions[0]
+            t = next_in_sequence(view(r).actions, history) if r in is_special \
+                else view(r).actions[0]
             if t is None:
                 keep[r] = False
             else:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -127,6 +128,10 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     """Candidates (every source's proposals, plus `include`) and their feature rows."""
     a = mem.arrays
     n = len(mem)
+    # a question that sees every step (not a training probe): what reads every step and
+    # depends only on the history, the state or the cluster is computed once per write
+    memo = mem.memo(a) if probe.exclude_episode == NO and probe.exclude_task == NO \
+        and probe.hide is None else None
     visible = np.ones(n, dtype=bool)
     if probe.exclude_episode != NO:
         visible &= a["episode"] != probe.exclude_episode
@@ -135,7 +140,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     if probe.hide is not None:
         visible &= ~probe.hide
     failing = a["failing"]
-    good = visible & a["ok"] & ~a["err"]
+    good = _once(memo, "good", lambda: visible & a["ok"] & ~a["err"])
     labels = a["label"]
     if probe.task is not None and len(a["task_vecs"]):
         task_sim = a["task_vecs"] @ probe.task
@@ -161,26 +166,39 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     knn_hist, _, _ = src.knn_votes(s_new, lab, ok_u & (prev1_u == h1), K)
     same = ok_u & (s_task >= SAME_TASK) & (u.local(a["position"]) == len(hist))
     same_task, _, _ = src.knn_votes(s_new, lab, same & (prev1_u == h1), 3)
-    m1 = src.markov(labels, a["prev1"], a["prev2"], good, hist, 1)
-    m2 = src.markov(labels, a["prev1"], a["prev2"], good, hist, 2) if len(hist) >= 1 else {}
+    h2 = hist[-2] if len(hist) >= 2 else NO
+    m1 = _once(memo, ("markov1", h1),
+               lambda: src.markov(labels, a["prev1"], a["prev2"], good, hist, 1))
+    m2 = _once(memo, ("markov2", h1, h2),
+               lambda: src.markov(labels, a["prev1"], a["prev2"], good, hist, 2)) \
+        if len(hist) >= 1 else {}
     cluster = NO
     if probe.task is not None and task_sim.size:
         best = int(np.argmax(task_sim))
         cluster = mem.cluster_of(best) if task_sim[best] > 0.5 else NO
     if cluster != NO:
-        in_cluster = np.isin(a["task"], mem.cluster_tasks(cluster))
-        mc = src.markov(labels, a["prev1"], a["prev2"], good & in_cluster, hist, 1)
+        def cluster_markov() -> src.Votes:
+            in_cluster = np.isin(a["task"], mem.cluster_tasks(cluster))
+            return src.markov(labels, a["prev1"], a["prev2"], good & in_cluster, hist, 1)
+
+        mc = _once(memo, ("cluster", cluster, h1), cluster_markov)
     else:
         mc = {}
     near_ok = u.idx[src.top_k(s_new, ok_u, K)]
     state_ids = {probe.state} if probe.state else set()
     state_ids |= {mem.state[i] for i in near_ok[:5].tolist()} - {None}
     states = [mem.state_index[s] for s in state_ids if s in mem.state_index]
-    in_states = np.isin(a["state"], states) if states else np.zeros(n, bool)
-    state_votes = src.shares(labels, good & in_states)
+
+    def in_states() -> tuple[src.Votes, dict[int, float]]:
+        inside = np.isin(a["state"], states) if states else np.zeros(n, bool)
+        return (src.shares(labels, good & inside),
+                _failed_share(labels, failing, visible & inside))
+
+    state_votes, state_failed = _once(memo, ("states", *sorted(states)), in_states)
     skill, skills_of = _skill_votes(mem, probe, state_ids, task_sim)
-    position = src.shares(labels, good & (a["position"] == len(hist)))
-    prior = src.shares(labels, good)
+    position = _once(memo, ("position", len(hist)),
+                     lambda: src.shares(labels, good & (a["position"] == len(hist))))
+    prior = _once(memo, "prior", lambda: src.shares(labels, good))
     vis_u = u.local(visible)
     risk = src.risk_votes(s_new, lab, u.local(failing), vis_u, 20)
     risk_win = src.risk_votes(u.win, lab, u.local(failing), vis_u, 20)
@@ -189,10 +207,8 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         u.local(failing) & vis_u, ok_u, 5, 0.6)
     err_nn = src.failure_neighbours(s_new, lab, u.local(a["err"]), vis_u, 3, 0.6)
     guard, guards_of = _guard_votes(mem, state_ids)
-    state_failed = _failed_share(labels, failing, visible & in_states)
-    h2 = hist[-2] if len(hist) >= 2 else NO
-    seq_failed = _failed_share(labels, failing,
-                               visible & (a["prev1"] == h1) & (a["prev2"] == h2))
+    seq_failed = _once(memo, ("sequence", h1, h2), lambda: _failed_share(
+        labels, failing, visible & (a["prev1"] == h1) & (a["prev2"] == h2)))
 
     nxt = (knn_new, knn_win, knn_task, knn_hist, {top_new: 1.0}, {top_task: 1.0}, same_task,
            m1, m2, mc, state_votes, skill, position, prior, risk)
@@ -349,6 +365,17 @@ def _arguments_text(action: str) -> str:
     s = action.strip()
     m = _ACTION_NAME.match(s)
     return s[m.end():] if m else s
+
+
+def _once(memo: dict[Any, Any] | None, key: Any, compute: Callable[[], Any]) -> Any:
+    """`compute()`, kept in `memo` (the step memory's, cleared by every write) when given.
+    What it keeps is only read afterwards."""
+    if memo is None:
+        return compute()
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = compute()
+    return hit
 
 
 def _universe(mem: StepMemory, probe: Probe, task_sim: np.ndarray, good: np.ndarray,

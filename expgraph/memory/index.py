@@ -21,6 +21,7 @@ from expgraph.templates import template
 __all__ = ["NO", "SkillView", "StepMemory", "build_memory", "remember", "step_memory"]
 
 NO = -1  # "none" in the integer columns (no previous action, no state, no cluster)
+MEMO = 4096  # entries of `StepMemory.memo`
 
 
 @dataclass
@@ -60,6 +61,7 @@ class StepMemory:
     derived: DerivedLayer | None = None
     state_index: dict[str, int] = field(default_factory=dict)
     _arrays: dict[str, np.ndarray] | None = None
+    _memo: dict[Any, Any] = field(default_factory=dict)  # see `memo`
     lock: threading.RLock = field(default_factory=threading.RLock)
     # approximate nearest-neighbour index per vector view, from `ann_min_steps` steps on
     ann_min_steps: int = ANN_MIN_STEPS
@@ -231,6 +233,19 @@ class StepMemory:
     def distinct(self, view: str) -> int:
         return len(self._views[view])
 
+    def memo(self, arrays: dict[str, np.ndarray] | None = None) -> dict[Any, Any]:
+        """Results over every step that several questions share (the votes of the steps
+        after one previous action, of one abstract state...): kept while the columns are
+        the same, dropped with them by any add, relabelling or refresh; at most MEMO entries.
+        `arrays`: the columns the caller computes from; when a write replaced them since,
+        a scratch dict (nothing computed from old columns is kept for new ones)."""
+        with self.lock:
+            if self.arrays is not arrays and arrays is not None:  # (rebuilt: empty memo)
+                return {}
+            if len(self._memo) >= MEMO:
+                self._memo = {}
+            return self._memo
+
     @property
     def arrays(self) -> dict[str, np.ndarray]:
         """The columns as numpy arrays: views of the growable columns (no copy per step)
@@ -241,6 +256,7 @@ class StepMemory:
                 self._arrays["task_vecs"] = self._task_vecs.view()
                 arr = self._arrays
                 arr["failing"] = failure_evidence(arr, len(self.episodes), len(self.actions))
+                self._memo = {}
             return self._arrays
 
 
