@@ -237,13 +237,34 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
 @dataclass
 class Given:
     """The caller's candidate actions: their texts, action names, and whether each repeats
-    an action of this episode's history (the actions taken so far)."""
+    an action of this episode's history (the actions taken so far). Their words as each
+    analogy reads them are split once per question (`matching`, `done`)."""
 
     texts: list[str]
     names: list[str]
     embedder: Any
     repeats: list[bool]
     history: list[str] = field(default_factory=list)
+    analogies: dict[int, Analogy] = field(default_factory=dict)
+    _texts: dict[frozenset[str], dict[frozenset[str], list[int]]] = field(default_factory=dict)
+    _done: dict[frozenset[str], set[frozenset[str]]] = field(default_factory=dict)
+
+    def matching(self, an: Analogy, action: frozenset[str]) -> list[int]:
+        """The given actions whose words (as `an` reads ours) are exactly `action`'s."""
+        by = self._texts.get(an.ours)
+        if by is None:
+            by = {}
+            for j, t in enumerate(self.texts):
+                by.setdefault(frozenset(an.given(t)), []).append(j)
+            self._texts[an.ours] = by
+        return by.get(action, [])
+
+    def done(self, an: Analogy) -> set[frozenset[str]]:
+        """The history's actions as `an` reads ours."""
+        hit = self._done.get(an.ours)
+        if hit is None:
+            hit = self._done[an.ours] = {frozenset(an.given(h)) for h in self.history}
+        return hit
 
 
 def _task_sims(mem: StepMemory, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
@@ -257,13 +278,31 @@ def _task_sims(mem: StepMemory, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
 
 def _same(mem: StepMemory, i: int, task: str | None, given: Given,
           ) -> tuple[list[int], Analogy, bool]:
-    """The given actions that are step `i`'s action up to the task analogy (`Analogy`), new
+    """The given actions that are step `i`'s action up to the analogy (`analogy`), new
     or repeated in the episode as the step's own was; and whether it was repeated."""
-    an = Analogy.of(mem.tasks[mem.arrays["task"][i]], task)
-    done = set(an.past(concrete(mem, i)))
+    an = analogy(mem, i, task, given)
+    done = frozenset(an.past(concrete(mem, i)))
     again = _repeated(mem, i)
-    return [j for j, t in enumerate(given.texts)
-            if given.repeats[j] == again and set(an.given(t)) == done], an, again
+    return [j for j in given.matching(an, done) if given.repeats[j] == again], an, again
+
+
+def analogy(mem: StepMemory, i: int, task: str | None, given: Given) -> Analogy:
+    """Step `i` seen from the question: the task analogy (`Analogy.of`), then the renaming of
+    objects under which its episode's earlier actions best coincide with this episode's
+    actions so far (`Analogy.cast`): the wire its episode used on the battery is the one this
+    episode used, so `connect black wire terminal 2 ...` reads `connect red wire terminal 2
+    ...`. Once per step and question (`given.analogies`)."""
+    hit = given.analogies.get(i)
+    if hit is None:
+        hit = Analogy.of(mem.tasks[mem.arrays["task"][i]], task)
+        if given.history:
+            a = mem.arrays
+            earlier = np.flatnonzero((a["episode"] == a["episode"][i])
+                                     & (a["position"] < a["position"][i]))
+            hit = hit.cast([concrete(mem, j) for j in earlier.tolist()], given.history,
+                           concrete(mem, i))
+        given.analogies[i] = hit
+    return hit
 
 
 def _exact_matches(near: np.ndarray, sims: np.ndarray, given: Given,
@@ -346,13 +385,13 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
 
 def _behind(mem: StepMemory, i: int, task: str | None, given: Given) -> bool:
     """Whether step `i` took, as a new action, one this episode has already taken (up to the
-    task analogy): it is at an earlier point of the procedure than the question, so it tells
+    analogy): it is at an earlier point of the procedure than the question, so it tells
     nothing about what comes next (not even through a look-alike)."""
     if not given.history:
         return False
-    an = Analogy.of(mem.tasks[mem.arrays["task"][i]], task)
-    done = set(an.past(concrete(mem, i)))
-    return any(set(an.given(h)) == done for h in given.history) and not _repeated(mem, i)
+    an = analogy(mem, i, task, given)
+    done = frozenset(an.past(concrete(mem, i)))
+    return done in given.done(an) and not _repeated(mem, i)
 
 
 def _repeated(mem: StepMemory, i: int) -> bool:
@@ -372,10 +411,12 @@ class Analogy:
     """A past action seen under its own task (`then`) and a candidate under the current one
     (`now`): in each, the words of its own task that the other task lacks become one
     placeholder, so `focus on red light bulb` under "turn on the red light bulb" is
-    `focus on blue light bulb` under "turn on the blue light bulb"."""
+    `focus on blue light bulb` under "turn on the blue light bulb". `roles`: past words
+    read as ours (`cast`)."""
 
     theirs: frozenset[str]
     ours: frozenset[str]
+    roles: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(cls, then: str, now: str | None) -> Analogy:
@@ -385,10 +426,61 @@ class Analogy:
         return cls(frozenset(a - b), frozenset(b - a))
 
     def past(self, action: str) -> tuple[str, ...]:
-        return _swap(action, self.theirs)
+        out = _swap(action, self.theirs)
+        if self.roles:
+            role = dict(self.roles)
+            out = tuple(role.get(w, w) for w in out)
+        return out
 
     def given(self, action: str) -> tuple[str, ...]:
         return _swap(action, self.ours)
+
+    def cast(self, earlier: Sequence[str], history: Sequence[str], action: str = "",
+             ) -> Analogy:
+        """Read the past episode's objects as this episode's: the one-to-one renaming of
+        single words under which the most of its `earlier` actions are exactly one of this
+        episode's `history` (as word sets), built greedily from the pairs of actions that
+        differ by one word each way, each renaming kept only if it makes more actions
+        coincide, and never two past words (of `earlier` and the step's own `action`) read
+        as one. Unchanged when no renaming does."""
+        past = [frozenset(self.past(e)) for e in earlier]
+        ours = {frozenset(self.given(h)) for h in history}
+        if not past or not ours:
+            return self
+        options: set[tuple[str, str]] = set()
+        for e in set(past) - ours:
+            for h in ours:
+                x, y = e - h, h - e
+                if len(x) == 1 and len(y) == 1:
+                    (a,), (b,) = x, y
+                    if TASK_WORD not in (a, b):
+                        options.add((a, b))
+        if not options:
+            return self
+        vocab = frozenset().union(*past, self.past(action))
+        role: dict[str, str] = {}
+
+        def hits(r: dict[str, str]) -> int:
+            return sum(frozenset(r.get(w, w) for w in e) in ours for e in past)
+
+        best = hits(role)
+        while True:
+            scored = []
+            for a, b in sorted(options):
+                if a in role:
+                    continue
+                trial = {**role, a: b}
+                image = [trial.get(w, w) for w in vocab]
+                if len(set(image)) < len(image):  # two past words would read as one
+                    continue
+                scored.append((hits(trial), a, b))
+            if not scored:
+                break
+            n, a, b = max(scored, key=lambda x: x[0])
+            if n <= best:
+                break
+            role[a], best = b, n
+        return replace(self, roles=tuple(sorted(role.items()))) if role else self
 
 
 def _swap(text: str, own: frozenset[str]) -> tuple[str, ...]:
