@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import weakref
 from collections.abc import Sequence
@@ -411,29 +412,35 @@ class Analogy:
     """A past action seen under its own task (`then`) and a candidate under the current one
     (`now`): in each, the words of its own task that the other task lacks become one
     placeholder, so `focus on red light bulb` under "turn on the red light bulb" is
-    `focus on blue light bulb` under "turn on the blue light bulb". `roles`: past words
-    read as ours (`cast`)."""
+    `focus on blue light bulb` under "turn on the blue light bulb". Only where they name what
+    the task names: a run of such words in an action is the task's run, or its end (`buzzer`
+    of "electric buzzer"), followed by the word that follows it in the task (`red` then
+    `light`); `red wire` under the red-bulb task stays a red wire. `roles`: past words read
+    as ours (`cast`)."""
 
     theirs: frozenset[str]
     ours: frozenset[str]
     roles: tuple[tuple[str, str], ...] = ()
+    their_runs: frozenset[tuple[tuple[str, ...], str]] = frozenset()
+    our_runs: frozenset[tuple[tuple[str, ...], str]] = frozenset()
 
     @classmethod
     def of(cls, then: str, now: str | None) -> Analogy:
         if not now:
             return cls(frozenset(), frozenset())
         a, b = words(then), words(now)
-        return cls(frozenset(a - b), frozenset(b - a))
+        theirs, ours = frozenset(a - b), frozenset(b - a)
+        return cls(theirs, ours, their_runs=_runs(then, theirs), our_runs=_runs(now, ours))
 
     def past(self, action: str) -> tuple[str, ...]:
-        out = _swap(action, self.theirs)
+        out = _swap(action, self.theirs, self.their_runs)
         if self.roles:
             role = dict(self.roles)
             out = tuple(role.get(w, w) for w in out)
         return out
 
     def given(self, action: str) -> tuple[str, ...]:
-        return _swap(action, self.ours)
+        return _swap(action, self.ours, self.our_runs)
 
     def cast(self, earlier: Sequence[str], history: Sequence[str], action: str = "",
              ) -> Analogy:
@@ -483,14 +490,45 @@ class Analogy:
         return replace(self, roles=tuple(sorted(role.items()))) if role else self
 
 
-def _swap(text: str, own: frozenset[str]) -> tuple[str, ...]:
-    out: list[str] = []
-    for w in WORD.findall(text.lower()):
-        if w in FILLER:
+TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+
+
+def _runs(task: str, own: frozenset[str]) -> frozenset[tuple[tuple[str, ...], str]]:
+    """The task's runs of its own words, each with the word that follows it ("" where a
+    sentence or the text ends: no condition)."""
+    toks = [t for t in TOKEN.findall(task.lower()) if t not in FILLER]
+    out: set[tuple[tuple[str, ...], str]] = set()
+    run: list[str] = []
+    for t in [*toks, "."]:
+        if t in own:
+            run.append(t)
             continue
-        w = TASK_WORD if w in own else w
-        if not (w == TASK_WORD and out and out[-1] == TASK_WORD):
-            out.append(w)
+        if run:
+            out.add((tuple(run), t if WORD.fullmatch(t) else ""))
+            run = []
+    return frozenset(out)
+
+
+def _swap(text: str, own: frozenset[str], runs: frozenset[tuple[tuple[str, ...], str]],
+          ) -> tuple[str, ...]:
+    toks = [w for w in WORD.findall(text.lower()) if w not in FILLER]
+    out: list[str] = []
+    i = 0
+    while i < len(toks):
+        j = i
+        while j < len(toks) and toks[j] in own:
+            j += 1
+        if j == i:
+            out.append(toks[i])
+            i += 1
+            continue
+        run, nxt = tuple(toks[i:j]), toks[j] if j < len(toks) else ""
+        if any(run == t[len(t) - len(run):] and (not after or after == nxt)
+               for t, after in runs):
+            out.append(TASK_WORD)
+        else:
+            out.extend(run)
+        i = j
     return tuple(out)
 
 
