@@ -300,8 +300,7 @@ def analogy(mem: StepMemory, i: int, task: str | None, given: Given) -> Analogy:
             a = mem.arrays
             earlier = np.flatnonzero((a["episode"] == a["episode"][i])
                                      & (a["position"] < a["position"][i]))
-            hit = hit.cast([concrete(mem, j) for j in earlier.tolist()], given.history,
-                           concrete(mem, i))
+            hit = hit.cast([concrete(mem, j) for j in earlier.tolist()], given.history)
         given.analogies[i] = hit
     return hit
 
@@ -386,13 +385,17 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
 
 def _behind(mem: StepMemory, i: int, task: str | None, given: Given) -> bool:
     """Whether step `i` took, as a new action, one this episode has already taken (up to the
-    analogy): it is at an earlier point of the procedure than the question, so it tells
-    nothing about what comes next (not even through a look-alike)."""
+    analogy, with or without its renaming of objects): it is at an earlier point of the
+    procedure than the question, so it tells nothing about what comes next (not even
+    through a look-alike)."""
     if not given.history:
         return False
     an = analogy(mem, i, task, given)
-    done = frozenset(an.past(concrete(mem, i)))
-    return done in given.done(an) and not _repeated(mem, i)
+    action = concrete(mem, i)
+    taken = given.done(an)
+    literal = replace(an, roles=())  # nor as it was written (`open door to hallway` again)
+    return ((frozenset(an.past(action)) in taken or frozenset(literal.past(action)) in taken)
+            and not _repeated(mem, i))
 
 
 def _repeated(mem: StepMemory, i: int) -> bool:
@@ -404,6 +407,7 @@ def _repeated(mem: StepMemory, i: int) -> bool:
 
 
 TASK_WORD = "it"
+UNKNOWN = "?"  # a past object whose role here is another's (never a candidate's word)
 FILLER = frozenset({"a", "an", "the", "in"})  # `battery anode` is `anode in battery`
 
 
@@ -442,14 +446,14 @@ class Analogy:
     def given(self, action: str) -> tuple[str, ...]:
         return _swap(action, self.ours, self.our_runs)
 
-    def cast(self, earlier: Sequence[str], history: Sequence[str], action: str = "",
-             ) -> Analogy:
+    def cast(self, earlier: Sequence[str], history: Sequence[str]) -> Analogy:
         """Read the past episode's objects as this episode's: the one-to-one renaming of
         single words under which the most of its `earlier` actions are exactly one of this
         episode's `history` (as word sets), built greedily from the pairs of actions that
         differ by one word each way, each renaming kept only if it makes more actions
-        coincide, and never two past words (of `earlier` and the step's own `action`) read
-        as one. Unchanged when no renaming does."""
+        coincide (at equal count, one that displaces no past word first). A past word
+        another one is renamed to, itself not renamed, reads as `UNKNOWN` (their red wire,
+        used where ours is black, is not our red wire). Unchanged when no renaming does."""
         past = [frozenset(self.past(e)) for e in earlier]
         ours = {frozenset(self.given(h)) for h in history}
         if not past or not ours:
@@ -464,30 +468,29 @@ class Analogy:
                         options.add((a, b))
         if not options:
             return self
-        vocab = frozenset().union(*past, self.past(action))
+        vocab = frozenset().union(*past)
         role: dict[str, str] = {}
 
+        def read(r: dict[str, str]) -> dict[str, str]:
+            return {**{b: UNKNOWN for b in r.values()}, **r}
+
         def hits(r: dict[str, str]) -> int:
-            return sum(frozenset(r.get(w, w) for w in e) in ours for e in past)
+            m = read(r)
+            return sum(frozenset(m.get(w, w) for w in e) in ours for e in past)
 
         best = hits(role)
         while True:
-            scored = []
-            for a, b in sorted(options):
-                if a in role:
-                    continue
-                trial = {**role, a: b}
-                image = [trial.get(w, w) for w in vocab]
-                if len(set(image)) < len(image):  # two past words would read as one
-                    continue
-                scored.append((hits(trial), a, b))
+            taken = set(role.values())
+            # more coinciding first; at equal count, a renaming that displaces no word
+            scored = [(hits({**role, a: b}), b not in vocab or b in role, a, b)
+                      for a, b in sorted(options) if a not in role and b not in taken]
             if not scored:
                 break
-            n, a, b = max(scored, key=lambda x: x[0])
+            n, _, a, b = max(scored, key=lambda x: x[:2])
             if n <= best:
                 break
             role[a], best = b, n
-        return replace(self, roles=tuple(sorted(role.items()))) if role else self
+        return replace(self, roles=tuple(sorted(read(role).items()))) if role else self
 
 
 TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
