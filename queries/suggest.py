@@ -408,7 +408,8 @@ def _repeated(mem: StepMemory, i: int) -> bool:
 
 TASK_WORD = "it"
 UNKNOWN = "?"  # a past object whose role here is another's (never a candidate's word)
-FILLER = frozenset({"a", "an", "the", "in"})  # `battery anode` is `anode in battery`
+FILLER = frozenset({"a", "an", "the", "in", "into"})  # `battery anode` is `anode in battery`,
+# `pour X in Y` is `pour X into Y`
 
 
 @dataclass(frozen=True)
