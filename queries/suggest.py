@@ -176,10 +176,10 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     """Rank exactly the caller's concrete actions. First what the nearest successful steps
     (by message and task, closer for the same task and the same previous actions) did
     concretely: they vote for the candidates their actions match (`_concrete_votes`); the
-    errored steps that took exactly a candidate after the same previous action vote against
-    it on the same similarity scale (`_failure_weights`), unless a successful step at least
-    as near took it. Then the template's fused score (weight `TEMPLATE_WEIGHT`) ranks what no
-    neighbour did and breaks ties."""
+    errored steps that took exactly a candidate at the same point of the procedure
+    (`_at_same_point`) vote against it on the same similarity scale (`_failure_weights`),
+    unless a successful step at least as near took it. Then the template's fused score
+    (weight `TEMPLATE_WEIGHT`) ranks what no neighbour did and breaks ties."""
     row_of = {c: r for r, c in enumerate(rows.candidates)}
     scores = model.next.score(rows.next_x) if rows.candidates else np.zeros(0)
     risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
@@ -197,8 +197,10 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
     own = {i: _same(mem, i, task, given) for i in good.tolist()}  # matched once, read twice
     votes = _concrete_votes(mem, good, sims, task, given, own)
-    errored = top_k(sims, a["err"] & (a["prev1"] == h[0]), 2 * CONCRETE_NEIGHBOURS)
+    errored = top_k(sims, a["err"], 2 * CONCRETE_NEIGHBOURS)
     errored = errored[base[errored] >= ERRORED_SIMILARITY]
+    errored = _at_same_point(mem, errored, [template_name(normalise_action(mem, x))
+                                            for x in history])
     backed = _exact_matches(good, sims, given, {i: m[0] for i, m in own.items()})
     failed = _failure_weights(mem, good, errored, sims, task, given, backed)
     ranked = []
@@ -305,6 +307,21 @@ def analogy(mem: StepMemory, i: int, task: str | None, given: Given) -> Analogy:
     return hit
 
 
+def _at_same_point(mem: StepMemory, steps: np.ndarray, names: list[str]) -> np.ndarray:
+    """The steps taken at the question's point of the procedure: after as many actions of
+    their own action's name (in their episode) as this episode has taken (`names`: the
+    history's). Choosing the first animal to focus on wrongly says nothing of the second."""
+    a = mem.arrays
+    keep = []
+    for i in steps.tolist():
+        name = template_name(mem.actions[mem.label[i]])
+        earlier = np.flatnonzero((a["episode"] == a["episode"][i])
+                                 & (a["position"] < a["position"][i]))
+        before = sum(template_name(mem.actions[mem.label[j]]) == name for j in earlier.tolist())
+        keep.append(before == names.count(name))
+    return steps[np.asarray(keep, dtype=bool)] if len(steps) else steps
+
+
 def _exact_matches(near: np.ndarray, sims: np.ndarray, given: Given,
                    same: dict[int, list[int]]) -> dict[str, float]:
     """For each given action some `near` step took exactly (`same`: each near step's own given
@@ -353,8 +370,10 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     weight: each step weighs exp(-(best similarity - its own) / SHARPNESS) (the nearest
     count; a step 0.05 further barely) and gives it to the given actions that are its own
     (`_same`); where none is, to those of the same action name (and as new or repeated)
-    most like it: a softmax of their embedding cosines (temperature NEAR_TEMPERATURE), scaled
-    by the best cosine to the power NEAR_POWER. A step whose own action this episode has
+    that share an object word with it (`focus on baby mouse` stands for `focus on baby
+    rabbit`, never `focus on electric motor` for `focus on kitchen`), most like it: a
+    softmax of their embedding cosines (temperature NEAR_TEMPERATURE), scaled by the best
+    cosine to the power NEAR_POWER. A step whose own action this episode has
     already taken neither votes nor weighs (`_behind`). `own`: `_same` of each near step."""
     out: dict[str, float] = {}
     near = np.asarray([i for i in near.tolist() if not _behind(mem, i, task, given)], dtype=int)
@@ -370,7 +389,9 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
                 out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi / len(same)
             continue
         name = template_name(mem.actions[mem.label[i]])
-        kin = [j for j, n in enumerate(given.names) if n == name and given.repeats[j] == again]
+        objects = _objects(an.past(concrete(mem, i)), name)
+        kin = [j for j, n in enumerate(given.names) if n == name and given.repeats[j] == again
+               and objects & _objects(an.given(given.texts[j]), name)]
         if not kin:
             continue
         vecs = embed_texts(given.embedder, [" ".join(an.past(concrete(mem, i)))]
@@ -381,6 +402,14 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
         for j, pj in zip(kin, p.tolist(), strict=True):
             out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi * pj
     return out
+
+
+RELATION_WORDS = frozenset({"on", "to", "at", "from", "with", "of", "for", "by", "onto"})
+
+
+def _objects(action: Sequence[str], name: str) -> frozenset[str]:
+    """An action's words that name what it acts on: not its action name, nor a preposition."""
+    return frozenset(action) - RELATION_WORDS - set(WORD.findall(name.lower()))
 
 
 def _behind(mem: StepMemory, i: int, task: str | None, given: Given) -> bool:
