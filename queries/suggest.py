@@ -370,10 +370,8 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     weight: each step weighs exp(-(best similarity - its own) / SHARPNESS) (the nearest
     count; a step 0.05 further barely) and gives it to the given actions that are its own
     (`_same`); where none is, to those of the same action name (and as new or repeated)
-    that share an object word with it (`focus on baby mouse` stands for `focus on baby
-    rabbit`, never `focus on electric motor` for `focus on kitchen`), most like it: a
-    softmax of their embedding cosines (temperature NEAR_TEMPERATURE), scaled by the best
-    cosine to the power NEAR_POWER. A step whose own action this episode has
+    most like it: a softmax of their embedding cosines (temperature NEAR_TEMPERATURE),
+    scaled by the best cosine to the power NEAR_POWER. A step whose own action this episode has
     already taken neither votes nor weighs (`_behind`). `own`: `_same` of each near step."""
     out: dict[str, float] = {}
     near = np.asarray([i for i in near.tolist() if not _behind(mem, i, task, given)], dtype=int)
@@ -389,9 +387,7 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
                 out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi / len(same)
             continue
         name = template_name(mem.actions[mem.label[i]])
-        objects = _objects(an.past(concrete(mem, i)), name)
-        kin = [j for j, n in enumerate(given.names) if n == name and given.repeats[j] == again
-               and objects & _objects(an.given(given.texts[j]), name)]
+        kin = [j for j, n in enumerate(given.names) if n == name and given.repeats[j] == again]
         if not kin:
             continue
         vecs = embed_texts(given.embedder, [" ".join(an.past(concrete(mem, i)))]
@@ -402,14 +398,6 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
         for j, pj in zip(kin, p.tolist(), strict=True):
             out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi * pj
     return out
-
-
-RELATION_WORDS = frozenset({"on", "to", "at", "from", "with", "of", "for", "by", "onto"})
-
-
-def _objects(action: Sequence[str], name: str) -> frozenset[str]:
-    """An action's words that name what it acts on: not its action name, nor a preposition."""
-    return frozenset(action) - RELATION_WORDS - set(WORD.findall(name.lower()))
 
 
 def _behind(mem: StepMemory, i: int, task: str | None, given: Given) -> bool:
