@@ -177,7 +177,7 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     (by message and task, closer for the same task and the same previous actions) did
     concretely: they vote for the candidates their actions match (`_concrete_votes`); the
     errored steps that took exactly a candidate at the same point of the procedure
-    (`_at_same_point`) vote against it on the same similarity scale (`_failure_weights`),
+    (`_point`) vote against it on the same similarity scale (`_failure_weights`),
     unless a successful step at least as near took it. Then the template's fused score
     (weight `TEMPLATE_WEIGHT`) ranks what no neighbour did and breaks ties."""
     row_of = {c: r for r, c in enumerate(rows.candidates)}
@@ -193,14 +193,14 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     tmpls = [normalise_action(mem, t) for t in texts]
     done = {words(h) for h in history}
     given = Given(texts=texts, names=[template_name(t) for t in tmpls], embedder=embedder,
-                  repeats=[words(t) in done for t in texts], history=list(history))
+                  repeats=[words(t) in done for t in texts], history=list(history),
+                  taken=[template_name(normalise_action(mem, x)) for x in history])
     good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
     own = {i: _same(mem, i, task, given) for i in good.tolist()}  # matched once, read twice
     votes = _concrete_votes(mem, good, sims, task, given, own)
     errored = top_k(sims, a["err"], 2 * CONCRETE_NEIGHBOURS)
     errored = errored[base[errored] >= ERRORED_SIMILARITY]
-    errored = _at_same_point(mem, errored, [template_name(normalise_action(mem, x))
-                                            for x in history])
+    errored = errored[[_point(mem, i, given) == 0 for i in errored.tolist()]]
     backed = _exact_matches(good, sims, given, {i: m[0] for i, m in own.items()})
     failed = _failure_weights(mem, good, errored, sims, task, given, backed)
     ranked = []
@@ -248,6 +248,7 @@ class Given:
     embedder: Any
     repeats: list[bool]
     history: list[str] = field(default_factory=list)
+    taken: list[str] = field(default_factory=list)  # the history's action names
     analogies: dict[int, Analogy] = field(default_factory=dict)
     _texts: dict[frozenset[str], dict[frozenset[str], list[int]]] = field(default_factory=dict)
     _done: dict[frozenset[str], set[frozenset[str]]] = field(default_factory=dict)
@@ -307,19 +308,16 @@ def analogy(mem: StepMemory, i: int, task: str | None, given: Given) -> Analogy:
     return hit
 
 
-def _at_same_point(mem: StepMemory, steps: np.ndarray, names: list[str]) -> np.ndarray:
-    """The steps taken at the question's point of the procedure: after as many actions of
-    their own action's name (in their episode) as this episode has taken (`names`: the
-    history's). Choosing the first animal to focus on wrongly says nothing of the second."""
+def _point(mem: StepMemory, i: int, given: Given) -> int:
+    """Where step `i` stands against the question in the procedure: how many actions of its
+    own action's name its episode had taken before it, minus how many this episode has taken
+    (`given.taken`): 0 at the same point, below 0 earlier. Choosing the first animal to focus
+    on wrongly says nothing of the second."""
     a = mem.arrays
-    keep = []
-    for i in steps.tolist():
-        name = template_name(mem.actions[mem.label[i]])
-        earlier = np.flatnonzero((a["episode"] == a["episode"][i])
-                                 & (a["position"] < a["position"][i]))
-        before = sum(template_name(mem.actions[mem.label[j]]) == name for j in earlier.tolist())
-        keep.append(before == names.count(name))
-    return steps[np.asarray(keep, dtype=bool)] if len(steps) else steps
+    name = template_name(mem.actions[mem.label[i]])
+    earlier = np.flatnonzero((a["episode"] == a["episode"][i]) & (a["position"] < a["position"][i]))
+    before = sum(template_name(mem.actions[mem.label[j]]) == name for j in earlier.tolist())
+    return before - given.taken.count(name)
 
 
 def _exact_matches(near: np.ndarray, sims: np.ndarray, given: Given,
@@ -372,9 +370,12 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     (`_same`); where none is, to those of the same action name (and as new or repeated)
     most like it: a softmax of their embedding cosines (temperature NEAR_TEMPERATURE),
     scaled by the best cosine to the power NEAR_POWER. A step whose own action this episode has
-    already taken neither votes nor weighs (`_behind`). `own`: `_same` of each near step."""
+    already taken neither votes nor weighs (`_behind`), nor does a look-alike from an earlier
+    point of the procedure (`_point`: the first focus's animal is no guide to the second).
+    `own`: `_same` of each near step."""
     out: dict[str, float] = {}
-    near = np.asarray([i for i in near.tolist() if not _behind(mem, i, task, given)], dtype=int)
+    near = np.asarray([i for i in near.tolist() if not _behind(mem, i, task, given)
+                       and (own[i][0] or _point(mem, i, given) >= 0)], dtype=int)
     if not len(near):
         return out
     s = sims[near].astype(np.float64)
@@ -445,6 +446,7 @@ class Analogy:
     roles: tuple[tuple[str, str], ...] = ()
     their_runs: frozenset[tuple[tuple[str, ...], str]] = frozenset()
     our_runs: frozenset[tuple[tuple[str, ...], str]] = frozenset()
+    shared: frozenset[str] = frozenset()  # words both tasks have
 
     @classmethod
     def of(cls, then: str, now: str | None) -> Analogy:
@@ -452,7 +454,8 @@ class Analogy:
             return cls(frozenset(), frozenset())
         a, b = words(then), words(now)
         theirs, ours = frozenset(a - b), frozenset(b - a)
-        return cls(theirs, ours, their_runs=_runs(then, theirs), our_runs=_runs(now, ours))
+        return cls(theirs, ours, their_runs=_runs(then, theirs), our_runs=_runs(now, ours),
+                   shared=frozenset(a & b))
 
     def past(self, action: str) -> tuple[str, ...]:
         out = _swap(action, self.theirs, self.their_runs)
@@ -471,7 +474,8 @@ class Analogy:
         differ by one word each way, each renaming kept only if it makes more actions
         coincide (at equal count, one that displaces no past word first). A past word
         another one is renamed to, itself not renamed, reads as `UNKNOWN` (their red wire,
-        used where ours is black, is not our red wire). Unchanged when no renaming does."""
+        used where ours is black, is not our red wire), unless both tasks name it (the red
+        light bulb of two red-bulb tasks is one). Unchanged when no renaming does."""
         past = [frozenset(self.past(e)) for e in earlier]
         ours = {frozenset(self.given(h)) for h in history}
         if not past or not ours:
@@ -490,7 +494,7 @@ class Analogy:
         role: dict[str, str] = {}
 
         def read(r: dict[str, str]) -> dict[str, str]:
-            return {**{b: UNKNOWN for b in r.values()}, **r}
+            return {**{b: UNKNOWN for b in r.values() if b not in self.shared}, **r}
 
         def hits(r: dict[str, str]) -> int:
             m = read(r)
