@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import weakref
 from collections.abc import Sequence
@@ -177,10 +178,10 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     """Rank exactly the caller's concrete actions. First what the nearest successful steps
     (by message and task, closer for the same task and the same previous actions) did
     concretely: they vote for the candidates their actions match (`_concrete_votes`); the
-    errored steps that took exactly a candidate after the same previous action vote against
-    it on the same similarity scale (`_failure_weights`), unless a successful step at least
-    as near took it. Then the template's fused score (weight `TEMPLATE_WEIGHT`) ranks what no
-    neighbour did and breaks ties."""
+    errored steps that took exactly a candidate at the same point of the procedure
+    (`_point`) vote against it on the same similarity scale (`_failure_weights`),
+    unless a successful step at least as near took it. Then the template's fused score
+    (weight `TEMPLATE_WEIGHT`) ranks what no neighbour did and breaks ties."""
     row_of = {c: r for r, c in enumerate(rows.candidates)}
     scores = model.next.score(rows.next_x) if rows.candidates else np.zeros(0)
     risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
@@ -194,12 +195,14 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     tmpls = [normalise_action(mem, t) for t in texts]
     done = {words(h) for h in history}
     given = Given(texts=texts, names=[template_name(t) for t in tmpls], embedder=embedder,
-                  repeats=[words(t) in done for t in texts], history=list(history))
+                  repeats=[words(t) in done for t in texts], history=list(history),
+                  taken=[template_name(normalise_action(mem, x)) for x in history])
     good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
     own = {i: _same(mem, i, task, given) for i in good.tolist()}  # matched once, read twice
     votes = _concrete_votes(mem, good, sims, task, given, own)
-    errored = top_k(sims, a["err"] & (a["prev1"] == h[0]), 2 * CONCRETE_NEIGHBOURS)
+    errored = top_k(sims, a["err"], 2 * CONCRETE_NEIGHBOURS)
     errored = errored[base[errored] >= ERRORED_SIMILARITY]
+    errored = errored[[_point(mem, i, given) == 0 for i in errored.tolist()]]
     backed = _exact_matches(good, sims, given, {i: m[0] for i, m in own.items()})
     failed = _failure_weights(mem, good, errored, sims, task, given, backed)
     ranked = []
@@ -239,13 +242,35 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
 @dataclass
 class Given:
     """The caller's candidate actions: their texts, action names, and whether each repeats
-    an action of this episode's history (the actions taken so far)."""
+    an action of this episode's history (the actions taken so far). Their words as each
+    analogy reads them are split once per question (`matching`, `done`)."""
 
     texts: list[str]
     names: list[str]
     embedder: Any
     repeats: list[bool]
     history: list[str] = field(default_factory=list)
+    taken: list[str] = field(default_factory=list)  # the history's action names
+    analogies: dict[int, Analogy] = field(default_factory=dict)
+    _texts: dict[frozenset[str], dict[frozenset[str], list[int]]] = field(default_factory=dict)
+    _done: dict[frozenset[str], set[frozenset[str]]] = field(default_factory=dict)
+
+    def matching(self, an: Analogy, action: frozenset[str]) -> list[int]:
+        """The given actions whose words (as `an` reads ours) are exactly `action`'s."""
+        by = self._texts.get(an.ours)
+        if by is None:
+            by = {}
+            for j, t in enumerate(self.texts):
+                by.setdefault(frozenset(an.given(t)), []).append(j)
+            self._texts[an.ours] = by
+        return by.get(action, [])
+
+    def done(self, an: Analogy) -> set[frozenset[str]]:
+        """The history's actions as `an` reads ours."""
+        hit = self._done.get(an.ours)
+        if hit is None:
+            hit = self._done[an.ours] = {frozenset(an.given(h)) for h in self.history}
+        return hit
 
 
 def _task_sims(mem: StepMemory, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
@@ -259,13 +284,42 @@ def _task_sims(mem: StepMemory, rows: Rows) -> tuple[np.ndarray, np.ndarray]:
 
 def _same(mem: StepMemory, i: int, task: str | None, given: Given,
           ) -> tuple[list[int], Analogy, bool]:
-    """The given actions that are step `i`'s action up to the task analogy (`Analogy`), new
+    """The given actions that are step `i`'s action up to the analogy (`analogy`), new
     or repeated in the episode as the step's own was; and whether it was repeated."""
-    an = Analogy.of(mem.tasks[mem.arrays["task"][i]], task)
-    done = set(an.past(concrete(mem, i)))
+    an = analogy(mem, i, task, given)
+    done = frozenset(an.past(concrete(mem, i)))
     again = _repeated(mem, i)
-    return [j for j, t in enumerate(given.texts)
-            if given.repeats[j] == again and set(an.given(t)) == done], an, again
+    return [j for j in given.matching(an, done) if given.repeats[j] == again], an, again
+
+
+def analogy(mem: StepMemory, i: int, task: str | None, given: Given) -> Analogy:
+    """Step `i` seen from the question: the task analogy (`Analogy.of`), then the renaming of
+    objects under which its episode's earlier actions best coincide with this episode's
+    actions so far (`Analogy.cast`): the wire its episode used on the battery is the one this
+    episode used, so `connect black wire terminal 2 ...` reads `connect red wire terminal 2
+    ...`. Once per step and question (`given.analogies`)."""
+    hit = given.analogies.get(i)
+    if hit is None:
+        hit = Analogy.of(mem.tasks[mem.arrays["task"][i]], task)
+        if given.history:
+            a = mem.arrays
+            earlier = np.flatnonzero((a["episode"] == a["episode"][i])
+                                     & (a["position"] < a["position"][i]))
+            hit = hit.cast([concrete(mem, j) for j in earlier.tolist()], given.history)
+        given.analogies[i] = hit
+    return hit
+
+
+def _point(mem: StepMemory, i: int, given: Given) -> int:
+    """Where step `i` stands against the question in the procedure: how many actions of its
+    own action's name its episode had taken before it, minus how many this episode has taken
+    (`given.taken`): 0 at the same point, below 0 earlier. Choosing the first animal to focus
+    on wrongly says nothing of the second."""
+    a = mem.arrays
+    name = template_name(mem.actions[mem.label[i]])
+    earlier = np.flatnonzero((a["episode"] == a["episode"][i]) & (a["position"] < a["position"][i]))
+    before = sum(template_name(mem.actions[mem.label[j]]) == name for j in earlier.tolist())
+    return before - given.taken.count(name)
 
 
 def _exact_matches(near: np.ndarray, sims: np.ndarray, given: Given,
@@ -316,11 +370,14 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     weight: each step weighs exp(-(best similarity - its own) / SHARPNESS) (the nearest
     count; a step 0.05 further barely) and gives it to the given actions that are its own
     (`_same`); where none is, to those of the same action name (and as new or repeated)
-    most like it: a softmax of their embedding cosines (temperature NEAR_TEMPERATURE), scaled
-    by the best cosine to the power NEAR_POWER. A step whose own action this episode has
-    already taken neither votes nor weighs (`_behind`). `own`: `_same` of each near step."""
+    most like it: a softmax of their embedding cosines (temperature NEAR_TEMPERATURE),
+    scaled by the best cosine to the power NEAR_POWER. A step whose own action this episode has
+    already taken neither votes nor weighs (`_behind`), nor does a look-alike from an earlier
+    point of the procedure (`_point`: the first focus's animal is no guide to the second).
+    `own`: `_same` of each near step."""
     out: dict[str, float] = {}
-    near = np.asarray([i for i in near.tolist() if not _behind(mem, i, task, given)], dtype=int)
+    near = np.asarray([i for i in near.tolist() if not _behind(mem, i, task, given)
+                       and (own[i][0] or _point(mem, i, given) >= 0)], dtype=int)
     if not len(near):
         return out
     s = sims[near].astype(np.float64)
@@ -348,13 +405,17 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
 
 def _behind(mem: StepMemory, i: int, task: str | None, given: Given) -> bool:
     """Whether step `i` took, as a new action, one this episode has already taken (up to the
-    task analogy): it is at an earlier point of the procedure than the question, so it tells
-    nothing about what comes next (not even through a look-alike)."""
+    analogy, with or without its renaming of objects): it is at an earlier point of the
+    procedure than the question, so it tells nothing about what comes next (not even
+    through a look-alike)."""
     if not given.history:
         return False
-    an = Analogy.of(mem.tasks[mem.arrays["task"][i]], task)
-    done = set(an.past(concrete(mem, i)))
-    return any(set(an.given(h)) == done for h in given.history) and not _repeated(mem, i)
+    an = analogy(mem, i, task, given)
+    action = concrete(mem, i)
+    taken = given.done(an)
+    literal = replace(an, roles=())  # nor as it was written (`open door to hallway` again)
+    return ((frozenset(an.past(action)) in taken or frozenset(literal.past(action)) in taken)
+            and not _repeated(mem, i))
 
 
 def _repeated(mem: StepMemory, i: int) -> bool:
@@ -366,7 +427,9 @@ def _repeated(mem: StepMemory, i: int) -> bool:
 
 
 TASK_WORD = "it"
-FILLER = frozenset({"a", "an", "the", "in"})  # `battery anode` is `anode in battery`
+UNKNOWN = "?"  # a past object whose role here is another's (never a candidate's word)
+FILLER = frozenset({"a", "an", "the", "in", "into"})  # `battery anode` is `anode in battery`,
+# `pour X in Y` is `pour X into Y`
 
 
 @dataclass(frozen=True)
@@ -374,33 +437,125 @@ class Analogy:
     """A past action seen under its own task (`then`) and a candidate under the current one
     (`now`): in each, the words of its own task that the other task lacks become one
     placeholder, so `focus on red light bulb` under "turn on the red light bulb" is
-    `focus on blue light bulb` under "turn on the blue light bulb"."""
+    `focus on blue light bulb` under "turn on the blue light bulb". Only where they name what
+    the task names: a run of such words in an action is the task's run, or its end (`buzzer`
+    of "electric buzzer"), followed by the word that follows it in the task (`red` then
+    `light`); `red wire` under the red-bulb task stays a red wire. `roles`: past words read
+    as ours (`cast`)."""
 
     theirs: frozenset[str]
     ours: frozenset[str]
+    roles: tuple[tuple[str, str], ...] = ()
+    their_runs: frozenset[tuple[tuple[str, ...], str]] = frozenset()
+    our_runs: frozenset[tuple[tuple[str, ...], str]] = frozenset()
+    shared: frozenset[str] = frozenset()  # words both tasks have
 
     @classmethod
     def of(cls, then: str, now: str | None) -> Analogy:
         if not now:
             return cls(frozenset(), frozenset())
         a, b = words(then), words(now)
-        return cls(frozenset(a - b), frozenset(b - a))
+        theirs, ours = frozenset(a - b), frozenset(b - a)
+        return cls(theirs, ours, their_runs=_runs(then, theirs), our_runs=_runs(now, ours),
+                   shared=frozenset(a & b))
 
     def past(self, action: str) -> tuple[str, ...]:
-        return _swap(action, self.theirs)
+        out = _swap(action, self.theirs, self.their_runs)
+        if self.roles:
+            role = dict(self.roles)
+            out = tuple(role.get(w, w) for w in out)
+        return out
 
     def given(self, action: str) -> tuple[str, ...]:
-        return _swap(action, self.ours)
+        return _swap(action, self.ours, self.our_runs)
+
+    def cast(self, earlier: Sequence[str], history: Sequence[str]) -> Analogy:
+        """Read the past episode's objects as this episode's: the one-to-one renaming of
+        single words under which the most of its `earlier` actions are exactly one of this
+        episode's `history` (as word sets), built greedily from the pairs of actions that
+        differ by one word each way, each renaming kept only if it makes more actions
+        coincide (at equal count, one that displaces no past word first). A past word
+        another one is renamed to, itself not renamed, reads as `UNKNOWN` (their red wire,
+        used where ours is black, is not our red wire), unless both tasks name it (the red
+        light bulb of two red-bulb tasks is one). Unchanged when no renaming does."""
+        past = [frozenset(self.past(e)) for e in earlier]
+        ours = {frozenset(self.given(h)) for h in history}
+        if not past or not ours:
+            return self
+        options: set[tuple[str, str]] = set()
+        for e in set(past) - ours:
+            for h in ours:
+                x, y = e - h, h - e
+                if len(x) == 1 and len(y) == 1:
+                    (a,), (b,) = x, y
+                    if TASK_WORD not in (a, b):
+                        options.add((a, b))
+        if not options:
+            return self
+        vocab = frozenset().union(*past)
+        role: dict[str, str] = {}
+
+        def read(r: dict[str, str]) -> dict[str, str]:
+            return {**{b: UNKNOWN for b in r.values() if b not in self.shared}, **r}
+
+        def hits(r: dict[str, str]) -> int:
+            m = read(r)
+            return sum(frozenset(m.get(w, w) for w in e) in ours for e in past)
+
+        best = hits(role)
+        while True:
+            taken = set(role.values())
+            # more coinciding first; at equal count, a renaming that displaces no word
+            scored = [(hits({**role, a: b}), b not in vocab or b in role, a, b)
+                      for a, b in sorted(options) if a not in role and b not in taken]
+            if not scored:
+                break
+            n, _, a, b = max(scored, key=lambda x: x[:2])
+            if n <= best:
+                break
+            role[a], best = b, n
+        return replace(self, roles=tuple(sorted(read(role).items()))) if role else self
 
 
-def _swap(text: str, own: frozenset[str]) -> tuple[str, ...]:
-    out: list[str] = []
-    for w in WORD.findall(text.lower()):
-        if w in FILLER:
+TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+
+
+def _runs(task: str, own: frozenset[str]) -> frozenset[tuple[tuple[str, ...], str]]:
+    """The task's runs of its own words, each with the word that follows it ("" where a
+    sentence or the text ends: no condition)."""
+    toks = [t for t in TOKEN.findall(task.lower()) if t not in FILLER]
+    out: set[tuple[tuple[str, ...], str]] = set()
+    run: list[str] = []
+    for t in [*toks, "."]:
+        if t in own:
+            run.append(t)
             continue
-        w = TASK_WORD if w in own else w
-        if not (w == TASK_WORD and out and out[-1] == TASK_WORD):
-            out.append(w)
+        if run:
+            out.add((tuple(run), t if WORD.fullmatch(t) else ""))
+            run = []
+    return frozenset(out)
+
+
+def _swap(text: str, own: frozenset[str], runs: frozenset[tuple[tuple[str, ...], str]],
+          ) -> tuple[str, ...]:
+    toks = [w for w in WORD.findall(text.lower()) if w not in FILLER]
+    out: list[str] = []
+    i = 0
+    while i < len(toks):
+        j = i
+        while j < len(toks) and toks[j] in own:
+            j += 1
+        if j == i:
+            out.append(toks[i])
+            i += 1
+            continue
+        run, nxt = tuple(toks[i:j]), toks[j] if j < len(toks) else ""
+        if any(run == t[len(t) - len(run):] and (not after or after == nxt)
+               for t, after in runs):
+            out.append(TASK_WORD)
+        else:
+            out.extend(run)
+        i = j
     return tuple(out)
 
 

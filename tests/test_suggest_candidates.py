@@ -10,7 +10,7 @@ import pytest
 
 from expgraph.graph import ExperienceGraph
 from expgraph.models import ActionCall, Episode, Outcome, Step
-from queries.suggest import TASK_WORD, Analogy
+from queries.suggest import TASK_WORD, UNKNOWN, Analogy
 
 WORKSHOP = ("This room is called the workshop. In it, you see: a battery, a red light bulb, "
             "a blue light bulb, a black wire, a table. You also see: A door to the hallway")
@@ -57,6 +57,60 @@ def test_analogy_replaces_each_task_own_words_by_one_placeholder():
     # words both tasks share stay: a red wire under a red-bulb task is not the bulb
     same = Analogy.of("turn on the red light bulb", "turn on the red light bulb")
     assert same.past("focus on red light bulb") == ("focus", "on", "red", "light", "bulb")
+
+
+def test_analogy_swaps_task_words_only_where_they_name_the_task_object():
+    # "red" is the red-bulb task's own word, followed there by "light": a red wire is not
+    # the bulb and keeps its colour; the red light bulb is the placeholder.
+    red = "Your task is to turn on the red light bulb. First, focus on the red light bulb."
+    blue = "Your task is to turn on the blue light bulb. First, focus on the blue light bulb."
+    an = Analogy.of(red, blue)
+    assert an.past("connect red wire terminal 2 to cathode in red light bulb") == (
+        "connect", "red", "wire", "terminal", "2", "to", "cathode", TASK_WORD, "light", "bulb")
+    assert an.given("connect blue wire terminal 1 to blue light bulb cathode") == (
+        "connect", "blue", "wire", "terminal", "1", "to", TASK_WORD, "light", "bulb", "cathode")
+    # the end of the task's run stands for it (the env says `buzzer` for "electric buzzer");
+    # its start alone does not (`red wire` under "red light bulb." is not the bulb)
+    an = Analogy.of(red, "Your task is to turn on the electric buzzer. First, focus on it.")
+    assert an.given("connect anode in buzzer to blue wire terminal 2") == (
+        "connect", "anode", TASK_WORD, "to", "blue", "wire", "terminal", "2")
+    assert an.past("connect battery cathode to red wire terminal 1") == (
+        "connect", "battery", "cathode", "to", "red", "wire", "terminal", "1")
+    # `into` is filler like `in`: the env's `pour X into Y` is experience's `pour X in Y`
+    assert an.past("pour cup in jug") == an.given("pour cup into jug") == ("pour", "cup", "jug")
+
+
+def test_cast_reads_the_past_episodes_objects_as_this_episodes():
+    # Their episode put the black wire on the battery anode and the orange one on the
+    # cathode; this one used red and black. Renaming black->red makes their first connect
+    # ours (1 coincidence), then orange->black their second (2); anode->cathode would also
+    # make one coincide but displaces `cathode`, which their episode uses: it comes last and
+    # adds nothing. Their next step, `black wire terminal 2 to cathode in <bulb>`, reads as
+    # our red wire's; their orange wire's step as our black wire's.
+    an = Analogy.of("Your task is to turn on the red light bulb.",
+                    "Your task is to turn on the electric motor.")
+    earlier = ["look around", "focus on red light bulb",
+               "connect battery anode to black wire terminal 1",
+               "connect battery cathode to orange wire terminal 1"]
+    history = ["look[around]", "focus[on electric motor]",
+               "connect[anode in battery to red wire terminal 1]",
+               "connect[black wire terminal 1 to battery cathode]"]
+    cast = an.cast(earlier, history)
+    assert cast.roles == (("black", "red"), ("orange", "black"), ("red", UNKNOWN))
+    assert set(cast.past("connect black wire terminal 2 to cathode in red light bulb")) == set(
+        an.given("connect red wire terminal 2 to cathode in electric motor"))
+    assert set(cast.past("connect orange wire terminal 2 to anode in red light bulb")) == set(
+        an.given("connect anode in electric motor to black wire terminal 2"))
+    # Only the anode is wired here: black->red; their red wire (if any) is not our red one
+    cast = an.cast(earlier[:3], history[:3])
+    assert cast.roles == (("black", "red"), ("red", UNKNOWN))
+    assert cast.past("connect battery cathode to red wire terminal 1") == (
+        "connect", "battery", "cathode", "to", UNKNOWN, "wire", "terminal", "1")
+    # Nothing to rename where their earlier actions already coincide with ours
+    assert an.cast(["open door to outside", "go to outside"],
+                   ["open door[to kitchen]", "go[to kitchen]", "open door[to outside]",
+                    "go[to outside]"]).roles == ()
+    assert an.cast([], history) == an and an.cast(earlier, []) == an
 
 
 def test_analogy_without_a_current_task_changes_nothing():
@@ -219,3 +273,46 @@ def test_a_step_whose_action_was_already_taken_neither_votes_nor_weighs(tmp_path
     assert res.next[0].action == "connect battery anode to electric motor"
     assert (score["connect battery anode to electric motor"]
             - score["focus on cathode in electric motor"]) >= 0.75
+
+
+def test_a_past_step_votes_for_the_object_this_episode_gave_its_role(tmp_path, model):
+    # The run wired the black wire to the battery anode, then its terminal 2 to the bulb.
+    # Here the red wire is on the anode and black is another free wire: the step reads as
+    # `connect red wire terminal 2 ...` (Analogy.cast), its exact action is given, and it
+    # gets the whole vote (share 1.0); the black wire's look-alike gets none, so the two
+    # differ by at least 1 - TEMPLATE_WEIGHT. Without the renaming the vote went to black.
+    task = "Your task is to turn on the red light bulb."
+    after = "terminal 1 on black wire is now connected to anode on battery. " + WORKSHOP
+    with ExperienceGraph(tmp_path / "c.db", embedder=model) as g:
+        g.ingest([episode("w", task, [
+            (WORKSHOP, "connect battery anode to black wire terminal 1"),
+            (after, "connect black wire terminal 2 to cathode in red light bulb")])])
+        given = ["connect black wire terminal 2 to cathode in red light bulb",
+                 "connect red wire terminal 2 to cathode in red light bulb"]
+        res, score = ranked(g, after.replace("black", "red"), task, given,
+                            history=["connect anode in battery to red wire terminal 1"])
+    assert res.next[0].action == "connect red wire terminal 2 to cathode in red light bulb"
+    assert (score["connect red wire terminal 2 to cathode in red light bulb"]
+            - score["connect black wire terminal 2 to cathode in red light bulb"]) >= 0.75
+
+
+def test_an_error_counts_only_at_the_same_point_of_the_procedure(tmp_path, model):
+    # The failed run focused on the ant as its FIRST focus, from the outside view (errored);
+    # the successful run focused on the egg there, then on the ant. Asked for the second
+    # focus (the egg taken), the error is at another point of the procedure: it neither
+    # demotes nor flags the ant, which keeps the success's whole vote. Asked for the first
+    # focus from the outside view, it counts: the ant is flagged and scores below the shovel
+    # (no evidence either way).
+    task = "Your task is to find the animal with the longest life span, then the shortest."
+    after = "You focus on the egg. " + OUTSIDE
+    with ExperienceGraph(tmp_path / "p.db", embedder=model) as g:
+        g.ingest([episode("ok", task, [(OUTSIDE, "focus on egg"), (after, "focus on ant")]),
+                  episode("bad", task, [(OUTSIDE, "focus on ant")], success=False, errored=0)])
+        given = ["focus on ant", "focus on shovel", "focus on egg"]
+        res, score = ranked(g, after, task, given, history=["focus on egg"])
+        assert res.next[0].action == "focus on ant" and res.avoid == []
+        assert score["focus on ant"] - score["focus on shovel"] >= 0.75
+        res, score = ranked(g, OUTSIDE, task, given)
+    assert res.next[0].action == "focus on egg"
+    assert [a.action for a in res.avoid] == ["focus on ant"]
+    assert score["focus on ant"] < score["focus on shovel"]
