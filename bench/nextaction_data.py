@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from expgraph.memory.features import written
 from expgraph.models import Episode, Outcome
 from expgraph.templates import action_key, learn_constants, template
 
@@ -222,14 +223,10 @@ class Query:
     sample_key: str = field(default="", repr=False)
 
 
-_TEXT_CALL = re.compile(r"^\s*[A-Za-z_][\w\-]*\s*\[.*\]\s*$", re.S)
-
-
 def as_written(action: Any) -> str:
-    """An action as an agent passes it in its history: a text call as it wrote it (a thought
-    in full, `click[B09PVHDLQY]`), anything else by its key (a tool call's name)."""
-    raw = action.raw or ""
-    return raw if _TEXT_CALL.match(raw) else action_key(action)
+    """An action as an agent passes it in its history (`expgraph.memory.features.written`):
+    a text call as it wrote it, a thought in full; anything else by its key."""
+    return written(action.raw, action_key(action))
 
 
 def queries_for(held: Sequence[Episode], failing: dict[str, int | None],

@@ -302,10 +302,7 @@ def analogy(mem: StepMemory, i: int, task: str | None, given: Given) -> Analogy:
     if hit is None:
         hit = Analogy.of(mem.tasks[mem.arrays["task"][i]], task)
         if given.history:
-            a = mem.arrays
-            earlier = np.flatnonzero((a["episode"] == a["episode"][i])
-                                     & (a["position"] < a["position"][i]))
-            hit = hit.cast([concrete(mem, j) for j in earlier.tolist()], given.history)
+            hit = hit.cast([concrete(mem, j) for j in mem.earlier_in_episode(i)], given.history)
         given.analogies[i] = hit
     return hit
 
@@ -315,10 +312,9 @@ def _point(mem: StepMemory, i: int, given: Given) -> int:
     own action's name its episode had taken before it, minus how many this episode has taken
     (`given.taken`): 0 at the same point, below 0 earlier. Choosing the first animal to focus
     on wrongly says nothing of the second."""
-    a = mem.arrays
     name = template_name(mem.actions[mem.label[i]])
-    earlier = np.flatnonzero((a["episode"] == a["episode"][i]) & (a["position"] < a["position"][i]))
-    before = sum(template_name(mem.actions[mem.label[j]]) == name for j in earlier.tolist())
+    before = sum(template_name(mem.actions[mem.label[j]]) == name
+                 for j in mem.earlier_in_episode(i))
     return before - given.taken.count(name)
 
 
@@ -420,10 +416,8 @@ def _behind(mem: StepMemory, i: int, task: str | None, given: Given) -> bool:
 
 def _repeated(mem: StepMemory, i: int) -> bool:
     """Whether step `i` repeated an action of its episode's earlier steps."""
-    a = mem.arrays
-    earlier = np.flatnonzero((a["episode"] == a["episode"][i]) & (a["position"] < a["position"][i]))
     taken = words(concrete(mem, i))
-    return any(words(concrete(mem, j)) == taken for j in earlier.tolist())
+    return any(words(concrete(mem, j)) == taken for j in mem.earlier_in_episode(i))
 
 
 TASK_WORD = "it"

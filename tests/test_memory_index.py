@@ -187,3 +187,18 @@ def _derived(mem) -> tuple:  # noqa: ANN001
     guards = [(g, s, sorted(mem.actions[c] for c in bans), sev)
               for g, s, bans, sev in mem.guardrails_in(states)]  # ids differ per memory
     return skills, guards, clusters
+
+
+def test_earlier_in_episode_is_the_episode_s_steps_before_it():
+    # episodes of 5 steps (e0: steps 0-4, e1: 5-9, ...), added out of order: step 7 of e1
+    # arrives before 5 and 6
+    vec = np.ones(4, np.float32)
+    mem = StepMemory(generation=0, dim=4, constants=ITEMS)
+    for i in [0, 1, 2, 7, 5, 6, 3, 4, 8]:
+        mem.add(_step(i, vec), vec)
+    index = {sid: j for j, sid in enumerate(mem.step_ids)}  # step id -> memory index
+    ids = lambda js: [mem.step_ids[j] for j in js]  # noqa: E731
+    assert ids(mem.earlier_in_episode(index["s3"])) == ["s0", "s1", "s2"]
+    assert ids(mem.earlier_in_episode(index["s0"])) == []
+    assert ids(mem.earlier_in_episode(index["s8"])) == ["s7", "s5", "s6"]  # by arrival
+    assert ids(mem.earlier_in_episode(index["s6"])) == ["s5"]

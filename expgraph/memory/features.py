@@ -276,15 +276,19 @@ def _call_argument(action: str) -> tuple[str, str] | None:
     """(name, argument) of a text call `name[argument]`; None for anything else."""
     if not _TEXT_CALL.match(action):
         return None
-    name, _, rest = action.strip().partition("[")
-    return name.strip().lower(), rest.rsplit("]", 1)[0]
+    call = text_action(action)
+    return call.name, next(iter(call.arguments.values()), "")
+
+
+def written(raw: str | None, key: str) -> str:
+    """An action as an agent passes it in its history: a text call as it wrote it (a thought
+    in full, `click[B09PVHDLQY]`), anything else by its key (a tool call's name)."""
+    return raw if raw and _TEXT_CALL.match(raw) else key
 
 
 def as_written(mem: StepMemory, i: int) -> str:
-    """Stored step `i`'s action as its agent wrote it where that is a text call (`think[...]`
-    in full), else its key (a tool call's name): what an agent passes as its history."""
-    raw = mem.raw[i]
-    return raw if raw and _TEXT_CALL.match(raw) else mem.keys[i]
+    """Stored step `i`'s action as its agent wrote it (`written`)."""
+    return written(mem.raw[i], mem.keys[i])
 
 
 def plan_votes(mem: StepMemory, history: Sequence[str], candidates: Sequence[int],

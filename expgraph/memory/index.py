@@ -56,6 +56,7 @@ class StepMemory:
     _task_vecs: Column | None = None  # one row per task (growable: no copy per refresh)
     _unknown_tasks: set[int] = field(default_factory=set)  # tasks whose vector is not read yet
     task_steps: list[list[int]] = field(default_factory=list)  # step indices of each task
+    episode_steps: list[list[int]] = field(default_factory=list)  # step indices of each episode
     _by_label: dict[int, Column] = field(default_factory=dict)  # step indices per action
     # skills, guardrails and task clusters, looked up per query and cached until a write
     derived: DerivedLayer | None = None
@@ -110,6 +111,7 @@ class StepMemory:
         if e is None:
             e = self.episode_index[ep] = len(self.episodes)
             self.episodes.append(ep)
+            self.episode_steps.append([])
         key = p.get("key") or p.get("name") or ""
         prev_keys = list(p.get("prev") or [])[:2]
         prev = [self.action_id(self.template(k)) for k in prev_keys]
@@ -122,6 +124,7 @@ class StepMemory:
         self.episode.append(e)
         self.task.append(self.task_id(p.get("task", "")))
         self.task_steps[self.task[-1]].append(len(self.step_ids) - 1)
+        self.episode_steps[e].append(len(self.step_ids) - 1)
         self.ok.append(bool(p.get("success")))
         self.err.append(bool(p.get("error")))
         self.state.append(p.get("state"))
@@ -232,6 +235,12 @@ class StepMemory:
 
     def distinct(self, view: str) -> int:
         return len(self._views[view])
+
+    def earlier_in_episode(self, i: int) -> list[int]:
+        """The steps of step `i`'s episode taken before it (lower position), by step index:
+        a lookup in its episode, not a pass over every step."""
+        pos = self.position
+        return [j for j in self.episode_steps[self.episode[i]] if pos[j] < pos[i]]
 
     def memo(self, arrays: dict[str, np.ndarray] | None = None) -> dict[Any, Any]:
         """Results over every step that several questions share (the votes of the steps

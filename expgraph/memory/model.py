@@ -153,9 +153,6 @@ def training_probes(mem: StepMemory, limit: int = MAX_TRAINING_STEPS,
                    key=lambda i: hashlib.blake2b(mem.step_ids[i].encode(), digest_size=8).digest())
     fold = _episode_folds(a["episode"])
     hidden = [fold == f for f in range(FEATURE_FOLDS)]
-    steps_of: dict[int, list[int]] = {}  # each episode's steps in order
-    for j in np.lexsort((a["position"], a["episode"])).tolist():
-        steps_of.setdefault(int(a["episode"][j]), []).append(j)
     out = []
     for i in order[:limit]:
         hist_ids: list[int] = []
@@ -169,8 +166,8 @@ def training_probes(mem: StepMemory, limit: int = MAX_TRAINING_STEPS,
                       state=mem.state[i],
                       history_text=mem.prev_keys[i][0] if mem.prev_keys[i] else "",
                       task_text=mem.tasks[int(a["task"][i])],
-                      history_raw=[as_written(mem, j) for j in steps_of[int(a["episode"][i])]
-                                   if a["position"][j] < a["position"][i]],
+                      history_raw=[as_written(mem, j) for j in sorted(
+                          mem.earlier_in_episode(i), key=mem.position.__getitem__)],
                       embed=embed,
                       exclude_episode=int(a["episode"][i]),
                       exclude_task=int(a["task"][i]) if _hidden_task(mem.step_ids[i]) else NO,
