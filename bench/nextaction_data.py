@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expgraph.memory.features import written
+from expgraph.memory.records import written
 from expgraph.models import Episode, Outcome
 from expgraph.templates import action_key, learn_constants, template
 
@@ -224,7 +224,7 @@ class Query:
 
 
 def as_written(action: Any) -> str:
-    """An action as an agent passes it in its history (`expgraph.memory.features.written`):
+    """An action as an agent passes it in its history (`expgraph.memory.records.written`):
     a text call as it wrote it, a thought in full; anything else by its key."""
     return written(action.raw, action_key(action))
 

@@ -19,8 +19,8 @@ import numpy as np
 from expgraph.distill.replay import replay_episode, with_sample
 from expgraph.distill.states import StateIndex, canonicalize
 from expgraph.embedder import CachedEmbedder
-from expgraph.memory.index import remember
-from expgraph.memory.records import step_records, step_views
+from expgraph.memory.index import remember, said_of
+from expgraph.memory.records import said_texts, step_records, step_views
 from expgraph.models import (
     ActionNode,
     EdgeRecord,
@@ -151,8 +151,10 @@ class Ingestor:
         # Embed every distinct task text and observation signature of the batch at once.
         sigs = {nid: _signatures(ep) for nid, ep in fresh.items()}
         views = [t for e in fresh.values() for s in e.steps for t in step_views(s.observation)]
+        said = [t for e in fresh.values() for t in said_texts(
+            [{"raw": s.action.raw, "key": action_key(s.action)} for s in e.steps]) if t]
         texts = list(dict.fromkeys([e.task for e in fresh.values()]
-                                   + [s for v in sigs.values() for s in v] + views))
+                                   + [s for v in sigs.values() for s in v] + views + said))
         t0 = time.perf_counter()
         vecs = dict(zip(texts, self.embedder.embed(texts), strict=True))
         report.embed_seconds += time.perf_counter() - t0
@@ -186,7 +188,8 @@ class Ingestor:
             self.reset()  # the caches may name nodes that were rolled back
             raise
         self._seen = (seq, self.store.generation())
-        remember(self.store, steps, [vecs[r.props["window"]] for r in steps])
+        remember(self.store, steps, [vecs[r.props["window"]] for r in steps],
+                 [vecs.get(t) if t else None for t in said_of(steps)])
         for nid, ep in done:
             report.ingested += 1
             report.steps += len(ep.steps)

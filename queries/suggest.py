@@ -43,7 +43,7 @@ from expgraph.memory.features import (
 )
 from expgraph.memory.index import NO, StepMemory, step_memory
 from expgraph.memory.model import AdviceModel, load_model
-from expgraph.memory.records import step_views
+from expgraph.memory.records import MAX_VIEW, step_views, written
 from expgraph.memory.sources import top_k
 from expgraph.store.base import GraphStore
 from expgraph.templates import action_key, template_name
@@ -115,10 +115,13 @@ def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = Non
 def _probe(mem: StepMemory, embedder: Any, state: str, task: str | None,
            history: Sequence[str]) -> Probe:
     newest, window = step_views(state)
-    texts = [newest, window] + ([task] if task else [])
+    said = written(history[-1], action_key(text_action(history[-1])))[:MAX_VIEW] \
+        if history else ""
+    texts = [newest, window] + ([task] if task else []) + ([said] if said else [])
     vecs = embed_texts(embedder, texts)
     ids, tmpls = history_ids(mem, history)
     return Probe(new=vecs[0], win=vecs[1], task=vecs[2] if task else None, history=ids,
+                 said=vecs[-1] if said else None,
                  history_templates=tmpls, state=state_id(canonicalize(state)),
                  history_text=action_key(text_action(history[-1])) if history else "",
                  history_raw=list(history), task_text=task or "",

@@ -368,3 +368,79 @@ def test_a_training_step_reads_its_episode_s_thoughts_in_full(tmp_path, model):
     last = next(j for j in range(len(mem)) if mem.arrays["position"][j] == 2)
     # the thought as written (a key would cut it at 80 characters, before its values)
     assert probes[last].history_raw == ["search[red mug]", thought]
+
+
+def test_plan_status_says_where_the_episode_stands_in_its_plan(tmp_path, model):
+    from expgraph.memory.features import (NO_PLAN, PLAN_DONE, PLAN_PENDING, PLANNED_NONE_TAKEN,
+                                          plan_status, step_plan_status)
+
+    plan = "think[the item has options 'red' and 'large']"
+    assert plan_status([]) == NO_PLAN
+    assert plan_status(["search[red mug]", "click[red]"]) == NO_PLAN
+    assert plan_status(["search[red mug]", plan]) == PLANNED_NONE_TAKEN
+    assert plan_status([plan, "click[Red]"]) == PLAN_PENDING  # values match in any case
+    assert plan_status([plan, "click[red]", "click[large]"]) == PLAN_DONE
+    # a stored step reads its episode's earlier actions as written
+    acts = [("search", {"query": "red mug"}, "search[red mug]"),
+            ("think", {"thought": plan[6:-1]}, plan), ("click", {"item": "red"}, "click[red]"),
+            ("click", {"item": "large"}, "click[large]"),
+            ("click", {"item": "Buy Now"}, "click[Buy Now]")]
+    ep = Episode(id="e1", task="buy a red mug", outcome={"success": True}, steps=[
+        {"observation": f"page {i}", "action": {"name": n, "arguments": a, "raw": r}}
+        for i, (n, a, r) in enumerate(acts)])
+    with ExperienceGraph(store=SQLiteStore(tmp_path / "t.db"), embedder=model) as g:
+        g.ingest([ep])
+        mem = step_memory(g.store, g.embedder)
+    order = np.argsort(mem.arrays["position"])
+    assert step_plan_status(mem, order).tolist() == [
+        NO_PLAN, NO_PLAN, PLANNED_NONE_TAKEN, PLAN_PENDING, PLAN_DONE]
+
+
+def test_each_step_remembers_its_previous_action_as_written(tmp_path, model):
+    from expgraph.memory.index import build_memory
+    from expgraph.memory.records import said_texts
+
+    # a text call as written, a tool call by its key, nothing before the first step
+    assert said_texts([{"raw": "think[The item is good to buy.]", "key": "think[<t>]"},
+                       {"raw": None, "key": "get_order_details"}, {"key": "x"}]) == [
+        "", "think[The item is good to buy.]", "get_order_details"]
+    good = "think[The item is good to buy.]"
+    ep = Episode(id="e1", task="buy a red mug", outcome={"success": True}, steps=[
+        {"observation": "a red mug page",
+         "action": {"name": "think", "arguments": {"t": good[6:-1]}, "raw": good}},
+        {"observation": "a red mug page",
+         "action": {"name": "click", "arguments": {"item": "Buy Now"}, "raw": "click[Buy Now]"}}])
+    with ExperienceGraph(store=SQLiteStore(tmp_path / "t.db"), embedder=model) as g:
+        step_memory(g.store, g.embedder)  # built before the ingest: the ingest appends to it
+        g.ingest([ep])
+        mem = step_memory(g.store, g.embedder)
+        rebuilt = build_memory(g.store, g.embedder)
+    said = mem.arrays["said"][np.argsort(mem.arrays["position"])]
+    assert not said[0].any()  # the first step has no previous action
+    assert np.allclose(said[1], model.embed([good])[0], atol=1e-6)
+    # what the ingest appended is what a rebuild from the store reads
+    assert np.allclose(rebuilt.arrays["said"][np.argsort(rebuilt.arrays["position"])], said,
+                       atol=1e-6)
+
+
+def test_knn_said_votes_for_what_followed_the_nearest_previous_actions_as_written(shop):
+    from expgraph.memory.features import NEXT_FEATURES
+
+    mem = step_memory(shop.store, shop.embedder)
+    a = mem.arrays
+    buy = mem.action_index["click[buy now]"]
+    item = mem.action_index["click[<item>]"]
+    col = NEXT_FEATURES.index("knn_said")
+    i = next(j for j in range(len(mem)) if a["label"][j] == buy)
+    # every buy in the shop came after a click on a product id, every product click after a
+    # search: the previous action as written decides between them on the same page
+    after_click, after_search = (
+        candidate_rows(mem, Probe(new=a["new"][i], win=a["win"][i], task=None,
+                                  said=shop.embedder.embed([prev])[0]), include=[item, buy])
+        for prev in ("click[B0PUR88888]", "search[purple vase]"))
+    x = {c: after_click.next_x[r][col] for r, c in enumerate(after_click.candidates)}
+    y = {c: after_search.next_x[r][col] for r, c in enumerate(after_search.candidates)}
+    assert x[buy] > x[item] and y[item] > y[buy]
+    # no history, no vote
+    none = candidate_rows(mem, Probe(new=a["new"][i], win=a["win"][i], task=None))
+    assert not none.next_x[:, col].any()

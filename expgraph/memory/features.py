@@ -20,6 +20,7 @@ from expgraph.actions import text_action
 from expgraph.memory import ann
 from expgraph.memory import sources as src
 from expgraph.memory.index import NO, StepMemory
+from expgraph.memory.records import TEXT_CALL, written
 from expgraph.templates import action_key
 
 Embed = Callable[[list[str]], "np.ndarray | list[np.ndarray]"]
@@ -50,6 +51,7 @@ NEXT_FEATURES = (
     "mention_task",     # share of its literal words the task names
     "repeat",           # 1 if it is the previous action again
     "plan",             # +1 it takes a value the episode's latest plan names and no action took
+    "knn_said",         # nearest by message and the previous action as written together
                         # yet; -1 the plan's values are all taken and it is what took them
 )
 RISK_FEATURES = (
@@ -70,7 +72,6 @@ EVIDENCE = ("risk_knn", "failure_nearest", "guardrail", "state_failed", "error_n
 K = 10
 SAME_TASK = 0.97  # task-embedding similarity that means "the same task"
 SAME_KIND = 0.6  # two of a plan's values this similar are of one kind (a size and a size)
-_TEXT_CALL = re.compile(r"^\s*[A-Za-z_][\w\-]*\s*\[.*\]\s*$", re.S)
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Probe:
     history_text: str = ""  # the previous action as written (what a thought says comes next)
     history_raw: list[str] = field(default_factory=list)  # the previous actions as written
     embed: Embed | None = None  # unit vectors of short texts (a plan's values)
+    said: np.ndarray | None = None  # the previous action as written, embedded (no history: None)
     task_text: str = ""
     exclude_episode: int = NO
     exclude_task: int = NO
@@ -109,7 +111,7 @@ def normalise_action(mem: StepMemory, action: str) -> str:
     s = action.strip()
     if s in mem.action_index:
         return s
-    if _TEXT_CALL.match(s):
+    if TEXT_CALL.match(s):
         return mem.template(action_key(text_action(s)))
     call = text_action(s)
     t = mem.template(action_key(call))
@@ -162,6 +164,15 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     knn_win, _, _ = src.knn_votes(u.win, lab, ok_u, K)
     both = 0.5 * (s_new + s_task)
     knn_task, top_task, sim_task = src.knn_votes(both, lab, ok_u, K)
+    if plan_status(probe.history_raw) >= PLAN_PENDING:
+        # inside its own plan, an agent does what others did at the same point of theirs
+        # (after one of two options, the other; after the last, the purchase)
+        at_point = ok_u & (step_plan_status(mem, u.idx) == plan_status(probe.history_raw))
+        knn_task, top_task, sim_task = src.knn_votes(both, lab, at_point, K)
+    knn_said: src.Votes = {}
+    if probe.said is not None:
+        s_said = (a["said"] if u.full else a["said"][u.idx]) @ probe.said
+        knn_said, _, _ = src.knn_votes(0.5 * (s_new + s_said), lab, ok_u, K)
     prev1_u = u.local(a["prev1"])
     knn_hist, _, _ = src.knn_votes(s_new, lab, ok_u & (prev1_u == h1), K)
     same = ok_u & (s_task >= SAME_TASK) & (u.local(a["position"]) == len(hist))
@@ -235,6 +246,7 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
         row += [src.mentioned(_literal_words(mem.actions[c]), w) for w in said]
         row.append(float(c == h1))
         row.append(planned[c][0] if c in planned else 0.0)
+        row.append(knn_said.get(c, 0.0))
         nx[r] = row
         f, ok_near = fail_nn.get(c, 0.0), succ_near.get(c, 0.0)
         rx[r] = [risk.get(c, 0.0), f, guard.get(c, 0.0), state_failed.get(c, 0.0),
@@ -274,21 +286,48 @@ def latest_plan(history: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def _call_argument(action: str) -> tuple[str, str] | None:
     """(name, argument) of a text call `name[argument]`; None for anything else."""
-    if not _TEXT_CALL.match(action):
+    if not TEXT_CALL.match(action):
         return None
     call = text_action(action)
     return call.name, next(iter(call.arguments.values()), "")
 
 
-def written(raw: str | None, key: str) -> str:
-    """An action as an agent passes it in its history: a text call as it wrote it (a thought
-    in full, `click[B09PVHDLQY]`), anything else by its key (a tool call's name)."""
-    return raw if raw and _TEXT_CALL.match(raw) else key
-
-
 def as_written(mem: StepMemory, i: int) -> str:
     """Stored step `i`'s action as its agent wrote it (`written`)."""
     return written(mem.raw[i], mem.keys[i])
+
+
+NO_PLAN, PLANNED_NONE_TAKEN, PLAN_PENDING, PLAN_DONE = 0, 1, 2, 3
+
+
+def plan_status(history: Sequence[str]) -> int:
+    """Where the episode stands in its latest plan (see `plan_actions`): no plan, planned but
+    no value taken yet, some values taken and others left, every value taken."""
+    values, since = latest_plan(history)
+    if not values:
+        return NO_PLAN
+    left = {v.lower() for v in values}
+    for a in since:
+        call = _call_argument(a)
+        if call is not None:
+            left.discard(call[1].strip().lower())
+    if len(left) == len({v.lower() for v in values}):
+        return PLANNED_NONE_TAKEN
+    return PLAN_PENDING if left else PLAN_DONE
+
+
+def step_plan_status(mem: StepMemory, steps: np.ndarray) -> np.ndarray:
+    """`plan_status` of stored steps (each from its episode's earlier actions as written),
+    computed once per step: an episode's steps never change once stored."""
+    cache = mem.plan_status
+    out = np.empty(len(steps), np.int8)
+    for r, i in enumerate(steps.tolist()):
+        st = cache.get(i)
+        if st is None:
+            st = cache[i] = plan_status([as_written(mem, j) for j in sorted(
+                mem.earlier_in_episode(i), key=mem.position.__getitem__)])
+        out[r] = st
+    return out
 
 
 def plan_votes(mem: StepMemory, history: Sequence[str], candidates: Sequence[int],

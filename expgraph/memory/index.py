@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from expgraph.distill.corpus import CONSTANTS_META
 from expgraph.memory import ann
 from expgraph.memory.ann import ANN_MIN_STEPS, Column, DistinctVectors
 from expgraph.memory.derived import DerivedLayer, SkillView, ingests_only
+from expgraph.memory.records import said_texts
 from expgraph.models import Label, NodeRecord
 from expgraph.store.base import GraphStore
 from expgraph.templates import template
@@ -67,9 +69,11 @@ class StepMemory:
     # approximate nearest-neighbour index per vector view, from `ann_min_steps` steps on
     ann_min_steps: int = ANN_MIN_STEPS
     _views: dict[str, DistinctVectors] = field(default_factory=dict)
+    plan_status: dict[int, int] = field(default_factory=dict)  # step -> features.plan_status
 
     def __post_init__(self) -> None:
         self._cols = {"new": Column(np.float32, self.dim), "win": Column(np.float32, self.dim),
+                      "said": Column(np.float32, self.dim),
                       "label": Column(np.int64), "prev1": Column(np.int64),
                       "prev2": Column(np.int64), "episode": Column(np.int64),
                       "task": Column(np.int64), "ok": Column(bool), "err": Column(bool),
@@ -101,8 +105,10 @@ class StepMemory:
                 self._unknown_tasks.add(i)
         return i
 
-    def add(self, rec: NodeRecord, win_vec: np.ndarray) -> None:
-        """One Step node (with its newest-message embedding) and its window vector."""
+    def add(self, rec: NodeRecord, win_vec: np.ndarray, said_vec: np.ndarray | None = None,
+            ) -> None:
+        """One Step node (with its newest-message embedding), its window vector and the
+        vector of its previous action as written (`records.said_texts`; zeros for none)."""
         p = rec.props
         if rec.embedding is None:
             return
@@ -138,6 +144,7 @@ class StepMemory:
         self._label_column(self.label[-1]).append(len(self.step_ids) - 1)
         c["new"].append(np.asarray(rec.embedding, dtype=np.float32))
         c["win"].append(win_vec)
+        c["said"].append(np.zeros(self.dim, np.float32) if said_vec is None else said_vec)
         i = len(self.step_ids) - 1
         self._views["new"].add(i, c["new"].buf[i])
         self._views["win"].add(i, c["win"].buf[i])
@@ -310,8 +317,9 @@ def build_memory(store: GraphStore, embedder: Any) -> StepMemory:
     steps = sorted(store.find_nodes(Label.STEP, with_embedding=True),
                    key=lambda r: (r.props.get("episode", ""), int(r.props.get("index") or 0)))
     wins = embedder.embed([r.props.get("window") or "" for r in steps]) if steps else []
-    for rec, w in zip(steps, wins, strict=True):
-        mem.add(rec, np.asarray(w, np.float32))
+    saids = said_vectors(embedder, said_of(steps))
+    for rec, w, v in zip(steps, wins, saids, strict=True):
+        mem.add(rec, np.asarray(w, np.float32), v)
     mem.derived.bind(store, constants)
     mem.derived.prefetch(tasks)
     return mem
@@ -345,17 +353,43 @@ def step_memory(store: GraphStore, embedder: Any) -> StepMemory:
     return mem
 
 
-def remember(store: GraphStore, steps: list[NodeRecord], windows: list[np.ndarray]) -> None:
+def said_of(steps: Sequence[NodeRecord]) -> list[str]:
+    """Each Step node's previous action as written (`records.said_texts`), for Step nodes
+    sorted by episode and index (the previous node is the previous step of its episode)."""
+    out: list[str] = []
+    for j, rec in enumerate(steps):
+        p = rec.props
+        prev = steps[j - 1].props if j else None
+        if prev is None or prev.get("episode") != p.get("episode") or \
+                int(prev.get("index") or 0) != int(p.get("index") or 0) - 1:
+            out.append("")
+        else:
+            out.append(said_texts([prev, p])[1])
+    return out
+
+
+def said_vectors(embedder: Any, texts: Sequence[str]) -> list[np.ndarray | None]:
+    """The embeddings of `said_of` texts (None where a step has no previous action)."""
+    todo = list(dict.fromkeys(t for t in texts if t))
+    vecs = dict(zip(todo, np.asarray(embedder.embed(todo), np.float32), strict=True)) \
+        if todo else {}
+    return [vecs.get(t) for t in texts]
+
+
+def remember(store: GraphStore, steps: list[NodeRecord], windows: list[np.ndarray],
+             saids: Sequence[np.ndarray | None] | None = None) -> None:
     """Steps this process just committed, appended to the store's memory if one is built
-    (the next `step_memory` call then only refreshes the derived layer)."""
+    (the next `step_memory` call then only refreshes the derived layer); `saids` are the
+    vectors of `said_of(steps)`."""
     with _CACHE_LOCK:
         mem = _CACHE.get(store)
     if mem is None:
         return
     with mem.lock:
         known = set(mem.step_ids[-len(steps):]) if steps else set()
-        for rec, w in zip(steps, windows, strict=True):
+        saids = list(saids) if saids is not None else [None] * len(steps)
+        for rec, w, v in zip(steps, windows, saids, strict=True):
             if rec.id not in known:
-                mem.add(rec, np.asarray(w, np.float32))
+                mem.add(rec, np.asarray(w, np.float32), v)
         for view in mem._views.values():
             view.catch_up()

@@ -168,7 +168,7 @@ def training_probes(mem: StepMemory, limit: int = MAX_TRAINING_STEPS,
                       task_text=mem.tasks[int(a["task"][i])],
                       history_raw=[as_written(mem, j) for j in sorted(
                           mem.earlier_in_episode(i), key=mem.position.__getitem__)],
-                      embed=embed,
+                      embed=embed, said=a["said"][i] if a["prev1"][i] != NO else None,
                       exclude_episode=int(a["episode"][i]),
                       exclude_task=int(a["task"][i]) if _hidden_task(mem.step_ids[i]) else NO,
                       hide=hidden[fold[i]])

@@ -16,6 +16,8 @@ from expgraph.models import ActionNode, EdgeRecord, NodeRecord, Rel, StepNode, s
 _MESSAGE_START = re.compile(r"(?:^|\n\n)(?:user|assistant|tool|human|ai|function|system): ",
                             re.I)
 MAX_VIEW = 2000  # chars of each view kept on the node
+# `name[argument]`: an action a text agent writes (`think[...]`, `click[Buy Now]`, `search[...]`)
+TEXT_CALL = re.compile(r"^\s*[A-Za-z_][\w\-]*\s*\[.*\]\s*$", re.S)
 
 
 def newest_message(observation: str) -> str:
@@ -30,6 +32,23 @@ def step_views(observation: str) -> tuple[str, str]:
     """(newest message, whole window), each cut to MAX_VIEW; the embedder sees a prefix."""
     obs = observation or ""
     return newest_message(obs)[:MAX_VIEW], obs.strip()[:MAX_VIEW]
+
+
+def written(raw: str | None, key: str) -> str:
+    """An action as an agent passes it in its history: a text call as it wrote it (a thought
+    in full, `click[B09PVHDLQY]`), anything else by its key (a tool call's name)."""
+    return raw if raw and TEXT_CALL.match(raw) else key
+
+
+def said_texts(steps: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each step's previous action as written (`written`; "" for the first step), from one
+    episode's compact steps (or Step node props) in order: the step memory's third view
+    (what an agent's own thought says comes next)."""
+    out = [""]
+    for s in steps[:-1]:
+        out.append(written(s.get("raw"), s.get("key") or s.get("action") or s.get("name") or "")
+                   [:MAX_VIEW])
+    return out[:len(steps)]
 
 
 def step_id(episode_node_id: str, index: int) -> str:
