@@ -497,6 +497,47 @@ def render(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+MARKDOWN_HEADER = (
+    "| corpus / split | asked | expgraph hit@1 / hit@5 / MRR | Markov | kNN window | kNN newest "
+    "| expgraph avoid @ false-avoid (default budget) | expgraph avoid at the baseline's budget F "
+    "| kNN-failures avoid @ false-avoid | best threshold on the asked steps (not in verdict) "
+    "| streaming hit@1: static → stream → +failed | wins? (hit@1, hit@5, avoid, streaming) |")
+
+
+def markdown(results: Sequence[dict[str, Any]]) -> str:
+    """The README's table: one row per corpus x split of a results JSON."""
+    def num(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    def verdict(v: dict[str, Any] | None) -> str:
+        return "n/a" if v is None else ("yes" if v["wins"] else "**no**")
+
+    lines = [MARKDOWN_HEADER, "|---" * MARKDOWN_HEADER.count(" | ") + "|---|"]
+    for r in results:
+        rows = {x["method"]: x for x in r["rows"]}
+        e, kf = rows["expgraph"], rows["knn-failures"]
+        at = next((x for m, x in rows.items() if m.startswith("expgraph@")), None)
+        hits = [f"{num(rows[m]['hit@1'])} / {num(rows[m]['hit@5'])}"
+                for m in ("markov", "knn-window", "knn-newest")]
+        s, m, w = r.get("streaming"), r.get("avoid_at_matched_false_avoid"), r["wins"]
+        cells = [
+            f"{r['corpus']} / {r['split']}",
+            f"{r['steps_asked']} of {r['steps_total']} steps, {r['failing_asked']} failing",
+            f"{num(e['hit@1'])} / {num(e['hit@5'])} / {num(e['mrr'])}", *hits,
+            f"{num(e['avoid_recall'])} @ {num(e['false_avoid'])}",
+            "–" if at is None else f"{num(at['avoid_recall'])} @ {num(at['false_avoid'])} "
+                                   f"(F={at['method'].split('@')[1]})",
+            f"{num(kf['avoid_recall'])} @ {num(kf['false_avoid'])}",
+            "–" if not m else f"{num(m['avoid_recall'])} @ {num(m['false_avoid'])}",
+            "–" if not s else f"{num(s['static_hit@1'])} → {num(s['stream_hit@1'])} → "
+                              f"{num(s['stream_with_failed_hit@1'])}",
+            ", ".join([verdict(w["hit@1"]), verdict(w["hit@5"]), verdict(w["avoid"]),
+                       "n/a" if not s else verdict(
+                           {"wins": s["rises"] and s["failed_do_not_hurt"]})])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def merge_results(path: Path, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Keep the other corpora's last results; replace the ones just measured."""
     old = json.loads(path.read_text()) if path.exists() else {}
@@ -532,7 +573,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                     help="threads for the embedding model (1: on a shared 2-core machine a second "
                          "thread mostly waits for the first; single-text latency drops ~20x)")
     ap.add_argument("--out", type=Path, default=RESULTS / "next_action.json")
+    ap.add_argument("--markdown", action="store_true",
+                    help="print the README table of the results in --out and exit")
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.out.read_text())["results"]))
+        return
     args.stream_max = args.stream_max or None
     if not args.data.is_dir():
         ap.error(f"no data directory at {args.data} (../shared/data beside the repo; --data DIR)")

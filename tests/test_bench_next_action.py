@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench` from thi
 from bench.next_action import (  # noqa: E402
     build_baselines,
     evaluate,
+    markdown,
     merge_results,
     rank_scores,
     run_split,
@@ -110,6 +111,30 @@ def test_results_merge_keeps_other_corpora_and_replaces_the_ones_measured(tmp_pa
     assert [(r["corpus"], r["v"]) for r in merged["results"]] == [("webshop", 2),
                                                                    ("tau_retail", 1)]
     assert merge_results(tmp_path / "absent.json", [])["results"] == []
+
+
+def test_markdown_renders_one_readme_row_per_corpus_and_split() -> None:
+    def row(method: str, h1: float | None, h5: float | None, recall: float | None = None,
+            fa: float | None = None) -> dict:
+        return {"method": method, "hit@1": h1, "hit@5": h5, "mrr": h1, "avoid_recall": recall,
+                "false_avoid": fa}
+
+    res = {"corpus": "webshop", "split": "unseen", "steps_asked": 4, "steps_total": 5,
+           "failing_asked": 2,
+           "rows": [row("expgraph", 0.75, 1.0, 0.5, 0.25), row("expgraph@0.5", None, None, 1.0, 0.25),
+                    row("markov", 0.5, 0.75), row("knn-window", 0.25, 0.5),
+                    row("knn-newest", 0.25, 0.75), row("knn-failures", None, None, 0.5, 0.5)],
+           "streaming": {"static_hit@1": 0.5, "stream_hit@1": 0.75,
+                         "stream_with_failed_hit@1": 0.5, "rises": True,
+                         "failed_do_not_hurt": False},
+           "avoid_at_matched_false_avoid": None,
+           "wins": {"hit@1": {"wins": True}, "hit@5": {"wins": True}, "avoid": None}}
+    header, rule, line = markdown([res]).split("\n")
+    assert header.count("|") == rule.count("|") == line.count("|") == 13
+    assert line == ("| webshop / unseen | 4 of 5 steps, 2 failing | 0.750 / 1.000 / 0.750 "
+                    "| 0.500 / 0.750 | 0.250 / 0.500 | 0.250 / 0.750 | 0.500 @ 0.250 "
+                    "| 1.000 @ 0.250 (F=0.5) | 0.500 @ 0.500 | – | 0.500 → 0.750 → 0.500 "
+                    "| yes, yes, n/a, **no** |")
 
 
 # --------------------------------------------------------------------------- protocol
