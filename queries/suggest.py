@@ -52,7 +52,6 @@ from queries.schema import AvoidAction, NextAction, SuggestRequest, SuggestResul
 
 TEXT_SLOTS = {*TEXT_VERB_SLOTS.values(), "arg"}
 GROUNDING_NEIGHBOURS = 20
-PLANNED = 1e6  # a value the agent's own plan names outranks any neighbour's (20 x 2 at most)
 GUARDRAIL = RISK_FEATURES.index("guardrail")
 EVIDENCE_COLUMNS = [RISK_FEATURES.index(n) for n in EVIDENCE]
 GUARDRAIL_FLAG = 0.5  # a rule seen failing in several episodes (scoring.guardrail_severity)
@@ -595,8 +594,6 @@ def grounded(mem: StepMemory, rows: Rows, c: int, state: str, limit: int = 3,
     near = steps[top_k(sims, np.ones(steps.size, bool), GROUNDING_NEIGHBOURS)]
     seen = state.lower()
     best: dict[str, tuple[float, dict[str, Any]]] = {}
-    for j, text in enumerate(rows.planned.get(c, ())):  # what the agent's own plan names
-        best[text] = (PLANNED - j, dict(text_action(text).arguments))
     for i in near.tolist():
         text = concrete(mem, i)
         args = mem.arguments[i]
@@ -605,7 +602,11 @@ def grounded(mem: StepMemory, rows: Rows, c: int, state: str, limit: int = 3,
         w = max(float(rows.sims[i]), 0.0) * (1.0 + present)
         old = best.get(text)
         best[text] = ((old[0] if old else 0.0) + w, args)
-    order = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
-    return [(text, args, round(w, 6)) for text, (w, args) in order]
+    planned = list(dict.fromkeys(rows.planned.get(c, ())))  # what the agent's own plan names
+    order = [(t, (best.get(t, (0.0, None))[0], dict(text_action(t).arguments)))
+             for t in planned]
+    order += sorted(((t, v) for t, v in best.items() if t not in set(planned)),
+                    key=lambda kv: (-kv[1][0], kv[0]))
+    return [(text, args, round(w, 6)) for text, (w, args) in order[:limit]]
 
 
