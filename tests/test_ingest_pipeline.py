@@ -65,8 +65,9 @@ def test_identical_texts_are_embedded_once_and_cached_in_the_store(tmp_path, mod
     Ingestor(store, emb).ingest([_ep(i) for i in range(6)])
     first = emb.embedded
     # two task texts, three state signatures, and the steps' own text: one shared search
-    # page, six distinct results pages (each step's newest message is its whole observation)
-    assert first == 2 + 3 + 1 + 6
+    # page, six distinct results pages (each step's newest message is its whole observation),
+    # and the six second steps' previous actions as written (`search[mug 0]` ... `search[mug 5]`)
+    assert first == 2 + 3 + 1 + 6 + 6
     emb2 = CachedEmbedder(model, store)  # a new process would start like this
     emb2.embed(["buy a red mug"])
     assert emb2.embedded == 0
