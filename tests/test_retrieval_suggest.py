@@ -352,18 +352,24 @@ def test_suggest_grounds_a_template_in_the_plan_s_untaken_value(shop):
     assert item.arguments == {"item": "Matte Red"}
 
 
+def _memory_of_one_run(path, model, acts):
+    """The step memory of a store holding one successful run of `acts` ((name, arguments,
+    as written) each, on pages 0, 1, ...)."""
+    ep = Episode(id="e1", task="buy a red mug", outcome={"success": True}, steps=[
+        {"observation": f"page {i}", "action": {"name": n, "arguments": a, "raw": r}}
+        for i, (n, a, r) in enumerate(acts)])
+    with ExperienceGraph(store=SQLiteStore(path), embedder=model) as g:
+        g.ingest([ep])
+        return step_memory(g.store, g.embedder)
+
+
 def test_a_training_step_reads_its_episode_s_thoughts_in_full(tmp_path, model):
     thought = ("think[For a red mug in a large size, a mug that is dishwasher safe and under "
                "20 dollars, the item has options 'red' and 'large'.]")
     steps = [("search", {"query": "red mug"}, "search[red mug]"),
              ("think", {"thought": thought[6:-1]}, thought),
              ("click", {"item": "red"}, "click[red]")]
-    ep = Episode(id="e1", task="buy a red mug", outcome={"success": True}, steps=[
-        {"observation": f"page {i}", "action": {"name": n, "arguments": a, "raw": r}}
-        for i, (n, a, r) in enumerate(steps)])
-    with ExperienceGraph(store=SQLiteStore(tmp_path / "t.db"), embedder=model) as g:
-        g.ingest([ep])
-        mem = step_memory(g.store, g.embedder)
+    mem = _memory_of_one_run(tmp_path / "t.db", model, steps)
     probes = dict(training_probes(mem))
     last = next(j for j in range(len(mem)) if mem.arrays["position"][j] == 2)
     # the thought as written (a key would cut it at 80 characters, before its values)
@@ -371,8 +377,14 @@ def test_a_training_step_reads_its_episode_s_thoughts_in_full(tmp_path, model):
 
 
 def test_plan_status_says_where_the_episode_stands_in_its_plan(tmp_path, model):
-    from expgraph.memory.features import (NO_PLAN, PLAN_DONE, PLAN_PENDING, PLANNED_NONE_TAKEN,
-                                          plan_status, step_plan_status)
+    from expgraph.memory.features import (
+        NO_PLAN,
+        PLAN_DONE,
+        PLAN_PENDING,
+        PLANNED_NONE_TAKEN,
+        plan_status,
+        step_plan_status,
+    )
 
     plan = "think[the item has options 'red' and 'large']"
     assert plan_status([]) == NO_PLAN
@@ -385,12 +397,7 @@ def test_plan_status_says_where_the_episode_stands_in_its_plan(tmp_path, model):
             ("think", {"thought": plan[6:-1]}, plan), ("click", {"item": "red"}, "click[red]"),
             ("click", {"item": "large"}, "click[large]"),
             ("click", {"item": "Buy Now"}, "click[Buy Now]")]
-    ep = Episode(id="e1", task="buy a red mug", outcome={"success": True}, steps=[
-        {"observation": f"page {i}", "action": {"name": n, "arguments": a, "raw": r}}
-        for i, (n, a, r) in enumerate(acts)])
-    with ExperienceGraph(store=SQLiteStore(tmp_path / "t.db"), embedder=model) as g:
-        g.ingest([ep])
-        mem = step_memory(g.store, g.embedder)
+    mem = _memory_of_one_run(tmp_path / "t.db", model, acts)
     order = np.argsort(mem.arrays["position"])
     assert step_plan_status(mem, order).tolist() == [
         NO_PLAN, NO_PLAN, PLANNED_NONE_TAKEN, PLAN_PENDING, PLAN_DONE]
