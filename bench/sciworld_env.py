@@ -53,9 +53,11 @@ LOOK_CHARS = 700  # the room description an agent sees with each observation, tr
 # identity hash codes, which the JVM draws at random: the same variation then reads differently
 # from one run to the next (the objects of a room in another order, another first `focus on`
 # for the mistake episode, another set of candidates under the cap), and so do the experience
-# and every agent's choices. Sequential identity hashes (HotSpot's hashCode=3) make a run
-# repeatable: the same variation, the same texts, the same candidates in every run.
-REPEATABLE_JVM = "-XX:+UnlockExperimentalVMOptions -XX:hashCode=3"
+# and every agent's choices. One identity hash for every object (HotSpot's hashCode=2) makes a
+# variation read the same in every run, whatever was played before it in the JVM (sequential
+# hashes, hashCode=3, are repeatable too, but a variation then reads differently after another
+# agent's episode: one agent's choices would change what the next one sees).
+REPEATABLE_JVM = "-XX:+UnlockExperimentalVMOptions -XX:hashCode=2"
 
 
 @contextlib.contextmanager
