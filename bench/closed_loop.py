@@ -23,6 +23,9 @@ Agents, all in the same run:
   runs every 8 episodes.
 The three non-random agents never repeat an action from the same state within an episode.
 Score: ScienceWorld's 0-100 score at the end (a failed task's -100 counts 0); success = 100.
+The simulator runs repeatable (`bench/sciworld_env.REPEATABLE_JVM`): a variation reads the same
+in every run and whatever was played before it, so the experience, texts and candidates are the
+same for every agent and every run.
 
     .venv/bin/python bench/closed_loop.py [--split dev|test|tune] [--tasks T ...] [--variations 8]
                                           [--agents ...] [--cap 1000]

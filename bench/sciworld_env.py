@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,12 +49,32 @@ TWO_OBJECT_TEMPLATES_SYMMETRIC = ("connect",)
 LOOK_CHARS = 700  # the room description an agent sees with each observation, truncated
 
 
+# ScienceWorld lists a room's objects, and the valid actions, in the order of the objects'
+# identity hash codes, which the JVM draws at random: the same variation then reads differently
+# from one run to the next (the objects of a room in another order, another first `focus on`
+# for the mistake episode, another set of candidates under the cap), and so do the experience
+# and every agent's choices. One identity hash for every object (HotSpot's hashCode=2) makes a
+# variation read the same in every run, whatever was played before it in the JVM (sequential
+# hashes, hashCode=3, are repeatable too, but a variation then reads differently after another
+# agent's episode: one agent's choices would change what the next one sees).
+REPEATABLE_JVM = "-XX:+UnlockExperimentalVMOptions -XX:hashCode=2"
+
+
 @contextlib.contextmanager
 def science_world(step_limit: int = 200) -> Iterator[Any]:
-    """One ScienceWorld JVM for the whole run, stopped (by its own process) whatever happens."""
+    """One ScienceWorld JVM for the whole run (repeatable: `REPEATABLE_JVM`), stopped (by its
+    own process) whatever happens."""
     from scienceworld import ScienceWorldEnv
 
-    env = ScienceWorldEnv("", envStepLimit=step_limit)
+    before = os.environ.get("JAVA_TOOL_OPTIONS")
+    os.environ["JAVA_TOOL_OPTIONS"] = f"{before or ''} {REPEATABLE_JVM}".strip()
+    try:
+        env = ScienceWorldEnv("", envStepLimit=step_limit)
+    finally:
+        if before is None:
+            del os.environ["JAVA_TOOL_OPTIONS"]
+        else:
+            os.environ["JAVA_TOOL_OPTIONS"] = before
     try:
         yield env
     finally:

@@ -199,14 +199,16 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     given = Given(texts=texts, names=[template_name(t) for t in tmpls], embedder=embedder,
                   repeats=[words(t) in done for t in texts], history=list(history),
                   taken=[template_name(normalise_action(mem, x)) for x in history])
-    good = top_k(sims, a["ok"] & ~a["err"], CONCRETE_NEIGHBOURS)
+    good = top_k(sims, _precedents(a["ok"] & ~a["err"], same_task), CONCRETE_NEIGHBOURS)
     own = {i: _same(mem, i, task, given) for i in good.tolist()}  # matched once, read twice
-    votes = _concrete_votes(mem, good, sims, task, given, own)
     errored = top_k(sims, a["err"], 2 * CONCRETE_NEIGHBOURS)
     errored = errored[base[errored] >= ERRORED_SIMILARITY]
     errored = errored[[_point(mem, i, given) == 0 for i in errored.tolist()]]
+    wrong = {i: _same(mem, i, task, given)[0] for i in errored.tolist()}  # once per step
+    votes = _concrete_votes(mem, good, sims, task, given, own,
+                            _refuted(errored, same_task, wrong))
     backed = _exact_matches(good, sims, given, {i: m[0] for i, m in own.items()})
-    failed = _failure_weights(mem, good, errored, sims, task, given, backed)
+    failed = _failure_weights(good, errored, sims, given, backed, wrong)
     ranked = []
     for text, tmpl in zip(texts, tmpls, strict=True):
         c = mem.action_index.get(tmpl, -1)
@@ -332,15 +334,35 @@ def _exact_matches(near: np.ndarray, sims: np.ndarray, given: Given,
     return out
 
 
-def _failure_weights(mem: StepMemory, good: np.ndarray, errored: np.ndarray, sims: np.ndarray,
-                     task: str | None, given: Given, backed: dict[str, float],
+def _precedents(ok: np.ndarray, same_task: np.ndarray) -> np.ndarray:
+    """The successful steps that may vote: those of the very same task (`SAME_TASK`) where
+    there are any, every one otherwise. A neighbouring task's step (the shortest-lived animal
+    of "find the shortest-lived", in the same room) is no precedent for this task's step
+    (the longest-lived first) when this task has been done before."""
+    mine = ok & same_task
+    return mine if mine.any() else ok
+
+
+def _refuted(errored: np.ndarray, same_task: np.ndarray, wrong: dict[int, list[int]],
+             ) -> set[int]:
+    """The given actions an errored step of the very same task took exactly at the same point
+    of the procedure (`errored` holds only those at the same point; `wrong`: each one's own
+    given actions, `_same`): a direct counterexample, so no look-alike vote lands on them
+    (a guess by resemblance yields to what was seen failing); a success that took one
+    exactly still votes for it."""
+    return {j for i in errored.tolist() if same_task[i] for j in wrong[i]}
+
+
+def _failure_weights(good: np.ndarray, errored: np.ndarray, sims: np.ndarray, given: Given,
+                     backed: dict[str, float], same: dict[int, list[int]],
                      ) -> dict[str, float]:
     """Errored steps as votes against the given actions they took exactly (`_same`), in the
     successes' own scale: an errored step weighs exp(-(nearest success's similarity - its
     own) / SHARPNESS) over the successes' total weight, so it counts as much as a success
     exactly as near would, far less when it comes from a less similar situation (another
     state, another task), and it is dropped where a success at least as near took the same
-    action. Capped at 1 (the successes' whole vote)."""
+    action. Capped at 1 (the successes' whole vote). `same`: each errored step's own given
+    actions (`_same`)."""
     if not len(errored):
         return {}
     s_err = sims[errored].astype(np.float64)
@@ -350,7 +372,6 @@ def _failure_weights(mem: StepMemory, good: np.ndarray, errored: np.ndarray, sim
     else:
         top, total = float(s_err.max()), 1.0
     w = np.exp(np.minimum(s_err - top, 1.0) / SHARPNESS) / total
-    same = {i: _same(mem, i, task, given)[0] for i in errored.tolist()}  # once per step
     nearest = _exact_matches(errored, sims, given, same)
     out: dict[str, float] = {}
     for i, wi in zip(errored.tolist(), w.tolist(), strict=True):
@@ -363,6 +384,7 @@ def _failure_weights(mem: StepMemory, good: np.ndarray, errored: np.ndarray, sim
 
 def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: str | None,
                     given: Given, own: dict[int, tuple[list[int], Analogy, bool]],
+                    refuted: set[int] = frozenset(),  # type: ignore[assignment]
                     ) -> dict[str, float]:
     """What the `near` steps did, as votes for the given actions, shares of their total
     weight: each step weighs exp(-(best similarity - its own) / SHARPNESS) (the nearest
@@ -372,7 +394,8 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     scaled by the best cosine to the power NEAR_POWER. A step whose own action this episode has
     already taken neither votes nor weighs (`_behind`), nor does a look-alike from an earlier
     point of the procedure (`_point`: the first focus's animal is no guide to the second).
-    `own`: `_same` of each near step."""
+    `own`: `_same` of each near step; `refuted`: given actions no look-alike vote goes to
+    (`_refuted`)."""
     out: dict[str, float] = {}
     near = np.asarray([i for i in near.tolist() if not _behind(mem, i, task, given)
                        and (own[i][0] or _point(mem, i, given) >= 0)], dtype=int)
@@ -388,7 +411,8 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
                 out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi / len(same)
             continue
         name = template_name(mem.actions[mem.label[i]])
-        kin = [j for j, n in enumerate(given.names) if n == name and given.repeats[j] == again]
+        kin = [j for j, n in enumerate(given.names)
+               if n == name and given.repeats[j] == again and j not in refuted]
         if not kin:
             continue
         vecs = embed_texts(given.embedder, [" ".join(an.past(concrete(mem, i)))]

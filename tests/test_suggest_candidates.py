@@ -316,3 +316,68 @@ def test_an_error_counts_only_at_the_same_point_of_the_procedure(tmp_path, model
     assert res.next[0].action == "focus on egg"
     assert [a.action for a in res.avoid] == ["focus on ant"]
     assert score["focus on ant"] < score["focus on shovel"]
+
+
+OTHER_OUTSIDE = ("This outside location is called the outside. Here you see: a baby ant, some "
+                 "wood, a fire pit, a baby wolf, the ground. You also see: A door to the greenhouse")
+
+
+def test_an_action_seen_failing_in_this_task_gets_no_look_alike_vote(tmp_path, model):
+    # The success focused on the baby mouse from this view; the mouse is absent here, so its
+    # vote goes to the given focus most like it. A failed run of the very same task focused
+    # on the baby rat at the same point (the first focus), errored, from another view: too far
+    # to weigh much against it (exp(50 (c - 1)) of the success's vote), but a direct
+    # counterexample, so the look-alike vote skips the rat and goes to the elephant. Where
+    # the failed run is of another task, the rat (the mouse's nearest look-alike) keeps it.
+    from queries.corpus import embed_texts
+    from queries.suggest import SHARPNESS, TEMPLATE_WEIGHT
+
+    task = "Your task is to find the animal with the longest life span, then the shortest."
+    other_task = "Your task is to grow an apple tree in the greenhouse."
+    view = OUTSIDE.replace("a baby ant", "a baby rat, a baby elephant")
+    v = embed_texts(model, [view, OTHER_OUTSIDE])
+    assert math.exp(-(1 - (1 + float(v[0] @ v[1])) / 2) / SHARPNESS) < 0.5
+    given = ["focus on baby rat", "focus on baby elephant"]
+    for failed_task, first in ((task, "focus on baby elephant"), (other_task, "focus on baby rat")):
+        with ExperienceGraph(tmp_path / f"{first[-3:]}.db", embedder=model) as g:
+            g.ingest([episode("ok", task, [(view, "focus on baby mouse")]),
+                      episode("bad", failed_task, [(OTHER_OUTSIDE, "focus on baby rat")],
+                              success=False, errored=0)])
+            res, score = ranked(g, view, task, given)
+        assert res.next[0].action == first, failed_task
+        if failed_task == task:  # the refuted rat: no vote, its template score at most
+            assert score["focus on baby rat"] <= TEMPLATE_WEIGHT
+
+
+def test_a_neighbouring_tasks_step_is_no_precedent_where_this_task_has_one(tmp_path, model):
+    # "Find the longest-lived" focused on the hedgehog from exactly this view (similarity 1,
+    # task cosine t < SAME_TASK); "longest, then shortest" (this task) focused on the
+    # elephant from the kitchen (cosine c). The neighbouring task's step is the nearer
+    # ((1 + t) / 2 > (c + 1) / 2 + SAME_TASK_BONUS), but this task has a precedent: only this
+    # task's step votes, so the elephant gets the whole vote and the hedgehog none (at most
+    # TEMPLATE_WEIGHT). With no run of this task stored, the neighbouring task's step votes
+    # and the hedgehog comes first.
+    from expgraph.memory.features import SAME_TASK
+    from queries.corpus import embed_texts
+    from queries.suggest import SAME_TASK_BONUS, TEMPLATE_WEIGHT
+
+    task = "Your task is to find the animal with the longest life span, then the shortest."
+    sibling = "Your task is to find the animal with the longest life span."
+    view = OUTSIDE.replace("a baby ant", "a baby hedgehog, a baby elephant")
+    there = KITCHEN.replace("a sink", "a baby elephant")
+    v = embed_texts(model, [task, sibling, view, there])
+    t, c = float(v[0] @ v[1]), float(v[2] @ v[3])
+    assert t < SAME_TASK and (1 + t) / 2 > (c + 1) / 2 + SAME_TASK_BONUS
+    given = ["focus on baby hedgehog", "focus on baby elephant"]
+    near = episode("s", sibling, [(view, "focus on baby hedgehog")])
+    mine = episode("m", task, [(there, "focus on baby elephant")])
+    with ExperienceGraph(tmp_path / "t.db", embedder=model) as g:
+        g.ingest([near, mine])
+        res, score = ranked(g, view, task, given)
+    assert res.next[0].action == "focus on baby elephant"
+    assert score["focus on baby hedgehog"] <= TEMPLATE_WEIGHT
+    assert score["focus on baby elephant"] >= 1 - TEMPLATE_WEIGHT
+    with ExperienceGraph(tmp_path / "u.db", embedder=model) as g:
+        g.ingest([near])
+        res, score = ranked(g, view, task, given)
+    assert res.next[0].action == "focus on baby hedgehog"
