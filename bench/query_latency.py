@@ -27,13 +27,19 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.corpus import _Entities, generate_corpus, load_real_pool, realistic_corpus  # noqa: E402
+from bench.corpus import (  # noqa: E402
+    _Entities,
+    generate_corpus,
+    iter_realistic_corpus,
+    load_real_pool,
+)
 from expgraph.embedder import default_embedder  # noqa: E402
 from expgraph.graph import ExperienceGraph  # noqa: E402
 from queries.corpus import clear_query_vectors, quiet_blas  # noqa: E402
@@ -43,10 +49,26 @@ STEPS_PER_EPISODE = 10  # the synthetic corpus only
 PROBE_VARIANT = 10**6  # probes rewrite ids with variants no store draws: unseen text
 
 
-def corpus(steps: int, seed: int, pool: list | None) -> list:
+def corpus(steps: int, seed: int, pool: list | None) -> Iterable:
+    """The episodes of a store of `steps` steps; the real ones one at a time (ingest takes
+    them in batches: a 1,000,000-step corpus is never held whole)."""
     if pool is None:
         return generate_corpus(steps // STEPS_PER_EPISODE, STEPS_PER_EPISODE, seed)
-    return realistic_corpus(steps, seed, pool=pool)
+    return iter_realistic_corpus(steps, seed, pool=pool)
+
+
+class _Progress:
+    """Ingest progress on stderr, every `every` episodes (a 1M-step build runs for an hour)."""
+
+    def __init__(self, every: int = 5000) -> None:
+        self.every, self.done, self.t0 = every, 0, time.perf_counter()
+
+    def __call__(self, n: int) -> None:
+        before, self.done = self.done, self.done + n
+        if before // self.every != self.done // self.every:
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+            print(f"  {self.done} episodes in {time.perf_counter() - self.t0:.0f} s "
+                  f"(peak {rss} MB)", file=sys.stderr, flush=True)
 
 
 def store_for(steps: int, seed: int, pool: list | None) -> Path:
@@ -73,11 +95,13 @@ def store_for(steps: int, seed: int, pool: list | None) -> Path:
             g.store.cache_embeddings(g.embedder.name, items)
             seeded += len(items)
     t0 = time.perf_counter()
-    report = g.ingest(episodes)
+    report = g.ingest(episodes, progress=_Progress())
     g.store.set_meta("bench_complete", True)
-    g.store.set_meta("bench_build", {"seconds": round(time.perf_counter() - t0, 1),
-                                     "embed_seconds": round(report.embed_seconds, 1),
-                                     "seeded_vectors": seeded})
+    g.store.set_meta("bench_build", {
+        "seconds": round(time.perf_counter() - t0, 1),
+        "ingest_seconds": round(report.total_seconds, 1),
+        "embed_seconds": round(report.embed_seconds, 1), "seeded_vectors": seeded,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
     print(f"{steps} steps: ingested and distilled {report.ingested} episodes in "
           f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
     g.close()
@@ -390,6 +414,8 @@ def main() -> None:
     ap.add_argument("--synthetic", action="store_true",
                     help="the old generated shop/support corpus instead of the real one")
     ap.add_argument("--out", type=Path, default=RESULTS / "query_latency.json")
+    ap.add_argument("--build-only", action="store_true",
+                    help="build (or finish) the stores of --sizes and print their build cost")
     ap.add_argument("--memory-only", type=int, nargs="*", metavar="STEPS",
                     help="only the in-memory part of suggest at these sizes (no store, no model"
                          " calls); writes bench/results/query_latency_memory.json")
@@ -430,6 +456,13 @@ def main() -> None:
         rng = random.Random(args.seed + 2000)
         writes = [fresh_episode(rng.choice(pool), 2 * PROBE_VARIANT + i)
                   for i in range(args.writes)]
+    if args.build_only:
+        for n in args.sizes:
+            db = store_for(n, args.seed, pool)
+            g = ExperienceGraph(db, embedder=default_embedder())
+            print(f"{db}: {g.store.get_meta('bench_build')}")
+            g.close()
+        return
     rows = [measure(store_for(n, args.seed, pool), queries, writes) for n in args.sizes]
     headers = ["steps", "skills", "states", "query p50", "query p95", "suggest p50",
                "suggest p95", "s cpu p50", "cold", "q p50 -emb", "s p50 -emb", "after write",

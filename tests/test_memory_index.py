@@ -202,3 +202,39 @@ def test_earlier_in_episode_is_the_episode_s_steps_before_it():
     assert ids(mem.earlier_in_episode(index["s0"])) == []
     assert ids(mem.earlier_in_episode(index["s8"])) == ["s7", "s5", "s6"]  # by arrival
     assert ids(mem.earlier_in_episode(index["s6"])) == ["s5"]
+
+
+class _RecordsOnly:
+    """The store without its chunked read: `build_memory` falls back to `find_nodes`."""
+
+    def __init__(self, store) -> None:  # noqa: ANN001
+        self._store = store
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        if name == "iter_nodes":
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+def test_a_chunked_build_is_the_build_from_whole_records(tmp_path, model):
+    g = ExperienceGraph(store=SQLiteStore(tmp_path / "c.db"), embedder=model)
+    g.ingest(shop_episodes())
+    steps = list(g.store.iter_nodes(Label.STEP, chunk=3))  # pages of 3 rows, in rowid order
+    assert [s[0] for s in steps] == [r.id for r in g.store.find_nodes(Label.STEP)]
+    assert all(v.dtype == np.float32 and v.shape == (model.dim,) for _, _, v in steps)
+    chunked = build_memory(g.store, g.embedder)
+    whole = build_memory(_RecordsOnly(g.store), g.embedder)
+    assert len(chunked) == len(whole) == len(steps)
+    # the same steps in the same order (ties between equal scores go by this index)
+    assert chunked.step_ids == whole.step_ids and chunked.keys == whole.keys
+    assert chunked.raw == whole.raw and chunked.arguments == whole.arguments
+    assert chunked.tasks == whole.tasks and chunked.episodes == whole.episodes
+    a, b = chunked.arrays, whole.arrays
+    for name in ("new", "win", "label", "prev1", "prev2", "episode", "task", "ok", "err",
+                 "position", "state", "failing", "task_vecs"):
+        assert np.array_equal(a[name], b[name]), name
+    # each window's vector is the one its text has in the store's embedding cache
+    i = 4
+    window = g.store.get_node(chunked.step_ids[i]).props["window"]
+    assert np.allclose(a["win"][i], g.embedder.embed([window])[0])
+    g.close()

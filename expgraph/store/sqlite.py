@@ -214,6 +214,24 @@ class SQLiteStore:
                 f"SELECT id FROM nodes WHERE ns=? AND id IN ({q})", [self.namespace, *chunk]))
         return found
 
+    def iter_nodes(self, label: Label, chunk: int = 10_000,
+                   ) -> Iterator[tuple[str, dict[str, Any], np.ndarray | None]]:
+        """(id, props, float32 embedding or None) of every node of `label` in `find_nodes`
+        order, read `chunk` rows at a time: a million steps never sit in memory as records
+        with their vectors as Python floats (~12 KB each)."""
+        last = -1
+        while True:
+            rows = self._conn.execute(
+                "SELECT rowid, id, props, emb FROM nodes WHERE ns=? AND label=? AND rowid>? "
+                "ORDER BY rowid LIMIT ?", (self.namespace, Label(label).value, last, chunk),
+            ).fetchall()
+            for _, id_, props, emb in rows:
+                yield id_, json.loads(props), (np.frombuffer(emb, dtype=np.float32)
+                                               if emb else None)
+            if len(rows) < chunk:
+                return
+            last = rows[-1][0]
+
     def find_nodes(self, label: Label | None = None, where: dict[str, Any] | None = None,
                    limit: int | None = None, with_embedding: bool = False) -> list[NodeRecord]:
         sql = "SELECT id, label, text, props, emb FROM nodes WHERE ns=?"
