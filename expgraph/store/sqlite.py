@@ -214,6 +214,22 @@ class SQLiteStore:
                 f"SELECT id FROM nodes WHERE ns=? AND id IN ({q})", [self.namespace, *chunk]))
         return found
 
+    def iter_props(self, label: Label, chunk: int = 2_000) -> Iterator[tuple[str, str]]:
+        """(id, props as the stored JSON text) of every node of `label` in `find_nodes` order,
+        `chunk` rows at a time: a reader that caches what it parsed tells an unchanged node
+        by its text, without parsing it again."""
+        last = -1
+        while True:
+            rows = self._conn.execute(
+                "SELECT rowid, id, props FROM nodes WHERE ns=? AND label=? AND rowid>? "
+                "ORDER BY rowid LIMIT ?", (self.namespace, Label(label).value, last, chunk),
+            ).fetchall()
+            for _, id_, props in rows:
+                yield id_, props
+            if len(rows) < chunk:
+                return
+            last = rows[-1][0]
+
     def iter_nodes(self, label: Label, chunk: int = 10_000,
                    ) -> Iterator[tuple[str, dict[str, Any], np.ndarray | None]]:
         """(id, props, float32 embedding or None) of every node of `label` in `find_nodes`
