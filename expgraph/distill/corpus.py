@@ -13,6 +13,7 @@ import re
 import threading
 import weakref
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from expgraph.models import Label
@@ -84,10 +85,11 @@ class Corpus:
     episodes: list[EpisodeView]
     constants: dict[str, list[str]]
 
-    @property
+    @cached_property
     def distinct(self) -> list[EpisodeView]:
         """One episode per trajectory: a replay (the same actions with the same arguments and
-        the same outcome, e.g. a re-run of one task) is one piece of evidence, not two."""
+        the same outcome, e.g. a re-run of one task) is one piece of evidence, not two.
+        Computed once per corpus (every miner asks)."""
         seen: set[tuple] = set()
         out = []
         for e in self.episodes:
