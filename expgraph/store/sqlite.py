@@ -351,8 +351,10 @@ class SQLiteStore:
         self._matrix_cache[key] = (gen, ids, mat)
         return ids, mat
 
-    def vector_top_k(self, label: Label, vector: np.ndarray, k: int,
-                     where: dict[str, Any] | None = None) -> list[tuple[NodeRecord, float]]:
+    def vector_top_ids(self, label: Label, vector: np.ndarray, k: int,
+                       where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+        """`vector_top_k` as (node id, similarity), without reading the nodes (a query that
+        only needs ids, its seeds and dense scores, skips ~100 node reads)."""
         ids, mat = self._matrix(Label(label), where)
         if not ids or k <= 0:
             return []
@@ -362,8 +364,13 @@ class SQLiteStore:
         k = min(k, len(ids))
         top = np.argpartition(-sims, k - 1)[:k]
         top = top[np.argsort(-sims[top], kind="stable")]
-        nodes = {n.id: n for n in self.get_nodes([ids[i] for i in top])}
-        return [(nodes[ids[i]], float(sims[i])) for i in top if ids[i] in nodes]
+        return [(ids[i], float(sims[i])) for i in top]
+
+    def vector_top_k(self, label: Label, vector: np.ndarray, k: int,
+                     where: dict[str, Any] | None = None) -> list[tuple[NodeRecord, float]]:
+        top = self.vector_top_ids(label, vector, k, where)
+        nodes = {n.id: n for n in self.get_nodes([i for i, _ in top])}
+        return [(nodes[i], s) for i, s in top if i in nodes]
 
     def text_search(self, query: str, label: Label | None = None,
                     k: int = 10) -> list[tuple[NodeRecord, float]]:
