@@ -108,13 +108,25 @@ def store_for(steps: int, seed: int, pool: list | None) -> Path:
     return db
 
 
-def probes(n: int, seed: int, pool: list | None) -> list[tuple[str, str, list[str]]]:
-    """(state, task, history) from steps no store holds: real episodes with their ids and
-    numbers rewritten as an unseen variant (synthetic: another seed). Unseen text, familiar
-    structure."""
+def probes(n: int, seed: int, pool: list | None, stream: str = "episodes",
+           ) -> list[tuple[str, str, list[str]]]:
+    """(state, task, history) of n calls on steps no store holds: real episodes with their ids
+    and numbers rewritten as an unseen variant (synthetic: another seed). Unseen text,
+    familiar structure. `episodes`: as an agent calls, each episode walked step by step, the
+    same task at every step and the actions taken so far (the last 3) as history; `random`:
+    a random step of a random such episode per call (the stream before: a task recurs only
+    when its episode is drawn again)."""
     rng = random.Random(seed)
     if pool is None:
         eps = generate_corpus(max(n // 2, 1), STEPS_PER_EPISODE, seed + 1000)
+    elif stream == "episodes":
+        out: list[tuple[str, str, list[str]]] = []
+        while len(out) < n:
+            ep = fresh_episode(rng.choice(pool), PROBE_VARIANT + len(out))
+            out += [(s.observation, ep.task, [a.action.raw or a.action.name
+                                              for a in ep.steps[max(0, i - 3):i]])
+                    for i, s in enumerate(ep.steps)]
+        return out[:n]
     else:
         eps = [fresh_episode(rng.choice(pool), PROBE_VARIANT + i) for i in range(n)]
     out = []
@@ -414,6 +426,9 @@ def main() -> None:
     ap.add_argument("--synthetic", action="store_true",
                     help="the old generated shop/support corpus instead of the real one")
     ap.add_argument("--out", type=Path, default=RESULTS / "query_latency.json")
+    ap.add_argument("--stream", choices=["episodes", "random"], default="episodes",
+                    help="the calls: episodes walked step by step (as an agent asks: one task "
+                         "per episode) or a random step per call (the stream before)")
     ap.add_argument("--build-only", action="store_true",
                     help="build (or finish) the stores of --sizes and print their build cost")
     ap.add_argument("--memory-only", type=int, nargs="*", metavar="STEPS",
@@ -449,7 +464,7 @@ def main() -> None:
         return
     default_embedder().embed(["warm up"])
     pool = None if args.synthetic else load_real_pool(args.data)
-    queries = probes(2 * args.queries, args.seed, pool)
+    queries = probes(2 * args.queries, args.seed, pool, args.stream)
     if pool is None:
         writes = generate_corpus(args.writes, STEPS_PER_EPISODE, args.seed + 2000)
     else:
@@ -480,7 +495,7 @@ def main() -> None:
           " without waiting for a core; query embedding included; `-emb`: minus model time;"
           " `after write`: median first suggest after ingesting one episode; load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cpus)")
-    env = {"cpus": os.cpu_count(), "threads": args.threads,
+    env = {"cpus": os.cpu_count(), "threads": args.threads, "stream": args.stream,
            "python": platform.python_version(),
            "load_average": os.getloadavg(), "corpus": "synthetic" if pool is None else "real"}
     args.out.write_text(json.dumps({"env": env, "queries": args.queries, "writes": args.writes,

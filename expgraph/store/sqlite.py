@@ -355,6 +355,10 @@ class SQLiteStore:
                        where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
         """`vector_top_k` as (node id, similarity), without reading the nodes (a query that
         only needs ids, its seeds and dense scores, skips ~100 node reads)."""
+        return self._nearest(label, vector, k, where)
+
+    def _nearest(self, label: Label, vector: np.ndarray, k: int,
+                 where: dict[str, Any] | None) -> list[tuple[str, float]]:
         ids, mat = self._matrix(Label(label), where)
         if not ids or k <= 0:
             return []
@@ -368,7 +372,7 @@ class SQLiteStore:
 
     def vector_top_k(self, label: Label, vector: np.ndarray, k: int,
                      where: dict[str, Any] | None = None) -> list[tuple[NodeRecord, float]]:
-        top = self.vector_top_ids(label, vector, k, where)
+        top = self._nearest(label, vector, k, where)
         nodes = {n.id: n for n in self.get_nodes([i for i, _ in top])}
         return [(nodes[i], s) for i, s in top if i in nodes]
 
