@@ -297,11 +297,11 @@ class DerivedLayer:
         else:
             ids, at = np.unique(np.concatenate([g.ids for g in groups]), return_index=True)
             starts = np.cumsum([0] + [len(g.views) for g in groups])
+            group_of = np.searchsorted(starts, at, side="right") - 1  # of each distinct skill
+            within = at - starts[group_of]
 
             def view(r: int) -> SkillView:  # the r-th distinct skill, without a list of all
-                i = int(at[r])
-                k = int(np.searchsorted(starts, i, side="right")) - 1
-                return groups[k].views[i - int(starts[k])]
+                return groups[int(group_of[r])].views[int(within[r])]
 
             first = np.concatenate([g.first for g in groups])[at]
             weight = np.concatenate([g.weight for g in groups])[at]
@@ -324,7 +324,7 @@ class DerivedLayer:
         for r in todo:
             if not keep[r]:
                 continue
-            t = next_in_sequence(view(r).actions, history) if r in is_special \
+            t = aligned(view(r).actions, history) if r in is_special \
                 else view(r).actions[0]
             if t is None:
                 keep[r] = False
@@ -430,6 +430,24 @@ class DerivedLayer:
                     r.props.get("text", r.text)
                     for r in store.find_nodes(Label.TASK, where={"cluster": cluster}))
         return hit
+
+
+_ALIGNED: dict[tuple[tuple[str, ...], tuple[str, ...]], str | None] = {}
+ALIGNED_MAX = 65_536  # entries of that memo (emptied when full)
+
+
+def aligned(actions: list[str], history: list[str]) -> str | None:
+    """`next_in_sequence(actions, history)`, memoised: it reads only the last len(actions)
+    actions of the history (a suffix it matches ends inside `actions`), so that suffix and
+    the actions are the key; the same skills meet the same recent actions call after call
+    (several hundred skills hold a common action at 1,000,000 steps)."""
+    key = (tuple(actions), tuple(history[-len(actions):]) if actions else ())
+    hit = _ALIGNED.get(key, _ALIGNED)
+    if hit is _ALIGNED:
+        if len(_ALIGNED) >= ALIGNED_MAX:
+            _ALIGNED.clear()
+        hit = _ALIGNED[key] = next_in_sequence(actions, history)
+    return hit  # type: ignore[return-value]
 
 
 def task_node_id(text: str) -> str:
