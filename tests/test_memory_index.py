@@ -238,3 +238,43 @@ def test_a_chunked_build_is_the_build_from_whole_records(tmp_path, model):
     window = g.store.get_node(chunked.step_ids[i]).props["window"]
     assert np.allclose(a["win"][i], g.embedder.embed([window])[0])
     g.close()
+
+
+def test_voters_patched_after_a_write_equal_voters_built_again(tmp_path, model):
+    """A write that rewrote some skills (their support and utility moved) but none of a
+    state's edges patches that state's voters in place of building them again: the same
+    arrays a memory built from the store has."""
+    from test_retrieval_suggest import _search
+
+    from expgraph.models import Rel
+
+    eps = shop_episodes()
+    g = ExperienceGraph(store=SQLiteStore(tmp_path / "v.db"), embedder=model)
+    g.ingest(eps[:4])
+    states = [(_search("blue kettle"), "buy a blue kettle", []),
+              (_results("blue kettle", "B0BLU22222"), "buy a blue kettle", ["search[blue kettle]"])]
+    _answers(g, states)  # the memory and some voters are built here
+    mem = step_memory(g.store, g.embedder)
+    before = dict(mem.derived._voters)
+    assert before
+    g.ingest(eps[4])  # another successful run: the skills it repeats count one more
+    assert step_memory(g.store, g.embedder) is mem
+    after = dict(mem.derived._voters)
+    patched = [k for k in after if k in before and after[k] is not before[k]]
+    assert patched  # kept and patched, not dropped
+    fresh = build_memory(g.store, g.embedder)
+    for k in after:
+        v, w = after[k], fresh.derived.voters(Rel(k[0]), k[1])
+        assert v.ids.tolist() == w.ids.tolist() and v.members == w.members
+        assert v.weight.tolist() == w.weight.tolist()
+        assert v.support.tolist() == w.support.tolist()
+        assert [(x.id, x.actions, x.utility, x.support) for x in v.views] == \
+            [(x.id, x.actions, x.utility, x.support) for x in w.views]
+        assert {t: r.tolist() for t, r in v.holding.items()} == \
+            {t: r.tolist() for t, r in w.holding.items()}
+        known = (v.first >= 0) & (w.first >= 0)  # (filled in as votes meet new actions)
+        assert [mem.actions[i] for i in v.first[known]] == \
+            [fresh.actions[i] for i in w.first[known]]
+    assert _answers(g, states) == _answers(ExperienceGraph(store=SQLiteStore(tmp_path / "v.db"),
+                                                           embedder=model), states)
+    g.close()
