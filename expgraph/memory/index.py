@@ -302,8 +302,8 @@ def _load_tasks(mem: StepMemory, store: GraphStore) -> list[NodeRecord]:
 
 # what `StepMemory.add` reads of a step's props (the rest, its texts above all, is dropped
 # while a store's steps are read)
-STEP_PROPS = ("episode", "key", "name", "prev", "task", "success", "error", "state", "index",
-              "raw", "arguments")
+STEP_PROPS = ("episode", "key", "name", "action", "prev", "task", "success", "error", "state",
+              "index", "raw", "arguments")
 
 
 def _stored_steps(store: GraphStore) -> tuple[list[NodeRecord], list[str]]:
