@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +174,15 @@ def load_real_pool(data_dir: Path | None = None) -> list[Episode]:
 def realistic_corpus(n_steps: int, seed: int = 0, novelty: float = 0.5,
                      splice: float = 0.2, pool: list[Episode] | None = None,
                      data_dir: Path | None = None) -> list[Episode]:
-    """Episodes totalling at least `n_steps` steps, recombined from the real corpora.
+    """`iter_realistic_corpus` as a list."""
+    return list(iter_realistic_corpus(n_steps, seed, novelty, splice, pool, data_dir))
+
+
+def iter_realistic_corpus(n_steps: int, seed: int = 0, novelty: float = 0.5,
+                          splice: float = 0.2, pool: list[Episode] | None = None,
+                          data_dir: Path | None = None) -> Iterator[Episode]:
+    """Episodes totalling at least `n_steps` steps, recombined from the real corpora, one at
+    a time (a 1,000,000-step corpus is never held whole: ingest takes them in batches).
 
     Each episode takes a real episode as its skeleton (task, actions, outcome). The k-th time a
     skeleton is drawn it becomes a new variant (its ids and numbers rewritten) with probability
@@ -190,7 +199,7 @@ def realistic_corpus(n_steps: int, seed: int = 0, novelty: float = 0.5,
             by_action.setdefault((ep.agent, s.action.name), []).append((s.observation, s.result))
     draws = [0] * len(pool)
     variants = [0] * len(pool)
-    out: list[Episode] = []
+    made = 0
     total = 0
     while total < n_steps:
         j = rng.randrange(len(pool))
@@ -214,10 +223,10 @@ def realistic_corpus(n_steps: int, seed: int = 0, novelty: float = 0.5,
                                                 raw=ent(s.action.raw)),
                               result=ent(result), reward=s.reward, error=s.error,
                               thought=ent(s.thought)))
-        out.append(Episode(id=f"{src.id}~{len(out)}", agent=src.agent, task=ent(src.task),
-                           steps=steps, outcome=src.outcome, source_format="recombined"))
+        yield Episode(id=f"{src.id}~{made}", agent=src.agent, task=ent(src.task),
+                      steps=steps, outcome=src.outcome, source_format="recombined")
+        made += 1
         total += len(steps)
-    return out
 
 
 def growth(episodes: list[Episode]) -> dict[str, int]:

@@ -62,7 +62,7 @@ def main() -> None:
     episodes = realistic_corpus(args.steps, args.seed, pool=pool)
     texts = list(dict.fromkeys(t for ep in episodes for s in ep.steps
                                for t in step_views(s.observation)))
-    queries = probes(args.queries, args.seed + 1, pool)
+    queries = probes(args.queries, args.seed + 1, pool, "random")  # (as its table was made)
     default_embedder().embed(["warm up"])
 
     tmp = Path(tempfile.mkdtemp())

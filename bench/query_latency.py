@@ -27,13 +27,19 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.corpus import _Entities, generate_corpus, load_real_pool, realistic_corpus  # noqa: E402
+from bench.corpus import (  # noqa: E402
+    _Entities,
+    generate_corpus,
+    iter_realistic_corpus,
+    load_real_pool,
+)
 from expgraph.embedder import default_embedder  # noqa: E402
 from expgraph.graph import ExperienceGraph  # noqa: E402
 from queries.corpus import clear_query_vectors, quiet_blas  # noqa: E402
@@ -43,10 +49,26 @@ STEPS_PER_EPISODE = 10  # the synthetic corpus only
 PROBE_VARIANT = 10**6  # probes rewrite ids with variants no store draws: unseen text
 
 
-def corpus(steps: int, seed: int, pool: list | None) -> list:
+def corpus(steps: int, seed: int, pool: list | None) -> Iterable:
+    """The episodes of a store of `steps` steps; the real ones one at a time (ingest takes
+    them in batches: a 1,000,000-step corpus is never held whole)."""
     if pool is None:
         return generate_corpus(steps // STEPS_PER_EPISODE, STEPS_PER_EPISODE, seed)
-    return realistic_corpus(steps, seed, pool=pool)
+    return iter_realistic_corpus(steps, seed, pool=pool)
+
+
+class _Progress:
+    """Ingest progress on stderr, every `every` episodes (a 1M-step build runs for an hour)."""
+
+    def __init__(self, every: int = 5000) -> None:
+        self.every, self.done, self.t0 = every, 0, time.perf_counter()
+
+    def __call__(self, n: int) -> None:
+        before, self.done = self.done, self.done + n
+        if before // self.every != self.done // self.every:
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+            print(f"  {self.done} episodes in {time.perf_counter() - self.t0:.0f} s "
+                  f"(peak {rss} MB)", file=sys.stderr, flush=True)
 
 
 def store_for(steps: int, seed: int, pool: list | None) -> Path:
@@ -73,24 +95,38 @@ def store_for(steps: int, seed: int, pool: list | None) -> Path:
             g.store.cache_embeddings(g.embedder.name, items)
             seeded += len(items)
     t0 = time.perf_counter()
-    report = g.ingest(episodes)
+    report = g.ingest(episodes, progress=_Progress())
     g.store.set_meta("bench_complete", True)
-    g.store.set_meta("bench_build", {"seconds": round(time.perf_counter() - t0, 1),
-                                     "embed_seconds": round(report.embed_seconds, 1),
-                                     "seeded_vectors": seeded})
+    g.store.set_meta("bench_build", {
+        "seconds": round(time.perf_counter() - t0, 1),
+        "ingest_seconds": round(report.total_seconds, 1),
+        "embed_seconds": round(report.embed_seconds, 1), "seeded_vectors": seeded,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
     print(f"{steps} steps: ingested and distilled {report.ingested} episodes in "
           f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
     g.close()
     return db
 
 
-def probes(n: int, seed: int, pool: list | None) -> list[tuple[str, str, list[str]]]:
-    """(state, task, history) from steps no store holds: real episodes with their ids and
-    numbers rewritten as an unseen variant (synthetic: another seed). Unseen text, familiar
-    structure."""
+def probes(n: int, seed: int, pool: list | None, stream: str = "episodes",
+           ) -> list[tuple[str, str, list[str]]]:
+    """(state, task, history) of n calls on steps no store holds: real episodes with their ids
+    and numbers rewritten as an unseen variant (synthetic: another seed). Unseen text,
+    familiar structure. `episodes`: as an agent calls, each episode walked step by step, the
+    same task at every step and the actions taken so far (the last 3) as history; `random`:
+    a random step of a random such episode per call (the stream before: a task recurs only
+    when its episode is drawn again)."""
     rng = random.Random(seed)
     if pool is None:
         eps = generate_corpus(max(n // 2, 1), STEPS_PER_EPISODE, seed + 1000)
+    elif stream == "episodes":
+        out: list[tuple[str, str, list[str]]] = []
+        while len(out) < n:
+            ep = fresh_episode(rng.choice(pool), PROBE_VARIANT + len(out))
+            out += [(s.observation, ep.task, [a.action.raw or a.action.name
+                                              for a in ep.steps[max(0, i - 3):i]])
+                    for i, s in enumerate(ep.steps)]
+        return out[:n]
     else:
         eps = [fresh_episode(rng.choice(pool), PROBE_VARIANT + i) for i in range(n)]
     out = []
@@ -126,10 +162,10 @@ class TimedModel:
 
 
 def measure(db: Path, queries: list[tuple[str, str, list[str]]], writes: list) -> dict:
-    """The first half of the probes times `query`, the second `suggest`: every state text is
-    new to the process, so each call embeds it (tasks and signatures recur, as in use). Then,
-    per episode of `writes`: ingest it (with its online distillation) and time the next
-    `suggest`."""
+    """Times `query` over the probes, then `suggest` over the same probes, each from an empty
+    query-vector cache: every state text is new to the process, so each call embeds it (a
+    task recurs within its episode, as in use). Then, per episode of `writes`: ingest it
+    (with its online distillation) and time the next `suggest`."""
     clear_query_vectors()
     model = TimedModel(default_embedder())
     tmp = Path(tempfile.mkdtemp(dir=RESULTS))
@@ -147,29 +183,34 @@ def measure(db: Path, queries: list[tuple[str, str, list[str]]], writes: list) -
     times: dict[str, list[float]] = {"query": [], "suggest": []}
     rest: dict[str, list[float]] = {"query": [], "suggest": []}
     cpu: dict[str, list[float]] = {"query": [], "suggest": []}
-    half = len(queries) // 2
-    for n, (state, task, hist) in enumerate(queries):
-        name = "query" if n < half else "suggest"
-        model.seconds = 0.0
-        t0, c0 = time.perf_counter(), time.process_time()
-        if name == "query":
-            g.query(f"{state}\n({n})", task=task, k=10)
-        else:
-            g.suggest(f"{state}\n({n})", task=task, history=hist, k=5)
-        times[name].append(time.perf_counter() - t0)
-        cpu[name].append(time.process_time() - c0)
-        rest[name].append(times[name][-1] - model.seconds)
-    agreement = exact_agreement(g, queries[half:half + 50])
-    after, after_cpu, ingest_s = [], [], []
+    for name in ("query", "suggest"):
+        clear_query_vectors()  # (the same texts for both: neither finds the other's vectors)
+        for n, (state, task, hist) in enumerate(queries):
+            model.seconds = 0.0
+            t0, c0 = time.perf_counter(), time.process_time()
+            if name == "query":
+                g.query(f"{state}\n({n})", task=task, k=10)
+            else:
+                g.suggest(f"{state}\n({n})", task=task, history=hist, k=5)
+            times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+            rest[name].append(times[name][-1] - model.seconds)
+    agreement = exact_agreement(g, queries[:50])
+    after, after_cpu, again, ingest_s = [], [], [], []
     for n, ep in enumerate(writes):
         t0 = time.perf_counter()
         g.ingest([ep])
         ingest_s.append(time.perf_counter() - t0)
-        state, task, hist = queries[n % len(queries)]
+        # calls spread over the stream (its first calls are one episode's steps: not a sample
+        # of what the warm p50 is the median of), each then asked again warm: the stall itself
+        state, task, hist = queries[(n * len(queries)) // len(writes)]
         t0, c0 = time.perf_counter(), time.process_time()
         g.suggest(f"{state}\n(after {n})", task=task, history=hist, k=5)
         after.append(time.perf_counter() - t0)
         after_cpu.append(time.process_time() - c0)
+        t0 = time.perf_counter()
+        g.suggest(f"{state}\n(again {n})", task=task, history=hist, k=5)
+        again.append(time.perf_counter() - t0)
     steps = g.store.count_by_label().get("Step", 0) - sum(len(e.steps) for e in writes)
     g.close()
     shutil.rmtree(tmp)
@@ -181,6 +222,8 @@ def measure(db: Path, queries: list[tuple[str, str, list[str]]], writes: list) -
         row["after_write_suggest_p50_ms"] = round(float(np.median(after)) * 1000, 1)
         row["after_write_suggest_max_ms"] = round(max(after) * 1000, 1)
         row["after_write_suggest_cpu_p50_ms"] = round(float(np.median(after_cpu)) * 1000, 1)
+        row["after_write_same_call_warm_ms"] = [round(1000 * t, 1) for t in again]
+        row["after_write_same_call_warm_p50_ms"] = round(float(np.median(again)) * 1000, 1)
         row["ingest_one_episode_p50_ms"] = round(float(np.median(ingest_s)) * 1000, 1)
     for name, ts in times.items():
         ms = 1000 * np.array(ts)
@@ -390,6 +433,11 @@ def main() -> None:
     ap.add_argument("--synthetic", action="store_true",
                     help="the old generated shop/support corpus instead of the real one")
     ap.add_argument("--out", type=Path, default=RESULTS / "query_latency.json")
+    ap.add_argument("--stream", choices=["episodes", "random"], default="episodes",
+                    help="the calls: episodes walked step by step (as an agent asks: one task "
+                         "per episode) or a random step per call (the stream before)")
+    ap.add_argument("--build-only", action="store_true",
+                    help="build (or finish) the stores of --sizes and print their build cost")
     ap.add_argument("--memory-only", type=int, nargs="*", metavar="STEPS",
                     help="only the in-memory part of suggest at these sizes (no store, no model"
                          " calls); writes bench/results/query_latency_memory.json")
@@ -423,31 +471,40 @@ def main() -> None:
         return
     default_embedder().embed(["warm up"])
     pool = None if args.synthetic else load_real_pool(args.data)
-    queries = probes(2 * args.queries, args.seed, pool)
+    queries = probes(args.queries, args.seed, pool, args.stream)
     if pool is None:
         writes = generate_corpus(args.writes, STEPS_PER_EPISODE, args.seed + 2000)
     else:
         rng = random.Random(args.seed + 2000)
         writes = [fresh_episode(rng.choice(pool), 2 * PROBE_VARIANT + i)
                   for i in range(args.writes)]
+    if args.build_only:
+        for n in args.sizes:
+            db = store_for(n, args.seed, pool)
+            g = ExperienceGraph(db, embedder=default_embedder())
+            print(f"{db}: {g.store.get_meta('bench_build')}")
+            g.close()
+        return
     rows = [measure(store_for(n, args.seed, pool), queries, writes) for n in args.sizes]
     headers = ["steps", "skills", "states", "query p50", "query p95", "suggest p50",
                "suggest p95", "s cpu p50", "cold", "q p50 -emb", "s p50 -emb", "after write",
-               "its cpu", "ingest 1 ep", "peak MB"]
+               "its cpu", "same warm", "ingest 1 ep", "peak MB"]
     print("  ".join(f"{h:>11}" for h in headers))
     for r in rows:
         vals = [r["steps"], r["nodes"].get("Skill", 0), r["nodes"].get("State", 0),
                 r["query_p50_ms"], r["query_p95_ms"], r["suggest_p50_ms"], r["suggest_p95_ms"],
                 r["suggest_cpu_p50_ms"], r["cold_ms"], r["query_without_embedding_p50_ms"],
                 r["suggest_without_embedding_p50_ms"], r.get("after_write_suggest_p50_ms"),
-                r.get("after_write_suggest_cpu_p50_ms"), r.get("ingest_one_episode_p50_ms"),
+                r.get("after_write_suggest_cpu_p50_ms"),
+                r.get("after_write_same_call_warm_p50_ms"), r.get("ingest_one_episode_p50_ms"),
                 r["peak_rss_mb"]]
         print("  ".join(f"{v:>11}" for v in vals))
     print("(milliseconds, wall clock unless `cpu`: this process's CPU time, what the call costs"
           " without waiting for a core; query embedding included; `-emb`: minus model time;"
-          " `after write`: median first suggest after ingesting one episode; load average "
+          " `after write`: median first suggest after ingesting one episode, `same warm`: the"
+          " same calls asked again right after; load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cpus)")
-    env = {"cpus": os.cpu_count(), "threads": args.threads,
+    env = {"cpus": os.cpu_count(), "threads": args.threads, "stream": args.stream,
            "python": platform.python_version(),
            "load_average": os.getloadavg(), "corpus": "synthetic" if pool is None else "real"}
     args.out.write_text(json.dumps({"env": env, "queries": args.queries, "writes": args.writes,

@@ -7,8 +7,10 @@ fusion by the preset's method and weights -> the top k as `Result`s.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -94,8 +96,8 @@ class QueryContext:
             exact = self.exact_state(store)
             nearest: list[tuple[str, float]] = []
             if g.seed_states and (exact is None or g.neighbours_with_exact):
-                nearest = [(r.id, s) for r, s in store.vector_top_k(
-                    Label.STATE, self.signature_vec, g.seed_states)]
+                nearest = sig.vector_top_ids(store, Label.STATE, self.signature_vec,
+                                             g.seed_states)
             seeds = sig.seed_weights(exact, nearest, g.seed_min_sim, g.seed_temperature)
             self._state_seeds = {s: w for s, w in seeds.items() if w >= g.seed_min_weight}
         return self._state_seeds
@@ -104,8 +106,8 @@ class QueryContext:
         g = cfg.graph
         if self.task_vec is None or not g.task_seeds or g.task_seed_weight <= 0:
             return {}
-        return {r.id: max(s, 0.0) * g.task_seed_weight
-                for r, s in store.vector_top_k(Label.TASK, self.task_vec, g.task_seeds)}
+        return {nid: max(s, 0.0) * g.task_seed_weight
+                for nid, s in sig.vector_top_ids(store, Label.TASK, self.task_vec, g.task_seeds)}
 
 
 @dataclass
@@ -126,9 +128,11 @@ def validate(kinds: Sequence[str], tiers: Sequence[str] | None) -> None:
 
 
 def _top(scores: dict[str, float], n: int) -> dict[str, float]:
+    """The n best, best first, ties in their order in `scores` (as a stable sort by score
+    would give them: `heapq.nlargest` is that sort's first n, without sorting the rest)."""
     if len(scores) <= n:
         return scores
-    return dict(sorted(scores.items(), key=lambda kv: -kv[1])[:n])
+    return dict(heapq.nlargest(n, scores.items(), key=itemgetter(1)))
 
 
 def _dense_searches(kinds: Sequence[str], tiers: Sequence[str] | None,
@@ -145,8 +149,9 @@ def _dense_searches(kinds: Sequence[str], tiers: Sequence[str] | None,
 
 def rank_items(store: GraphStore, corpus: ServedCorpus, ctx: QueryContext, cfg: SearchConfig,
                kinds: Sequence[str] = ("skill", "guardrail"), tiers: Sequence[str] | None = None,
-               include_deprecated: bool = False) -> list[Ranked]:
-    """Every candidate the preset's signals find, fused and sorted best first."""
+               include_deprecated: bool = False, k: int | None = None) -> list[Ranked]:
+    """Every candidate the preset's signals find (the `k` best when given), fused and sorted
+    best first."""
     items = corpus.items
     ok = corpus.allowed(kinds, tiers, include_deprecated)
     if not ok:
@@ -175,7 +180,7 @@ def rank_items(store: GraphStore, corpus: ServedCorpus, ctx: QueryContext, cfg: 
     if cfg.uses("utility"):
         found["utility"] = sig.utility_scores({i: items[i].utility for i in candidates})
     fused = fuse(found, cfg.weights.active(), cfg.fusion, cfg.normalization, cfg.rrf_k)
-    order = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+    order = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
     return [Ranked(items[i], s, Signals(
         dense=found.get("dense", {}).get(i, 0.0), sparse=found.get("sparse", {}).get(i, 0.0),
         graph=found.get("graph", {}).get(i, 0.0), utility=items[i].utility))
@@ -208,5 +213,5 @@ def query(store: GraphStore, embedder: Any, state: str, task: str | None = None,
         if not corpus.items:
             return QueryResult(query=request, results=[])
         ctx = QueryContext.build(embedder, state, task)
-        ranked = rank_items(store, corpus, ctx, cfg, kinds, tiers, include_deprecated)
+        ranked = rank_items(store, corpus, ctx, cfg, kinds, tiers, include_deprecated, k=k)
     return QueryResult(query=request, results=[to_result(r, explain) for r in ranked[:k]])

@@ -69,9 +69,19 @@ def dense_scores(store: GraphStore, vec: np.ndarray,
     """Cosine of the `k` nearest nodes per (label, prop filter), through the store's index."""
     out: dict[str, float] = {}
     for label, where in searches:
-        for rec, sim in store.vector_top_k(label, vec, k, where=where):
-            out[rec.id] = max(sim, out.get(rec.id, -1.0))
+        for nid, sim in vector_top_ids(store, label, vec, k, where):
+            out[nid] = max(sim, out.get(nid, -1.0))
     return out
+
+
+def vector_top_ids(store: GraphStore, label: Label, vec: np.ndarray, k: int,
+                   where: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+    """(node id, cosine) of the k nearest nodes: without reading the nodes where the store
+    can (`vector_top_ids`), else from `vector_top_k`."""
+    top = getattr(store, "vector_top_ids", None)
+    if top is not None:
+        return top(label, vec, k, where=where)
+    return [(r.id, s) for r, s in store.vector_top_k(label, vec, k, where=where)]
 
 
 def seed_weights(exact: str | None, nearest: Sequence[tuple[str, float]], min_sim: float,

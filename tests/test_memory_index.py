@@ -202,3 +202,79 @@ def test_earlier_in_episode_is_the_episode_s_steps_before_it():
     assert ids(mem.earlier_in_episode(index["s0"])) == []
     assert ids(mem.earlier_in_episode(index["s8"])) == ["s7", "s5", "s6"]  # by arrival
     assert ids(mem.earlier_in_episode(index["s6"])) == ["s5"]
+
+
+class _RecordsOnly:
+    """The store without its chunked read: `build_memory` falls back to `find_nodes`."""
+
+    def __init__(self, store) -> None:  # noqa: ANN001
+        self._store = store
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        if name == "iter_nodes":
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+def test_a_chunked_build_is_the_build_from_whole_records(tmp_path, model):
+    g = ExperienceGraph(store=SQLiteStore(tmp_path / "c.db"), embedder=model)
+    g.ingest(shop_episodes())
+    steps = list(g.store.iter_nodes(Label.STEP, chunk=3))  # pages of 3 rows, in rowid order
+    assert [s[0] for s in steps] == [r.id for r in g.store.find_nodes(Label.STEP)]
+    assert all(v.dtype == np.float32 and v.shape == (model.dim,) for _, _, v in steps)
+    chunked = build_memory(g.store, g.embedder)
+    whole = build_memory(_RecordsOnly(g.store), g.embedder)
+    assert len(chunked) == len(whole) == len(steps)
+    # the same steps in the same order (ties between equal scores go by this index)
+    assert chunked.step_ids == whole.step_ids and chunked.keys == whole.keys
+    assert chunked.raw == whole.raw and chunked.arguments == whole.arguments
+    assert chunked.tasks == whole.tasks and chunked.episodes == whole.episodes
+    a, b = chunked.arrays, whole.arrays
+    for name in ("new", "win", "label", "prev1", "prev2", "episode", "task", "ok", "err",
+                 "position", "state", "failing", "task_vecs"):
+        assert np.array_equal(a[name], b[name]), name
+    # each window's vector is the one its text has in the store's embedding cache
+    i = 4
+    window = g.store.get_node(chunked.step_ids[i]).props["window"]
+    assert np.allclose(a["win"][i], g.embedder.embed([window])[0])
+    g.close()
+
+
+def test_voters_patched_after_a_write_equal_voters_built_again(tmp_path, model):
+    """A write that rewrote some skills (their support and utility moved) but none of a
+    state's edges patches that state's voters in place of building them again: the same
+    arrays a memory built from the store has."""
+    from test_retrieval_suggest import _search
+
+    from expgraph.models import Rel
+
+    eps = shop_episodes()
+    g = ExperienceGraph(store=SQLiteStore(tmp_path / "v.db"), embedder=model)
+    g.ingest(eps[:4])
+    states = [(_search("blue kettle"), "buy a blue kettle", []),
+              (_results("blue kettle", "B0BLU22222"), "buy a blue kettle", ["search[blue kettle]"])]
+    _answers(g, states)  # the memory and some voters are built here
+    mem = step_memory(g.store, g.embedder)
+    before = dict(mem.derived._voters)
+    assert before
+    g.ingest(eps[4])  # another successful run: the skills it repeats count one more
+    assert step_memory(g.store, g.embedder) is mem
+    after = dict(mem.derived._voters)
+    patched = [k for k in after if k in before and after[k] is not before[k]]
+    assert patched  # kept and patched, not dropped
+    fresh = build_memory(g.store, g.embedder)
+    for k in after:
+        v, w = after[k], fresh.derived.voters(Rel(k[0]), k[1])
+        assert v.ids.tolist() == w.ids.tolist() and v.members == w.members
+        assert v.weight.tolist() == w.weight.tolist()
+        assert v.support.tolist() == w.support.tolist()
+        assert [(x.id, x.actions, x.utility, x.support) for x in v.views] == \
+            [(x.id, x.actions, x.utility, x.support) for x in w.views]
+        assert {t: r.tolist() for t, r in v.holding.items()} == \
+            {t: r.tolist() for t, r in w.holding.items()}
+        known = (v.first >= 0) & (w.first >= 0)  # (filled in as votes meet new actions)
+        assert [mem.actions[i] for i in v.first[known]] == \
+            [fresh.actions[i] for i in w.first[known]]
+    assert _answers(g, states) == _answers(ExperienceGraph(store=SQLiteStore(tmp_path / "v.db"),
+                                                           embedder=model), states)
+    g.close()

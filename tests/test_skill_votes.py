@@ -80,3 +80,20 @@ def test_skill_votes_equal_the_loop_over_skills_before_and_after_a_write(tmp_pat
     assert after is mem
     assert _check(mem, rng) > 100
     g.close()
+
+
+def test_the_aligned_action_reads_only_the_history_s_last_len_actions():
+    """`derived.aligned` (memoised on the actions and the history's last len(actions)
+    actions) gives what `next_in_sequence` gives on the whole history."""
+    from expgraph.memory.derived import _ALIGNED, aligned
+
+    rng = random.Random(11)
+    alphabet = ["a", "b", "c", "d"]
+    _ALIGNED.clear()
+    for _ in range(3000):
+        actions = [rng.choice(alphabet) for _ in range(rng.randrange(0, 6))]
+        history = [rng.choice(alphabet) for _ in range(rng.randrange(0, 9))]
+        want = next_in_sequence(actions, history)
+        assert aligned(actions, history) == want
+        assert aligned(actions, history) == want  # from the memo
+    assert 0 < len(_ALIGNED) < 3000  # histories that agree on their tail share an entry

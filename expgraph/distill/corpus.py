@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+import threading
+import weakref
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
 
 from expgraph.models import Label
 from expgraph.store.base import GraphStore
@@ -81,10 +85,11 @@ class Corpus:
     episodes: list[EpisodeView]
     constants: dict[str, list[str]]
 
-    @property
+    @cached_property
     def distinct(self) -> list[EpisodeView]:
         """One episode per trajectory: a replay (the same actions with the same arguments and
-        the same outcome, e.g. a re-run of one task) is one piece of evidence, not two."""
+        the same outcome, e.g. a re-run of one task) is one piece of evidence, not two.
+        Computed once per corpus (every miner asks)."""
         seen: set[tuple] = set()
         out = []
         for e in self.episodes:
@@ -104,21 +109,83 @@ class Corpus:
 
 
 def load_corpus(store: GraphStore) -> Corpus:
-    """Every Episode node in ingest order, with templates learned over all of them."""
-    recs = sorted(store.find_nodes(Label.EPISODE), key=lambda r: (r.props.get("seq", 0), r.id))
+    """Every Episode node in ingest order, with templates learned over all of them.
+
+    Where the store can hand over each node's stored text (`iter_props`), an episode parsed by
+    an earlier call in this process whose text is unchanged is not parsed again (`_PARSED`):
+    an online distillation after each ingest then parses the new episodes only, not every
+    episode of the store (most of its cost at 100,000 steps). Same corpus either way."""
+    rows = getattr(store, "iter_props", None)
+    if rows is None:
+        recs = sorted(store.find_nodes(Label.EPISODE),
+                      key=lambda r: (r.props.get("seq", 0), r.id))
+        parsed = [_parse(r.id, r.props, None) for r in recs]
+    else:
+        with _PARSED_LOCK:
+            cache = _PARSED.get(store) or {}
+        fresh: dict[str, _Parsed] = {}
+        for id_, text in rows(Label.EPISODE):
+            digest = (len(text), hash(text))
+            hit = cache.get(id_)
+            if hit is None or hit.digest != digest:
+                hit = _parse(id_, json.loads(text), digest)
+            fresh[id_] = hit
+        with _PARSED_LOCK:  # episodes gone from the store leave the cache too
+            _PARSED[store] = fresh
+        parsed = sorted(fresh.values(), key=lambda p: (p.seq, p.view.id))
     # Constants are learned over distinct trajectories, like every other count.
-    fingerprints: dict[tuple, str] = {}
-    for r in recs:
-        fp = (r.props.get("success"), tuple((s.get("key") or s.get("action", ""),
-              json.dumps(s.get("arguments") or {}, sort_keys=True, default=str))
-              for s in r.props.get("steps", [])))
-        fingerprints.setdefault(fp, r.id)
-    distinct = set(fingerprints.values())
-    uses = [(r.id, s.get("key") or s.get("action", "")) for r in recs if r.id in distinct
-            for s in r.props.get("steps", [])]
+    first: dict[tuple, _Parsed] = {}
+    for p in parsed:
+        first.setdefault(p.fingerprint, p)
+    uses = [(p.view.id, s.key) for p in parsed if first[p.fingerprint] is p
+            for s in p.view.steps]
     constants = {k: sorted(v) for k, v in sorted(learn_constants(uses).items())}
-    episodes = [_episode(r.id, r.props, constants) for r in recs]
+    tmpl: dict[str, str] = {}
+    with _PARSED_LOCK:
+        last = _CONSTANTS.get(store)
+        if last == constants:  # the object the cached views were templated with
+            constants = last
+        else:
+            _CONSTANTS[store] = constants
+        episodes = [p.templated(constants, tmpl) for p in parsed]
     return Corpus(episodes=episodes, constants=constants)
+
+
+@dataclass
+class _Parsed:
+    """One stored episode parsed: its view with the templates of `constants`."""
+
+    digest: tuple[int, int] | None
+    seq: int
+    view: EpisodeView
+    fingerprint: tuple  # the view's (templates do not enter it)
+    constants: dict[str, list[str]] | None = None
+
+    def templated(self, constants: dict[str, list[str]], memo: dict[str, str]) -> EpisodeView:
+        """The view with every step's template under `constants` (new step objects when
+        they change: a view handed out before is never modified)."""
+        if self.constants is not constants:
+            steps = []
+            for s in self.view.steps:
+                t = memo.get(s.key)
+                if t is None:
+                    t = memo[s.key] = template(s.key, constants)
+                steps.append(s if s.template == t else replace(s, template=t))
+            self.view = replace(self.view, steps=steps)
+            self.constants = constants
+        return self.view
+
+
+def _parse(eid: str, props: dict, digest: tuple[int, int] | None) -> _Parsed:
+    view = _episode(eid, props, {})
+    return _Parsed(digest=digest, seq=int(props.get("seq", 0)), view=view,
+                   fingerprint=view.fingerprint())
+
+
+# Per store: node id -> the parse of its stored text (see `load_corpus`).
+_PARSED: weakref.WeakKeyDictionary[Any, dict[str, _Parsed]] = weakref.WeakKeyDictionary()
+_CONSTANTS: weakref.WeakKeyDictionary[Any, dict[str, list[str]]] = weakref.WeakKeyDictionary()
+_PARSED_LOCK = threading.Lock()
 
 
 def _episode(eid: str, props: dict, constants: dict[str, list[str]]) -> EpisodeView:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
 
 from expgraph.distill.corpus import Corpus, EpisodeView, StepView
 from expgraph.embedder import CachedEmbedder
@@ -50,7 +51,10 @@ def episode_sample(eps: Sequence[EpisodeView], k: int = EPISODE_SAMPLE) -> list[
     return [e.id for e in ordered[:k]]
 
 
+@lru_cache(maxsize=65536)
 def atomic_id(tmpl: str) -> str:
+    """The id of the atomic skill of a template (a pure function of it: memoised, every
+    functional skill's COMPOSED_OF edges ask again)."""
     return SkillNode(tier=Tier.ATOMIC, name=tmpl, actions=[tmpl]).id
 
 

@@ -72,6 +72,27 @@ class Voters:
                    members=frozenset(v.id for v in views))
 
 
+    def patched(self, changed: set[str], view: Callable[[str], SkillView | None],
+                ) -> Voters | None:
+        """These voters after a write that rewrote the skills `changed` but none of this
+        state's or task's edges: what `of` would build from the skills' new views, without a
+        pass over every skill (a catch-all state holds thousands), when each changed member
+        is still served with the same actions (only its utility or support moved); else None
+        (build it again)."""
+        views, weight, support = list(self.views), self.weight.copy(), self.support.copy()
+        for i in sorted(self.members & changed):
+            r = int(np.searchsorted(self.ids, i))
+            new = view(i)
+            if r >= len(views) or views[r].id != i or new is None \
+                    or new.actions != views[r].actions:
+                return None
+            views[r] = new
+            weight[r] = max(new.utility, 0.05)
+            support[r] = new.support
+        return Voters(ids=self.ids, views=views, first=self.first, weight=weight,
+                      support=support, holding=self.holding, members=self.members)
+
+
 SkillVotes = tuple[dict[int, float], dict[int, list[str]]]
 
 
@@ -116,8 +137,17 @@ class DerivedLayer:
     def _apply(self, nodes: list[NodeRecord], deleted: list[str], put: list[Any],
                gone: list[tuple[Any, str, str]]) -> None:
         edge_caches = {Rel.APPLIES_IN: self._applies, Rel.PLANS_FOR: self._plans}
-        self._drop_voters({dst for _, _, dst in gone} | {e.dst for e in put},
-                          {r.id for r in nodes if r.label == Label.SKILL} | set(deleted))
+        changed = {r.id for r in nodes if r.label == Label.SKILL} | set(deleted)
+        # voters read their own relationship's edges only: those whose edges went, or came
+        # from a skill they do not hold, are built again; edges rewritten for props alone
+        # (counts) leave who votes as it was, and the changed skills are patched in below
+        regrouped = {(Rel(t).value, dst) for t, _, dst in gone}
+        for e in put:
+            v = self._voters.get((Rel(e.type).value, e.dst))
+            if v is not None and e.src not in v.members:
+                regrouped.add((Rel(e.type).value, e.dst))
+        self._voters = {k: v for k, v in self._voters.items() if k not in regrouped}
+        touched = {k for k, v in self._voters.items() if v.members & changed}
         for t, src, dst in gone:
             cache = edge_caches.get(Rel(t))
             if cache is not None and dst in cache:
@@ -148,6 +178,12 @@ class DerivedLayer:
             if i in self._skills:
                 self._skills[i] = None
                 self._views.pop(i, None)
+        for k in touched:  # (after the skills' new props are in)
+            patched = self._voters[k].patched(changed, self._view)
+            if patched is None:
+                del self._voters[k]
+            else:
+                self._voters[k] = patched
         if gone_ids:
             for sid, lst in self._guards.items():
                 self._guards[sid] = [g for g in lst if g[0] not in gone_ids]
@@ -173,11 +209,6 @@ class DerivedLayer:
         self._cluster_of: dict[str, int] = {}
         self._cluster_tasks: dict[int, frozenset[str]] = {}
         self._voters: dict[tuple[str, str], Voters] = {}
-
-    def _drop_voters(self, keys: set[str], skills: set[str]) -> None:
-        """Forget the voters of these states or tasks and of any holding one of `skills`."""
-        self._voters = {k: v for k, v in self._voters.items()
-                        if k[1] not in keys and not (v.members & skills)}
 
     def prefetch(self, tasks: list[NodeRecord]) -> None:
         """Everything at once, when the memory is built (a cold start reads the store anyway):
@@ -297,11 +328,11 @@ class DerivedLayer:
         else:
             ids, at = np.unique(np.concatenate([g.ids for g in groups]), return_index=True)
             starts = np.cumsum([0] + [len(g.views) for g in groups])
+            group_of = np.searchsorted(starts, at, side="right") - 1  # of each distinct skill
+            within = at - starts[group_of]
 
             def view(r: int) -> SkillView:  # the r-th distinct skill, without a list of all
-                i = int(at[r])
-                k = int(np.searchsorted(starts, i, side="right")) - 1
-                return groups[k].views[i - int(starts[k])]
+                return groups[int(group_of[r])].views[int(within[r])]
 
             first = np.concatenate([g.first for g in groups])[at]
             weight = np.concatenate([g.weight for g in groups])[at]
@@ -324,7 +355,7 @@ class DerivedLayer:
         for r in todo:
             if not keep[r]:
                 continue
-            t = next_in_sequence(view(r).actions, history) if r in is_special \
+            t = aligned(view(r).actions, history) if r in is_special \
                 else view(r).actions[0]
             if t is None:
                 keep[r] = False
@@ -430,6 +461,24 @@ class DerivedLayer:
                     r.props.get("text", r.text)
                     for r in store.find_nodes(Label.TASK, where={"cluster": cluster}))
         return hit
+
+
+_ALIGNED: dict[tuple[tuple[str, ...], tuple[str, ...]], str | None] = {}
+ALIGNED_MAX = 65_536  # entries of that memo (emptied when full)
+
+
+def aligned(actions: list[str], history: list[str]) -> str | None:
+    """`next_in_sequence(actions, history)`, memoised: it reads only the last len(actions)
+    actions of the history (a suffix it matches ends inside `actions`), so that suffix and
+    the actions are the key; the same skills meet the same recent actions call after call
+    (several hundred skills hold a common action at 1,000,000 steps)."""
+    key = (tuple(actions), tuple(history[-len(actions):]) if actions else ())
+    hit = _ALIGNED.get(key, _ALIGNED)
+    if hit is _ALIGNED:
+        if len(_ALIGNED) >= ALIGNED_MAX:
+            _ALIGNED.clear()
+        hit = _ALIGNED[key] = next_in_sequence(actions, history)
+    return hit  # type: ignore[return-value]
 
 
 def task_node_id(text: str) -> str:

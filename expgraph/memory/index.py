@@ -307,19 +307,57 @@ def _load_tasks(mem: StepMemory, store: GraphStore) -> list[NodeRecord]:
     return recs
 
 
+# what `StepMemory.add` reads of a step's props (the rest, its texts above all, is dropped
+# while a store's steps are read)
+STEP_PROPS = ("episode", "key", "name", "action", "prev", "task", "success", "error", "state",
+              "index", "raw", "arguments")
+
+
+def _stored_steps(store: GraphStore) -> tuple[list[NodeRecord], list[str]]:
+    """Every Step of the store, ordered by (episode, position), as records holding what `add`
+    reads and their newest-message vector as float32, with each step's window text. Read in
+    chunks where the store can (`iter_nodes`): a record with its vector as Python floats is
+    ~12 KB, 12 GB at a million steps."""
+    rows = getattr(store, "iter_nodes", None)
+    if rows is None:  # a backend without a chunked read: every record at once
+        rows = ((r.id, r.props, r.embedding)
+                for r in store.find_nodes(Label.STEP, with_embedding=True))
+    else:
+        rows = rows(Label.STEP)
+    shared: dict[str, str] = {}  # one string per distinct episode id, task and window
+    steps, windows = [], []
+    for id_, props, vec in rows:
+        if vec is None:
+            continue
+        keep = {k: props[k] for k in STEP_PROPS if k in props}
+        for k in ("episode", "task"):
+            if k in keep:
+                keep[k] = shared.setdefault(keep[k], keep[k])
+        win = props.get("window") or ""
+        windows.append(shared.setdefault(win, win))
+        steps.append(NodeRecord.model_construct(id=id_, label=Label.STEP, props=keep,
+                                                embedding=np.asarray(vec, np.float32)))
+    order = sorted(range(len(steps)), key=lambda i: (steps[i].props.get("episode", ""),
+                                                     int(steps[i].props.get("index") or 0)))
+    return [steps[i] for i in order], [windows[i] for i in order]
+
+
 def build_memory(store: GraphStore, embedder: Any) -> StepMemory:
     """Every Step of the store (window vectors come from the embedding cache: no model call
-    for texts ingest embedded), the tasks with their clusters, and the served skills."""
+    for texts ingest embedded; each distinct window once), the tasks with their clusters,
+    and the served skills."""
     constants = _constants(store)
     mem = StepMemory(generation=store.generation(), dim=int(embedder.dim), constants=constants,
                      ann_min_steps=ann.ANN_MIN_STEPS)
     tasks = _load_tasks(mem, store)
-    steps = sorted(store.find_nodes(Label.STEP, with_embedding=True),
-                   key=lambda r: (r.props.get("episode", ""), int(r.props.get("index") or 0)))
-    wins = embedder.embed([r.props.get("window") or "" for r in steps]) if steps else []
-    saids = said_vectors(embedder, said_of(steps))
-    for rec, w, v in zip(steps, wins, saids, strict=True):
-        mem.add(rec, np.asarray(w, np.float32), v)
+    steps, windows = _stored_steps(store)
+    distinct = list(dict.fromkeys(windows))
+    vecs = np.asarray(embedder.embed(distinct), np.float32) if distinct else None
+    row = {w: i for i, w in enumerate(distinct)}
+    saids = said_vectors(embedder, said_of(steps))  # before the loop frees the records
+    for n, rec in enumerate(steps):
+        mem.add(rec, vecs[row[windows[n]]], saids[n])
+        steps[n] = None  # type: ignore[call-overload]  # (its vector is in the columns now)
     mem.derived.bind(store, constants)
     mem.derived.prefetch(tasks)
     return mem
