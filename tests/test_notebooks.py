@@ -68,10 +68,10 @@ def run_notebook(path: Path, env: dict[str, str], mp: pytest.MonkeyPatch) -> nbf
 
 def printed(nb: nbformat.NotebookNode) -> list[str]:
     lines = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream" and out.get("name") == "stdout":
-                lines += out["text"].splitlines()
+    for cell in nb.cells:  # a line may arrive in several stream outputs (a busy kernel)
+        lines += "".join(out["text"] for out in cell.get("outputs", [])
+                         if out.get("output_type") == "stream"
+                         and out.get("name") == "stdout").splitlines()
     return lines
 
 
