@@ -451,3 +451,25 @@ def test_knn_said_votes_for_what_followed_the_nearest_previous_actions_as_writte
     # no history, no vote
     none = candidate_rows(mem, Probe(new=a["new"][i], win=a["win"][i], task=None))
     assert not none.next_x[:, col].any()
+
+
+def test_the_plan_point_reads_statuses_nearest_first_and_picks_the_same_neighbours(tmp_path,
+                                                                                      model):
+    from expgraph.memory.features import _at_point, step_plan_status
+    from expgraph.memory.sources import top_k
+
+    plan = "think[the item has options 'red' and 'large']"
+    mem = _memory_of_one_run(tmp_path / "t.db", model, [
+        ("search", {"query": "red mug"}, "search[red mug]"),
+        ("think", {"thought": plan[6:-1]}, plan), ("click", {"item": "red"}, "click[red]"),
+        ("click", {"item": "large"}, "click[large]"),
+        ("click", {"item": "Buy Now"}, "click[Buy Now]")])
+    steps = np.arange(len(mem))
+    rng = np.random.default_rng(0)
+    for sims in (rng.random(len(mem)), np.asarray([0.5, 0.5, 0.9, 0.5, 0.5])):  # ties too
+        pool = np.ones(len(mem), bool)
+        for status in range(4):
+            full = step_plan_status(mem, steps) == status
+            for k in (1, 2, 3):
+                fast = _at_point(mem, steps, sims, pool, status, k, chunk=1)
+                assert top_k(sims, fast, k).tolist() == top_k(sims, full, k).tolist()

@@ -164,10 +164,11 @@ def candidate_rows(mem: StepMemory, probe: Probe, max_candidates: int = 30,
     knn_win, _, _ = src.knn_votes(u.win, lab, ok_u, K)
     both = 0.5 * (s_new + s_task)
     knn_task, top_task, sim_task = src.knn_votes(both, lab, ok_u, K)
-    if plan_status(probe.history_raw) >= PLAN_PENDING:
+    status = plan_status(probe.history_raw)
+    if status >= PLAN_PENDING:
         # inside its own plan, an agent does what others did at the same point of theirs
         # (after one of two options, the other; after the last, the purchase)
-        at_point = ok_u & (step_plan_status(mem, u.idx) == plan_status(probe.history_raw))
+        at_point = _at_point(mem, u.idx, both, ok_u, status, K)
         knn_task, top_task, sim_task = src.knn_votes(both, lab, at_point, K)
     knn_said: src.Votes = {}
     if probe.said is not None:
@@ -318,15 +319,36 @@ def plan_status(history: Sequence[str]) -> int:
 
 def step_plan_status(mem: StepMemory, steps: np.ndarray) -> np.ndarray:
     """`plan_status` of stored steps (each from its episode's earlier actions as written),
-    computed once per step: an episode's steps never change once stored."""
-    cache = mem.plan_status
-    out = np.empty(len(steps), np.int8)
-    for r, i in enumerate(steps.tolist()):
-        st = cache.get(i)
-        if st is None:
-            st = cache[i] = plan_status([as_written(mem, j) for j in sorted(
-                mem.earlier_in_episode(i), key=mem.position.__getitem__)])
-        out[r] = st
+    computed once per step (an episode's steps never change once stored) and kept in
+    `StepMemory.plan_status` (-1: not computed yet)."""
+    known = mem.plan_status
+    if len(known) < len(mem):
+        known = mem.plan_status = np.concatenate(
+            [known, np.full(len(mem) - len(known), -1, np.int8)])
+    for i in steps[known[steps] < 0].tolist():
+        known[i] = plan_status([as_written(mem, j) for j in sorted(
+            mem.earlier_in_episode(i), key=mem.position.__getitem__)])
+    return known[steps]
+
+
+def _at_point(mem: StepMemory, steps: np.ndarray, sims: np.ndarray, pool: np.ndarray,
+              status: int, k: int, chunk: int = 64) -> np.ndarray:
+    """The steps of `pool` at plan status `status` that `top_k(sims, ..., k)` can pick:
+    statuses are read nearest first (`step_plan_status`, each step once ever) until k steps
+    match and the rest are farther than the k-th (ties included), not for the whole pool."""
+    out = np.zeros(len(sims), dtype=bool)
+    idx = np.flatnonzero(pool)
+    order = idx[np.lexsort((idx, -sims[idx]))]
+    found, kth = 0, None
+    for p in range(0, len(order), chunk):
+        part = order[p:p + chunk]
+        if kth is not None and sims[part[0]] < kth:
+            break
+        hits = part[step_plan_status(mem, steps[part]) == status]
+        out[hits] = True
+        if kth is None and found + len(hits) >= k:
+            kth = sims[hits[k - found - 1]]
+        found += len(hits)
     return out
 
 

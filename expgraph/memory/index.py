@@ -69,7 +69,8 @@ class StepMemory:
     # approximate nearest-neighbour index per vector view, from `ann_min_steps` steps on
     ann_min_steps: int = ANN_MIN_STEPS
     _views: dict[str, DistinctVectors] = field(default_factory=dict)
-    plan_status: dict[int, int] = field(default_factory=dict)  # step -> features.plan_status
+    # each step's features.plan_status (-1: not computed yet), grown by features on demand
+    plan_status: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
 
     def __post_init__(self) -> None:
         self._cols = {"new": Column(np.float32, self.dim), "win": Column(np.float32, self.dim),
