@@ -217,39 +217,35 @@ class SQLiteStore:
                 f"SELECT id FROM nodes WHERE ns=? AND id IN ({q})", [self.namespace, *chunk]))
         return found
 
+    def _label_rows(self, label: Label, columns: str, chunk: int) -> Iterator[tuple[Any, ...]]:
+        """The `columns` of every node of `label` in `find_nodes` order (by rowid), `chunk`
+        rows per statement (keyset paging: no statement holds the whole label)."""
+        last = -1
+        while True:
+            rows = self._conn.execute(
+                f"SELECT rowid, {columns} FROM nodes WHERE ns=? AND label=? AND rowid>? "
+                "ORDER BY rowid LIMIT ?", (self.namespace, Label(label).value, last, chunk),
+            ).fetchall()
+            for row in rows:
+                yield row[1:]
+            if len(rows) < chunk:
+                return
+            last = rows[-1][0]
+
     def iter_props(self, label: Label, chunk: int = 2_000) -> Iterator[tuple[str, str]]:
         """(id, props as the stored JSON text) of every node of `label` in `find_nodes` order,
         `chunk` rows at a time: a reader that caches what it parsed tells an unchanged node
         by its text, without parsing it again."""
-        last = -1
-        while True:
-            rows = self._conn.execute(
-                "SELECT rowid, id, props FROM nodes WHERE ns=? AND label=? AND rowid>? "
-                "ORDER BY rowid LIMIT ?", (self.namespace, Label(label).value, last, chunk),
-            ).fetchall()
-            for _, id_, props in rows:
-                yield id_, props
-            if len(rows) < chunk:
-                return
-            last = rows[-1][0]
+        yield from self._label_rows(label, "id, props", chunk)  # type: ignore[misc]
 
     def iter_nodes(self, label: Label, chunk: int = 10_000,
                    ) -> Iterator[tuple[str, dict[str, Any], np.ndarray | None]]:
         """(id, props, float32 embedding or None) of every node of `label` in `find_nodes`
         order, read `chunk` rows at a time: a million steps never sit in memory as records
         with their vectors as Python floats (~12 KB each)."""
-        last = -1
-        while True:
-            rows = self._conn.execute(
-                "SELECT rowid, id, props, emb FROM nodes WHERE ns=? AND label=? AND rowid>? "
-                "ORDER BY rowid LIMIT ?", (self.namespace, Label(label).value, last, chunk),
-            ).fetchall()
-            for _, id_, props, emb in rows:
-                yield id_, json.loads(props), (np.frombuffer(emb, dtype=np.float32)
-                                               if emb else None)
-            if len(rows) < chunk:
-                return
-            last = rows[-1][0]
+        for id_, props, emb in self._label_rows(label, "id, props, emb", chunk):
+            yield id_, json.loads(props), (np.frombuffer(emb, dtype=np.float32)
+                                           if emb else None)
 
     def find_nodes(self, label: Label | None = None, where: dict[str, Any] | None = None,
                    limit: int | None = None, with_embedding: bool = False) -> list[NodeRecord]:
