@@ -114,15 +114,15 @@ def suggest(store: GraphStore, embedder: Any, state: str, task: str | None = Non
 def _probe(mem: StepMemory, embedder: Any, state: str, task: str | None,
            history: Sequence[str]) -> Probe:
     newest, window = step_views(state)
-    said = written(history[-1], action_key(text_action(history[-1])))[:MAX_VIEW] \
-        if history else ""
+    last = action_key(text_action(history[-1])) if history else ""  # the previous action's key
+    said = written(history[-1], last)[:MAX_VIEW] if history else ""
     texts = [newest, window] + ([task] if task else []) + ([said] if said else [])
     vecs = embed_texts(embedder, texts)
     ids, tmpls = history_ids(mem, history)
     return Probe(new=vecs[0], win=vecs[1], task=vecs[2] if task else None, history=ids,
                  said=vecs[-1] if said else None,
                  history_templates=tmpls, state=state_id(canonicalize(state)),
-                 history_text=action_key(text_action(history[-1])) if history else "",
+                 history_text=last,
                  history_raw=list(history), task_text=task or "",
                  embed=lambda texts: embed_texts(embedder, texts))
 
