@@ -21,6 +21,7 @@ import math
 import re
 import threading
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -63,6 +64,9 @@ NEAR_TEMPERATURE = 0.05  # how sharply a vote goes to the given action most like
 NEAR_POWER = 4  # ... and how much of it: (its cosine) ** NEAR_POWER
 TEMPLATE_WEIGHT = 0.25  # the template's fused score, beside the concrete votes
 ERRORED_SIMILARITY = 0.6  # an errored step this near that took exactly a candidate demotes it
+PRECEDENT_RUNS = 2  # runs of the very same task before only they vote (`_precedents`)
+ROLE_NEIGHBOURS = 4 * CONCRETE_NEIGHBOURS  # this task's successes read for their roles (`_roles`)
+ARGUMENT_FILLER = frozenset({"on", "to", "of", "with", "from", "at"})  # not an object's words
 
 _MODELS: weakref.WeakKeyDictionary[Any, tuple[int, AdviceModel]] = weakref.WeakKeyDictionary()
 _MODELS_LOCK = threading.Lock()
@@ -183,7 +187,10 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     errored steps that took exactly a candidate at the same point of the procedure
     (`_point`) vote against it on the same similarity scale (`_failure_weights`),
     unless a successful step at least as near took it. Then the template's fused score
-    (weight `TEMPLATE_WEIGHT`) ranks what no neighbour did and breaks ties."""
+    (weight `TEMPLATE_WEIGHT`) ranks what no neighbour did and breaks ties: the score of a
+    template with a slot is shared by the given actions that fill it (it says which kind of
+    action may come next, not on which object: with no evidence for any, a focus on one of
+    40 objects is no better a bet than `look around`)."""
     row_of = {c: r for r, c in enumerate(rows.candidates)}
     scores = model.next.score(rows.next_x) if rows.candidates else np.zeros(0)
     risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
@@ -198,22 +205,28 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     done = {words(h) for h in history}
     given = Given(texts=texts, names=[template_name(t) for t in tmpls], embedder=embedder,
                   repeats=[words(t) in done for t in texts], history=list(history),
-                  taken=[template_name(normalise_action(mem, x)) for x in history])
-    good = top_k(sims, _precedents(a["ok"] & ~a["err"], same_task), CONCRETE_NEIGHBOURS)
+                  taken=[template_name(normalise_action(mem, x)) for x in history],
+                  task_words=words(task or ""))
+    ok = a["ok"] & ~a["err"]
+    good = top_k(sims, _precedents(ok, same_task, a["episode"]), CONCRETE_NEIGHBOURS)
     own = {i: _same(mem, i, task, given) for i in good.tolist()}  # matched once, read twice
     errored = top_k(sims, a["err"], 2 * CONCRETE_NEIGHBOURS)
     errored = errored[base[errored] >= ERRORED_SIMILARITY]
     errored = errored[[_point(mem, i, given) == 0 for i in errored.tolist()]]
     wrong = {i: _same(mem, i, task, given)[0] for i in errored.tolist()}  # once per step
+    roles = _roles(mem, top_k(sims, ok & same_task, ROLE_NEIGHBOURS), task, given)
     votes = _concrete_votes(mem, good, sims, task, given, own,
-                            _refuted(errored, same_task, wrong))
+                            _refuted(errored, same_task, wrong) | roles)
     backed = _exact_matches(good, sims, given, {i: m[0] for i, m in own.items()})
     failed = _failure_weights(good, errored, sims, given, backed, wrong)
     ranked = []
+    fillers = Counter(tmpls)
     for text, tmpl in zip(texts, tmpls, strict=True):
         c = mem.action_index.get(tmpl, -1)
         r = row_of.get(c)
         base = _sigmoid(scores[r]) if r is not None else _sigmoid(model.next.bias)
+        if "<" in tmpl:  # a slot: its fillers share the template's score
+            base /= fillers[tmpl]
         score = votes.get(text, 0.0) + TEMPLATE_WEIGHT * base - failed.get(text, 0.0)
         ranked.append((score, text, tmpl, c, r))
     ranked.sort(key=lambda x: (-x[0], x[1]))
@@ -255,6 +268,7 @@ class Given:
     repeats: list[bool]
     history: list[str] = field(default_factory=list)
     taken: list[str] = field(default_factory=list)  # the history's action names
+    task_words: frozenset[str] = frozenset()  # the words of the question's task
     analogies: dict[int, Analogy] = field(default_factory=dict)
     _texts: dict[frozenset[str], dict[frozenset[str], list[int]]] = field(default_factory=dict)
     _done: dict[frozenset[str], set[frozenset[str]]] = field(default_factory=dict)
@@ -334,13 +348,23 @@ def _exact_matches(near: np.ndarray, sims: np.ndarray, given: Given,
     return out
 
 
-def _precedents(ok: np.ndarray, same_task: np.ndarray) -> np.ndarray:
-    """The successful steps that may vote: those of the very same task (`SAME_TASK`) where
-    there are any, every one otherwise. A neighbouring task's step (the shortest-lived animal
-    of "find the shortest-lived", in the same room) is no precedent for this task's step
-    (the longest-lived first) when this task has been done before."""
+def _precedents(ok: np.ndarray, same_task: np.ndarray, episode: np.ndarray) -> np.ndarray:
+    """The successful steps that may vote: those of the very same task (`SAME_TASK`) once it
+    has been done in PRECEDENT_RUNS episodes, every one otherwise. A neighbouring task's step
+    (the shortest-lived animal of "find the shortest-lived", in the same room) is no precedent
+    for this task's step (the longest-lived first) when this task has been done before; but
+    one run of this task is one layout (its rooms, its wires), and its steps alone would
+    outvote the rest of experience wherever this layout differs."""
     mine = ok & same_task
-    return mine if mine.any() else ok
+    return mine if len(np.unique(episode[mine])) >= PRECEDENT_RUNS else ok
+
+
+def _roles(mem: StepMemory, mine: np.ndarray, task: str | None, given: Given) -> set[int]:
+    """The given actions that a success of this very task (`mine`: the nearest ones) took
+    exactly at another point of the procedure (`_point`): that object plays another role in
+    this task (the second animal, not the first), so no look-alike vote goes to it here."""
+    return {j for i in mine.tolist() if _point(mem, i, given) != 0
+            for j in _same(mem, i, task, given)[0]}
 
 
 def _refuted(errored: np.ndarray, same_task: np.ndarray, wrong: dict[int, list[int]],
@@ -391,14 +415,20 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     count; a step 0.05 further barely) and gives it to the given actions that are its own
     (`_same`); where none is, to those of the same action name (and as new or repeated)
     most like it: a softmax of their embedding cosines (temperature NEAR_TEMPERATURE),
-    scaled by the best cosine to the power NEAR_POWER. A step whose own action this episode has
-    already taken neither votes nor weighs (`_behind`), nor does a look-alike from an earlier
-    point of the procedure (`_point`: the first focus's animal is no guide to the second).
-    `own`: `_same` of each near step; `refuted`: given actions no look-alike vote goes to
-    (`_refuted`)."""
+    scaled by the best cosine to the power NEAR_POWER (`_look_alikes`). A step whose own
+    action this episode has already taken neither votes nor weighs (`_behind`), nor does a
+    step from another point of the procedure (`_point`: the first focus's animal is no guide
+    to the second, nor the second's to the first), except an exact match from an earlier
+    point (a run that took a longer route to the same door). `own`: `_same` of each near
+    step; `refuted`: given actions no look-alike vote goes to (`_refuted`, `_roles`)."""
     out: dict[str, float] = {}
-    near = np.asarray([i for i in near.tolist() if not _behind(mem, i, task, given)
-                       and (own[i][0] or _point(mem, i, given) >= 0)], dtype=int)
+    keep = []
+    for i in near.tolist():
+        if not _behind(mem, i, task, given):
+            point = _point(mem, i, given)
+            if point == 0 or (point < 0 and own[i][0]):
+                keep.append(i)
+    near = np.asarray(keep, dtype=int)
     if not len(near):
         return out
     s = sims[near].astype(np.float64)
@@ -410,19 +440,36 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
             for j in same:
                 out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi / len(same)
             continue
-        name = template_name(mem.actions[mem.label[i]])
-        kin = [j for j, n in enumerate(given.names)
-               if n == name and given.repeats[j] == again and j not in refuted]
-        if not kin:
-            continue
-        vecs = embed_texts(given.embedder, [" ".join(an.past(concrete(mem, i)))]
-                           + [" ".join(an.given(given.texts[j])) for j in kin])
-        cos = np.asarray(vecs[1:]) @ vecs[0]
-        p = np.exp((cos - cos.max()) / NEAR_TEMPERATURE)
-        p *= max(float(cos.max()), 0.0) ** NEAR_POWER / p.sum()  # a far look-alike counts less
-        for j, pj in zip(kin, p.tolist(), strict=True):
+        for j, pj in _look_alikes(mem, i, given, an, again, refuted):
             out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi * pj
     return out
+
+
+def _look_alikes(mem: StepMemory, i: int, given: Given, an: Analogy, again: bool,
+                 refuted: set[int]) -> list[tuple[int, float]]:
+    """The given actions a step whose own action is not given votes for, with their shares:
+    those of its action name (new or repeated as its own was; not `refuted`) most like it, a
+    softmax of their embedding cosines (temperature NEAR_TEMPERATURE) scaled by the best
+    cosine to the power NEAR_POWER (a far look-alike counts less). Where its action named
+    the task's own object (words of this task's text, or the task analogy's placeholder:
+    `focus on electric motor` for "turn on the electric motor"), only given actions naming
+    that object are its look-alikes: the ground is no stand-in for the motor."""
+    past = an.past(concrete(mem, i))
+    name = template_name(mem.actions[mem.label[i]])
+    kin = [j for j, n in enumerate(given.names)
+           if n == name and given.repeats[j] == again and j not in refuted]
+    needed = {w for w in set(past[1:]) - FILLER - ARGUMENT_FILLER
+              if w == TASK_WORD or w in given.task_words}
+    if needed:
+        kin = [j for j in kin if needed <= set(an.given(given.texts[j]))]
+    if not kin:
+        return []
+    vecs = embed_texts(given.embedder, [" ".join(past)]
+                       + [" ".join(an.given(given.texts[j])) for j in kin])
+    cos = np.asarray(vecs[1:]) @ vecs[0]
+    p = np.exp((cos - cos.max()) / NEAR_TEMPERATURE)
+    p *= max(float(cos.max()), 0.0) ** NEAR_POWER / p.sum()
+    return list(zip(kin, p.tolist(), strict=True))
 
 
 def _behind(mem: StepMemory, i: int, task: str | None, given: Given) -> bool:

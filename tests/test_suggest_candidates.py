@@ -354,18 +354,20 @@ def test_an_action_seen_failing_in_this_task_gets_no_look_alike_vote(tmp_path, m
             assert score["focus on baby rat"] <= TEMPLATE_WEIGHT
 
 
-def test_a_neighbouring_tasks_step_is_no_precedent_where_this_task_has_one(tmp_path, model):
+def test_a_neighbouring_tasks_step_is_no_precedent_where_this_task_has_precedents(
+        tmp_path, model):
     # "Find the longest-lived" focused on the hedgehog from exactly this view (similarity 1,
     # task cosine t < SAME_TASK); "longest, then shortest" (this task) focused on the
     # elephant from the kitchen (cosine c). The neighbouring task's step is the nearer
-    # ((1 + t) / 2 > (c + 1) / 2 + SAME_TASK_BONUS), but this task has a precedent: only this
-    # task's step votes, so the elephant gets the whole vote and the hedgehog none (at most
-    # TEMPLATE_WEIGHT). With no run of this task stored, the neighbouring task's step votes
-    # and the hedgehog comes first.
+    # ((1 + t) / 2 > (c + 1) / 2 + SAME_TASK_BONUS). With no run of this task stored, or one
+    # only (one run is one layout, not yet PRECEDENT_RUNS), it votes and the hedgehog comes
+    # first; from the second run of this task on only this task's steps vote: the elephant
+    # gets the whole vote and the hedgehog none (at most TEMPLATE_WEIGHT).
     from expgraph.memory.features import SAME_TASK
     from queries.corpus import embed_texts
-    from queries.suggest import SAME_TASK_BONUS, TEMPLATE_WEIGHT
+    from queries.suggest import PRECEDENT_RUNS, SAME_TASK_BONUS
 
+    assert PRECEDENT_RUNS == 2
     task = "Your task is to find the animal with the longest life span, then the shortest."
     sibling = "Your task is to find the animal with the longest life span."
     view = OUTSIDE.replace("a baby ant", "a baby hedgehog, a baby elephant")
@@ -374,15 +376,90 @@ def test_a_neighbouring_tasks_step_is_no_precedent_where_this_task_has_one(tmp_p
     t, c = float(v[0] @ v[1]), float(v[2] @ v[3])
     assert t < SAME_TASK and (1 + t) / 2 > (c + 1) / 2 + SAME_TASK_BONUS
     given = ["focus on baby hedgehog", "focus on baby elephant"]
-    near = episode("s", sibling, [(view, "focus on baby hedgehog")])
-    mine = episode("m", task, [(there, "focus on baby elephant")])
+    runs = [episode(f"m{i}", task, [(there, "focus on baby elephant")]) for i in range(2)]
     with ExperienceGraph(tmp_path / "t.db", embedder=model) as g:
-        g.ingest([near, mine])
+        g.ingest(episode("s", sibling, [(view, "focus on baby hedgehog")]))
+        for stored in runs:
+            res, _ = ranked(g, view, task, given)
+            assert res.next[0].action == "focus on baby hedgehog"
+            g.ingest(stored)
         res, score = ranked(g, view, task, given)
-    assert res.next[0].action == "focus on baby elephant"
-    assert score["focus on baby hedgehog"] <= TEMPLATE_WEIGHT
-    assert score["focus on baby elephant"] >= 1 - TEMPLATE_WEIGHT
-    with ExperienceGraph(tmp_path / "u.db", embedder=model) as g:
-        g.ingest([near])
+    takes_whole_vote(res, score, "focus on baby elephant", "focus on baby hedgehog")
+
+
+def test_a_step_further_along_the_procedure_does_not_vote(tmp_path, model):
+    # The successful run focused on the elephant from the kitchen, then on the hedgehog from
+    # exactly this view. Asked for the FIRST focus here, the hedgehog step is the nearest
+    # (similarity 1) but one focus further along (`_point` 1): no guide to the first choice,
+    # so the elephant (the run's first focus, exactly given) takes the whole vote. Asked for
+    # the second focus (the elephant taken), the hedgehog step is at the same point and wins.
+    task = "Your task is to find the animal with the longest life span, then the shortest."
+    view = OUTSIDE.replace("a baby ant", "a baby hedgehog, a baby elephant")
+    there = KITCHEN.replace("a sink", "a baby elephant")
+    given = ["focus on baby hedgehog", "focus on baby elephant"]
+    with ExperienceGraph(tmp_path / "a.db", embedder=model) as g:
+        g.ingest([episode("s", task, [(there, "focus on baby elephant"),
+                                      (view, "focus on baby hedgehog")])])
         res, score = ranked(g, view, task, given)
+        takes_whole_vote(res, score, "focus on baby elephant", "focus on baby hedgehog")
+        res, score = ranked(g, view, task, given, history=["focus on baby elephant"])
     assert res.next[0].action == "focus on baby hedgehog"
+
+
+def test_a_look_alike_vote_skips_an_object_this_task_used_at_another_point(tmp_path, model):
+    # One success of this task focused on a baby bear first from exactly this view: no bear
+    # here, so its vote goes to the given focus most like it (z). Another success of this task
+    # focused on z SECOND (from a room far away, so it barely weighs): z's role in this task is
+    # the second choice, so the bear's look-alike vote goes to the other animal, and z gets
+    # none (its template score at most).
+    from queries.corpus import embed_texts
+    from queries.suggest import TEMPLATE_WEIGHT
+
+    task = "Your task is to find the animal with the longest life span, then the shortest."
+    view = OUTSIDE.replace("a baby ant", "a baby hedgehog, a baby elephant")
+    given = ["focus on baby hedgehog", "focus on baby elephant"]
+    v = embed_texts(model, ["focus on baby bear", *given])
+    z, other = (given if float(v[0] @ v[1]) > float(v[0] @ v[2]) else given[::-1])
+    bear = episode("b", task, [(view, "focus on baby bear")])
+    with ExperienceGraph(tmp_path / "z.db", embedder=model) as g:
+        g.ingest([bear])
+        res, _ = ranked(g, view, task, given)
+        assert res.next[0].action == z
+        g.ingest(episode("s", task, [(KITCHEN, "focus on baby tortoise"), (HALLWAY, z)]))
+        res, score = ranked(g, view, task, given)
+    assert res.next[0].action == other
+    assert score[z] <= TEMPLATE_WEIGHT
+
+
+def test_a_step_on_the_tasks_own_object_votes_only_for_that_object(tmp_path, model):
+    # The run focused on the electric motor, the object its (this) task names. Outside there
+    # is no motor: no given focus is a look-alike of it (the ground is not the motor), so no
+    # focus gets a vote, only its share of the template score (equal, at most half of
+    # TEMPLATE_WEIGHT for two fillers); in the workshop the motor takes the whole vote.
+    from queries.suggest import TEMPLATE_WEIGHT
+
+    task = "Your task is to turn on the electric motor. First, focus on the electric motor."
+    shop = WORKSHOP.replace("a red light bulb", "an electric motor")
+    with ExperienceGraph(tmp_path / "m.db", embedder=model) as g:
+        g.ingest([episode(f"m{i}", task, [(shop, "focus on electric motor")]) for i in range(2)])
+        res, score = ranked(g, OUTSIDE, task, ["focus on ground", "focus on baby wolf"])
+        assert score["focus on ground"] == pytest.approx(score["focus on baby wolf"], abs=1e-9)
+        assert max(score.values()) <= TEMPLATE_WEIGHT / 2
+        res, score = ranked(g, shop, task, ["focus on battery", "focus on electric motor"])
+    takes_whole_vote(res, score, "focus on electric motor", "focus on battery")
+
+
+def test_without_evidence_a_templates_score_is_shared_by_its_fillers(tmp_path, model):
+    # No stored step focused on anything: the focus template's score says a focus may come
+    # next, not on what. Three given focuses share it (a third each of what one alone gets);
+    # `look around`, one action, keeps its whole template score.
+    task = "Your task is to find the animal with the shortest life span."
+    with ExperienceGraph(tmp_path / "f.db", embedder=model) as g:
+        g.ingest([episode(f"k{i}", task, [(KITCHEN, "open door to hallway"),
+                                          (HALLWAY, "look around")]) for i in range(2)])
+        _, alone = ranked(g, OUTSIDE, task, ["focus on wood", "look around"])
+        _, three = ranked(g, OUTSIDE, task, ["focus on wood", "focus on shovel",
+                                             "focus on ground", "look around"])
+    for f in ("focus on wood", "focus on shovel", "focus on ground"):
+        assert three[f] == pytest.approx(alone["focus on wood"] / 3, abs=1e-6)
+    assert three["look around"] == pytest.approx(alone["look around"], abs=1e-6)
