@@ -453,17 +453,22 @@ def _look_alikes(mem: StepMemory, i: int, given: Given, an: Analogy, again: bool
     cosine to the power NEAR_POWER (a far look-alike counts less). Where its action named
     the task's own object (words of this task's text, or the task analogy's placeholder:
     `focus on electric motor` for "turn on the electric motor"), only given actions naming
-    that object are its look-alikes: the ground is no stand-in for the motor."""
+    that object are its look-alikes, and where none does it votes for none: the ground is no
+    stand-in for the motor. Given actions that name no object at all (a tool agent's bare
+    tool names) are exempt."""
     past = an.past(concrete(mem, i))
     name = template_name(mem.actions[mem.label[i]])
     kin = [j for j, n in enumerate(given.names)
            if n == name and given.repeats[j] == again and j not in refuted]
-    needed = {w for w in set(past[1:]) - FILLER - ARGUMENT_FILLER
-              if w == TASK_WORD or w in given.task_words}
-    if needed:
-        kin = [j for j in kin if needed <= set(an.given(given.texts[j]))]
     if not kin:
         return []
+    called = words(name) | FILLER | ARGUMENT_FILLER  # the action's name is not its object
+    needed = {w for w in set(past) - called if w == TASK_WORD or w in given.task_words}
+    objects = [set(an.given(given.texts[j])) - called for j in kin]
+    if needed and any(objects):
+        kin = [j for j, o in zip(kin, objects, strict=True) if needed <= o]
+        if not kin:
+            return []
     vecs = embed_texts(given.embedder, [" ".join(past)]
                        + [" ".join(an.given(given.texts[j])) for j in kin])
     cos = np.asarray(vecs[1:]) @ vecs[0]

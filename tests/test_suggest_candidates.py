@@ -463,3 +463,25 @@ def test_without_evidence_a_templates_score_is_shared_by_its_fillers(tmp_path, m
     for f in ("focus on wood", "focus on shovel", "focus on ground"):
         assert three[f] == pytest.approx(alone["focus on wood"] / 3, abs=1e-6)
     assert three["look around"] == pytest.approx(alone["look around"], abs=1e-6)
+
+
+def test_a_tool_call_votes_for_its_bare_name_whatever_its_arguments(tmp_path, model):
+    # A tool agent is offered bare tool names. The run called get_order_details on the order
+    # its task named; offered `get_order_details` and `cancel_pending_order`, the vote goes to
+    # the bare name (it names no object, so the task's object cannot be missing from it): a
+    # look-alike's share, the best cosine ** NEAR_POWER of the whole vote (over 0.5 here),
+    # against none for the other.
+    def run(eid: str, order: str) -> Episode:
+        return Episode(id=eid, task=f"Cancel order {order}: no longer needed.",
+                       outcome=Outcome(success=True),
+                       steps=[Step(index=0, observation="The user wants to cancel an order.",
+                                   action=ActionCall(name="get_order_details",
+                                                     arguments={"order_id": order}))])
+
+    given = ["cancel_pending_order", "get_order_details"]
+    with ExperienceGraph(tmp_path / "tool.db", embedder=model) as g:
+        g.ingest([run("a", "#W1111"), run("b", "#W2222")])
+        res, score = ranked(g, "The user wants to cancel an order.",
+                            "Cancel order #W3333: no longer needed.", given)
+    assert res.next[0].action == "get_order_details"
+    assert score["get_order_details"] - score["cancel_pending_order"] > 0.5
