@@ -214,7 +214,7 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     errored = errored[base[errored] >= ERRORED_SIMILARITY]
     errored = errored[[_point(mem, i, given) == 0 for i in errored.tolist()]]
     wrong = {i: _same(mem, i, task, given)[0] for i in errored.tolist()}  # once per step
-    roles = _roles(mem, top_k(sims, ok & same_task, ROLE_NEIGHBOURS), task, given)
+    roles = _roles(mem, top_k(sims, ok & same_task, ROLE_NEIGHBOURS), task, given, own)
     votes = _concrete_votes(mem, good, sims, task, given, own,
                             _refuted(errored, same_task, wrong) | roles)
     backed = _exact_matches(good, sims, given, {i: m[0] for i, m in own.items()})
@@ -359,12 +359,14 @@ def _precedents(ok: np.ndarray, same_task: np.ndarray, episode: np.ndarray) -> n
     return mine if len(np.unique(episode[mine])) >= PRECEDENT_RUNS else ok
 
 
-def _roles(mem: StepMemory, mine: np.ndarray, task: str | None, given: Given) -> set[int]:
+def _roles(mem: StepMemory, mine: np.ndarray, task: str | None, given: Given,
+           own: dict[int, tuple[list[int], Analogy, bool]]) -> set[int]:
     """The given actions that a success of this very task (`mine`: the nearest ones) took
     exactly at another point of the procedure (`_point`): that object plays another role in
-    this task (the second animal, not the first), so no look-alike vote goes to it here."""
+    this task (the second animal, not the first), so no look-alike vote goes to it here.
+    `own`: `_same` of the steps already matched (the voters)."""
     return {j for i in mine.tolist() if _point(mem, i, given) != 0
-            for j in _same(mem, i, task, given)[0]}
+            for j in (own[i] if i in own else _same(mem, i, task, given))[0]}
 
 
 def _refuted(errored: np.ndarray, same_task: np.ndarray, wrong: dict[int, list[int]],

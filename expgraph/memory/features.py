@@ -51,8 +51,8 @@ NEXT_FEATURES = (
     "mention_task",     # share of its literal words the task names
     "repeat",           # 1 if it is the previous action again
     "plan",             # +1 it takes a value the episode's latest plan names and no action took
-    "knn_said",         # nearest by message and the previous action as written together
                         # yet; -1 the plan's values are all taken and it is what took them
+    "knn_said",         # nearest by message and the previous action as written together
 )
 RISK_FEATURES = (
     "risk_knn",         # similarity-weighted failed share among the 20 nearest that took it
@@ -293,6 +293,19 @@ def _call_argument(action: str) -> tuple[str, str] | None:
     return call.name, next(iter(call.arguments.values()), "")
 
 
+def _plan_taken(history: Sequence[str]) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """The latest plan's values (lower case -> as written, `latest_plan`) and, of those the
+    actions since it took, which action names took each."""
+    written_values, since = latest_plan(history)
+    as_said = {v.lower(): v for v in reversed(written_values)}
+    taken: dict[str, set[str]] = {}
+    for a in since:
+        call = _call_argument(a)
+        if call is not None and call[1].strip().lower() in as_said:
+            taken.setdefault(call[1].strip().lower(), set()).add(call[0])
+    return as_said, taken
+
+
 def as_written(mem: StepMemory, i: int) -> str:
     """Stored step `i`'s action as its agent wrote it (`written`)."""
     return written(mem.raw[i], mem.keys[i])
@@ -304,17 +317,12 @@ NO_PLAN, PLANNED_NONE_TAKEN, PLAN_PENDING, PLAN_DONE = 0, 1, 2, 3
 def plan_status(history: Sequence[str]) -> int:
     """Where the episode stands in its latest plan (see `plan_actions`): no plan, planned but
     no value taken yet, some values taken and others left, every value taken."""
-    values, since = latest_plan(history)
+    values, taken = _plan_taken(history)
     if not values:
         return NO_PLAN
-    left = {v.lower() for v in values}
-    for a in since:
-        call = _call_argument(a)
-        if call is not None:
-            left.discard(call[1].strip().lower())
-    if len(left) == len({v.lower() for v in values}):
+    if not taken:
         return PLANNED_NONE_TAKEN
-    return PLAN_PENDING if left else PLAN_DONE
+    return PLAN_PENDING if len(taken) < len(values) else PLAN_DONE
 
 
 def step_plan_status(mem: StepMemory, steps: np.ndarray) -> np.ndarray:
@@ -370,16 +378,10 @@ def plan_actions(mem: StepMemory, history: Sequence[str], candidates: Sequence[i
     else comes next). Before any value is taken
     nothing: which action takes them shows only then. With each vote, the concrete actions
     that take those values, most unlike first."""
-    written, since = latest_plan(history)
-    as_said = {v.lower(): v for v in reversed(written)}
+    as_said, taken = _plan_taken(history)  # taken: value -> the names that took it
     values = list(as_said)
     if not values:
         return {}
-    taken: dict[str, set[str]] = {}  # value -> the names that took it
-    for a in since:
-        call = _call_argument(a)
-        if call is not None and call[1].strip().lower() in values:
-            taken.setdefault(call[1].strip().lower(), set()).add(call[0])
     if not taken:
         return {}  # which action takes the values shows once one is taken
     names = set().union(*taken.values())
