@@ -24,6 +24,7 @@ import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,8 @@ SAME_TASK_BONUS = 0.03  # added for a step of the very same task (features.SAME_
 NEAR_TEMPERATURE = 0.05  # how sharply a vote goes to the given action most like the one taken
 NEAR_POWER = 4  # ... and how much of it: (its cosine) ** NEAR_POWER
 TEMPLATE_WEIGHT = 0.25  # the template's fused score, beside the concrete votes
+EXACT_MARGIN = 0.1  # a voter that took exactly a given action, on something the state shows,
+# weighs as a step this much nearer (direct evidence, against a look-alike's guess)
 ERRORED_SIMILARITY = 0.6  # an errored step this near that took exactly a candidate demotes it
 PRECEDENT_RUNS = 2  # runs of the very same task before only they vote (`_precedents`)
 ROLE_NEIGHBOURS = 4 * CONCRETE_NEIGHBOURS  # this task's successes read for their roles (`_roles`)
@@ -190,7 +193,12 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     (weight `TEMPLATE_WEIGHT`) ranks what no neighbour did and breaks ties: the score of a
     template with a slot is shared by the given actions that fill it (it says which kind of
     action may come next, not on which object: with no evidence for any, a focus on one of
-    40 objects is no better a bet than `look around`)."""
+    40 objects is no better a bet than `look around`).
+    The voters are this task's (`_precedents`) and, from other tasks, the steps that served
+    the very instruction this episode's next action of their name serves (`_aligned`: "find
+    the shortest-lived" answers the second focus of "the longest-lived, then the
+    shortest-lived"), counted as steps of this task; those that served another of this
+    task's instructions mark their objects as taken by another role (`_roles`)."""
     row_of = {c: r for r, c in enumerate(rows.candidates)}
     scores = model.next.score(rows.next_x) if rows.candidates else np.zeros(0)
     risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
@@ -206,17 +214,31 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     given = Given(texts=texts, names=[template_name(t) for t in tmpls], embedder=embedder,
                   repeats=[words(t) in done for t in texts], history=list(history),
                   taken=[template_name(normalise_action(mem, x)) for x in history],
-                  task_words=words(task or ""))
+                  task_words=words(task or ""), seen=words(state))
     ok = a["ok"] & ~a["err"]
-    good = top_k(sims, _precedents(ok, same_task, a["episode"]), CONCRETE_NEIGHBOURS)
+    mine = _precedents(ok, same_task, a["episode"])
+    aligned, others = _aligned(mem, task, given, ok & ~same_task)
+    if aligned or len(others):
+        # a step that served one of this task's instructions in its own task is a step of
+        # this task there: its task similarity is that of the same task
+        served = np.fromiter(aligned | set(others.tolist()), dtype=int)
+        sims[served] = (0.5 * (rows.sims[served] + 1.0) + SAME_TASK_BONUS
+                        + HISTORY_BONUS * ((a["prev1"][served] == h[0]).astype(np.float32)
+                                           + (a["prev2"][served] == h[1]).astype(np.float32)))
+        others = others[np.argsort(-sims[others], kind="stable")[:ROLE_NEIGHBOURS]]
+        mine = mine.copy()
+        mine[list(aligned)] = True
+    good = top_k(sims, mine, CONCRETE_NEIGHBOURS)
     own = {i: _same(mem, i, task, given) for i in good.tolist()}  # matched once, read twice
     errored = top_k(sims, a["err"], 2 * CONCRETE_NEIGHBOURS)
     errored = errored[base[errored] >= ERRORED_SIMILARITY]
     errored = errored[[_point(mem, i, given) == 0 for i in errored.tolist()]]
     wrong = {i: _same(mem, i, task, given)[0] for i in errored.tolist()}  # once per step
     roles = _roles(mem, top_k(sims, ok & same_task, ROLE_NEIGHBOURS), task, given, own)
+    if len(others):
+        roles |= {j for i in others.tolist() for j in _same(mem, i, task, given)[0]}
     votes = _concrete_votes(mem, good, sims, task, given, own,
-                            _refuted(errored, same_task, wrong) | roles)
+                            _refuted(errored, same_task, wrong) | roles, aligned)
     backed = _exact_matches(good, sims, given, {i: m[0] for i, m in own.items()})
     failed = _failure_weights(good, errored, sims, given, backed, wrong)
     ranked = []
@@ -269,6 +291,7 @@ class Given:
     history: list[str] = field(default_factory=list)
     taken: list[str] = field(default_factory=list)  # the history's action names
     task_words: frozenset[str] = frozenset()  # the words of the question's task
+    seen: frozenset[str] = frozenset()  # the words of the question's state
     analogies: dict[int, Analogy] = field(default_factory=dict)
     _texts: dict[frozenset[str], dict[frozenset[str], list[int]]] = field(default_factory=dict)
     _done: dict[frozenset[str], set[frozenset[str]]] = field(default_factory=dict)
@@ -334,6 +357,75 @@ def _point(mem: StepMemory, i: int, given: Given) -> int:
     before = sum(template_name(mem.actions[mem.label[j]]) == name
                  for j in mem.earlier_in_episode(i))
     return before - given.taken.count(name)
+
+
+SENTENCE = re.compile(r"[^.!?;]+")
+
+
+def instructions(task: str, name: str) -> list[tuple[str, ...]]:
+    """The sentences of a task that ask for an action named `name`, each from that word on
+    (filler dropped): "First, focus on the animal with the longest life span. Then, focus
+    on the animal with the shortest life span." has two for `focus`, the first
+    `focus on animal with longest life span`. The k-th action of that name in an episode
+    of the task serves the k-th of them."""
+    out = []
+    for sentence in SENTENCE.findall(task.lower()):
+        toks = [t for t in WORD.findall(sentence) if t not in FILLER]
+        if name in toks:
+            out.append(tuple(toks[toks.index(name):]))
+    return out
+
+
+def _served(mem: StepMemory, i: int) -> tuple[str, ...] | None:
+    """The instruction of its own task that step `i` served (`instructions`), if any."""
+    name = template_name(mem.actions[mem.label[i]])
+    asked = _task_instructions(mem.tasks[mem.arrays["task"][i]], name)
+    k = sum(template_name(mem.actions[mem.label[j]]) == name for j in mem.earlier_in_episode(i))
+    return asked[k] if k < len(asked) else None
+
+
+@lru_cache(maxsize=4096)
+def _task_instructions(task: str, name: str) -> tuple[tuple[str, ...], ...]:
+    return tuple(instructions(task, name))
+
+
+def _aligned(mem: StepMemory, task: str | None, given: Given, ok: np.ndarray,
+             ) -> tuple[set[int], np.ndarray]:
+    """Successful steps of other tasks (`ok`) that served the very instruction this episode's
+    next action of their name serves (the shortest-lived animal's focus of "find the
+    shortest-lived" is the second focus of "the longest-lived, then the shortest-lived"),
+    and those that served another instruction of this task for that name (an animal found
+    shortest-lived plays no part in the first focus). From the tasks whose text holds the
+    instruction; once per memory and question's task and point (`mem.memo`)."""
+    if not task:
+        return set(), np.zeros(0, dtype=int)
+    names = sorted({n for n in given.names})
+    point = tuple(given.taken.count(n) for n in names)
+    key = ("aligned", task, tuple(names), point)
+    memo = mem.memo(mem.arrays)
+    hit = memo.get(key)
+    if hit is None:
+        pending, other = {}, {}
+        for n, k in zip(names, point, strict=True):
+            asked = _task_instructions(task, n)
+            for m, text in enumerate(asked):
+                (pending if m == k else other)[text] = n
+        same, elsewhere = [], []
+        wanted = {" ".join(t) for t in [*pending, *other]}
+        for t, text in enumerate(mem.tasks):
+            flat = " ".join(w for w in WORD.findall(text.lower()) if w not in FILLER)
+            if not any(w in flat for w in wanted):
+                continue
+            for i in mem.task_steps[t]:
+                served = _served(mem, i)
+                if served in pending:
+                    same.append(i)
+                elif served in other:
+                    elsewhere.append(i)
+        hit = memo[key] = (np.asarray(same, dtype=int), np.asarray(elsewhere, dtype=int))
+    same, elsewhere = hit
+    same, elsewhere = same[ok[same]], elsewhere[ok[elsewhere]]
+    return set(same.tolist()), elsewhere
 
 
 def _exact_matches(near: np.ndarray, sims: np.ndarray, given: Given,
@@ -411,40 +503,72 @@ def _failure_weights(good: np.ndarray, errored: np.ndarray, sims: np.ndarray, gi
 def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: str | None,
                     given: Given, own: dict[int, tuple[list[int], Analogy, bool]],
                     refuted: set[int] = frozenset(),  # type: ignore[assignment]
+                    aligned: set[int] = frozenset(),  # type: ignore[assignment]
                     ) -> dict[str, float]:
     """What the `near` steps did, as votes for the given actions, shares of their total
     weight: each step weighs exp(-(best similarity - its own) / SHARPNESS) (the nearest
-    count; a step 0.05 further barely) and gives it to the given actions that are its own
-    (`_same`); where none is, to those of the same action name (and as new or repeated)
+    count; a step 0.05 further barely; one whose own action is given and names something
+    the state shows counts as EXACT_MARGIN nearer: `_grounded`) and gives it to the given
+    actions that are its own (`_same`, those keeping its word order first: `_in_order`);
+    where none is, to those of the same action name (and as new or repeated)
     most like it: a softmax of their embedding cosines (temperature NEAR_TEMPERATURE),
     scaled by the best cosine to the power NEAR_POWER (`_look_alikes`). A step whose own
     action this episode has already taken neither votes nor weighs (`_behind`), nor does a
     step from another point of the procedure (`_point`: the first focus's animal is no guide
     to the second, nor the second's to the first), except an exact match from an earlier
-    point (a run that took a longer route to the same door). `own`: `_same` of each near
-    step; `refuted`: given actions no look-alike vote goes to (`_refuted`, `_roles`)."""
+    point (a run that took a longer route to the same door), and a step of another task
+    that served the instruction at hand (`aligned`, `_aligned`). `own`: `_same` of each
+    near step; `refuted`: given actions no look-alike vote goes to (`_refuted`, `_roles`)."""
     out: dict[str, float] = {}
     keep = []
     for i in near.tolist():
         if not _behind(mem, i, task, given):
-            point = _point(mem, i, given)
+            point = 0 if i in aligned else _point(mem, i, given)
             if point == 0 or (point < 0 and own[i][0]):
                 keep.append(i)
     near = np.asarray(keep, dtype=int)
     if not len(near):
         return out
     s = sims[near].astype(np.float64)
+    s += EXACT_MARGIN * np.asarray([bool(own[i][0]) and _grounded(mem, i, given)
+                                    for i in near.tolist()], dtype=np.float64)
     w = np.exp((s - s.max()) / SHARPNESS)
     w /= w.sum()
     for i, wi in zip(near.tolist(), w.tolist(), strict=True):
         same, an, again = own[i]
         if same:
+            same = _in_order(an.past(concrete(mem, i)), same, given, an)
             for j in same:
                 out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi / len(same)
             continue
         for j, pj in _look_alikes(mem, i, given, an, again, refuted):
             out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi * pj
     return out
+
+
+def _grounded(mem: StepMemory, i: int, given: Given) -> bool:
+    """Whether step `i`'s action names something the question's state shows (a word of it
+    besides the action's name is in the state)."""
+    name = template_name(mem.actions[mem.label[i]])
+    return bool((words(concrete(mem, i)) - words(name) - FILLER - ARGUMENT_FILLER) & given.seen)
+
+
+def _in_order(past: tuple[str, ...], same: list[int], given: Given, an: Analogy) -> list[int]:
+    """Of the given actions with exactly the words of a past action (`same`), those that
+    also keep most of its pairs of neighbouring words (`_pairs`): `pour A into B` is not
+    `pour B into A`, and `connect blue bulb to red wire` is not `connect red bulb to blue
+    wire` (while `connect red wire to blue bulb` is)."""
+    if len(same) < 2:
+        return same
+    theirs = _pairs(past)
+    agree = [sum((theirs & _pairs(an.given(given.texts[j]))).values()) for j in same]
+    best = max(agree)
+    return [j for j, n in zip(same, agree, strict=True) if n == best]
+
+
+def _pairs(seq: Sequence[str]) -> Counter[tuple[str, str]]:
+    """The pairs of neighbouring words of a sequence."""
+    return Counter(zip(seq, seq[1:], strict=False))
 
 
 def _look_alikes(mem: StepMemory, i: int, given: Given, an: Analogy, again: bool,

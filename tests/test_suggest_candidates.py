@@ -485,3 +485,119 @@ def test_a_tool_call_votes_for_its_bare_name_whatever_its_arguments(tmp_path, mo
                             "Cancel order #W3333: no longer needed.", given)
     assert res.next[0].action == "get_order_details"
     assert score["get_order_details"] - score["cancel_pending_order"] > 0.5
+
+
+# ------------------------------------------------------------------ word order
+def test_an_exact_match_keeps_the_past_actions_word_order(tmp_path, model):
+    # Both given pours have exactly the words of the runs' pour (`in` and `into` are filler
+    # alike); only one pours the same way (the jug into the cup). It takes the whole vote;
+    # the reverse pour, first in alphabetical order, gets none.
+    task = "Your task is to use chemistry to create green paint."
+    art = "This room is called the art studio. You see a jug, a cup of blue paint, a sink."
+    given = ["pour cup containing blue paint into jug", "pour jug into cup containing blue paint"]
+    with ExperienceGraph(tmp_path / "o.db", embedder=model) as g:
+        g.ingest([episode(f"p{i}", task, [(art, "pour jug in cup containing blue paint")])
+                  for i in range(2)])
+        res, score = ranked(g, art, task, given)
+    takes_whole_vote(res, score, given[1], given[0])
+
+
+# ------------------------------------------------------------------ instructions
+LONGEST = ("Your task is to find the animal with the longest life span, then the shortest life "
+           "span. First, focus on the animal with the longest life span. Then, focus on the "
+           "animal with the shortest life span.")
+SHORTEST = ("Your task is to find the animal with the shortest life span. Focus on the animal "
+            "with the shortest life span.")
+
+
+def test_a_tasks_instructions_for_an_action_name_in_order():
+    from queries.suggest import instructions
+
+    assert instructions(LONGEST, "focus") == [
+        ("focus", "on", "animal", "with", "longest", "life", "span"),
+        ("focus", "on", "animal", "with", "shortest", "life", "span")]
+    assert instructions(SHORTEST, "focus") == [instructions(LONGEST, "focus")[1]]
+    assert instructions(SHORTEST, "go") == []
+
+
+def _three_animals(model, far: str) -> tuple[str, str, str]:
+    """The outside with a wolf and an ant; of the two focuses, the one most like a focus on
+    `far` (not here), and the other."""
+    from queries.corpus import embed_texts
+
+    given = ["focus on baby wolf", "focus on baby ant"]
+    v = embed_texts(model, [f"focus on {far}", *given])
+    z, other = given if float(v[0] @ v[1]) > float(v[0] @ v[2]) else given[::-1]
+    view = OUTSIDE.replace("a shovel", "a baby elephant")
+    return view, z, other
+
+
+def test_another_tasks_step_serving_the_same_instruction_votes(tmp_path, model):
+    # This task's two runs focused on the elephant, then on a mouse (not here: its look-alike
+    # vote goes to z). A run of "find the shortest-lived" focused on the other animal from
+    # exactly this view: a neighbouring task, no precedent once this task has two runs, but
+    # its focus served this very instruction ("focus on the animal with the shortest life
+    # span", this task's second focus): asked for the second focus it votes, exactly, and
+    # its animal wins. Asked for the first focus, it is not at that point: it does not vote.
+    view, z, other = _three_animals(model, "baby mouse")
+    given = [z, other]
+    runs = [episode(f"l{i}", LONGEST, [(KITCHEN, "focus on baby elephant"),
+                                       (HALLWAY, "focus on baby mouse")]) for i in range(2)]
+    with ExperienceGraph(tmp_path / "i.db", embedder=model) as g:
+        g.ingest(runs)
+        res, _ = ranked(g, view, LONGEST, given, history=["focus on baby elephant"])
+        assert res.next[0].action == z
+        g.ingest(episode("s", SHORTEST, [(view, f"focus on {other.removeprefix('focus on ')}")]))
+        res, score = ranked(g, view, LONGEST, given, history=["focus on baby elephant"])
+        takes_whole_vote(res, score, other, z)
+        res, score = ranked(g, view, LONGEST, [*given, "focus on baby elephant"])
+    assert res.next[0].action == "focus on baby elephant"
+
+
+def test_an_object_that_served_another_instruction_gets_no_look_alike_vote(tmp_path, model):
+    # This task's runs focused first on a bear (not here): its look-alike vote goes to z.
+    # Then a run of "find the shortest-lived" focused on z (far from here, so it barely
+    # weighs): in this task z answers the second instruction, not the first, so the bear's
+    # vote goes to the other animal and z keeps its template score at most.
+    from queries.suggest import TEMPLATE_WEIGHT
+
+    view, z, other = _three_animals(model, "baby bear")
+    given = [z, other]
+    runs = [episode(f"l{i}", LONGEST, [(view, "focus on baby bear")]) for i in range(2)]
+    with ExperienceGraph(tmp_path / "r.db", embedder=model) as g:
+        g.ingest(runs)
+        res, _ = ranked(g, view, LONGEST, given)
+        assert res.next[0].action == z
+        g.ingest(episode("s", SHORTEST, [(HALLWAY, z)]))
+        res, score = ranked(g, view, LONGEST, given)
+    assert res.next[0].action == other
+    assert score[z] <= TEMPLATE_WEIGHT
+
+
+# ------------------------------------------------------------------ exact precedents
+def test_an_exact_precedent_outweighs_a_slightly_nearer_look_alike(tmp_path, model):
+    # The nearest run (this very view) focused on a bear, not here: a look-alike vote, for z.
+    # A run from a view a little less similar (within EXACT_MARGIN) focused exactly on the
+    # other animal, which this view shows: direct evidence, counted as if EXACT_MARGIN
+    # nearer, so the other animal wins. A `wait1` there (it names nothing this view shows)
+    # gets no such credit and the bear's look-alike keeps the lead.
+    from queries.corpus import embed_texts
+    from queries.suggest import EXACT_MARGIN
+
+    view, z, other = _three_animals(model, "baby bear")
+    there = view.replace("This outside location is called the outside. Here you see:",
+                         "Outside you see:")
+    v = embed_texts(model, [view, there])
+    gap = (1 - float(v[0] @ v[1])) / 2  # message and (the same) task averaged
+    assert 0.02 < gap < EXACT_MARGIN  # a little less similar, within the margin
+    task = "Your task is to find the animal with the shortest life span."
+    with ExperienceGraph(tmp_path / "x.db", embedder=model) as g:
+        g.ingest([episode("b", task, [(view, "focus on baby bear")]),
+                  episode("o", task, [(there, other)])])
+        res, score = ranked(g, view, task, [z, other])
+        assert res.next[0].action == other
+    with ExperienceGraph(tmp_path / "w.db", embedder=model) as g:
+        g.ingest([episode("b", task, [(view, "focus on baby bear")]),
+                  episode("o", task, [(there, "wait1")])])
+        res, score = ranked(g, view, task, [z, other, "wait1"])
+    assert res.next[0].action == z
