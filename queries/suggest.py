@@ -384,6 +384,12 @@ def _served(mem: StepMemory, i: int) -> tuple[str, ...] | None:
     return asked[k] if k < len(asked) else None
 
 
+@lru_cache(maxsize=65536)
+def _flat(text: str) -> str:
+    """A text's words, filler dropped, joined by spaces (where an instruction is looked for)."""
+    return " ".join(w for w in WORD.findall(text.lower()) if w not in FILLER)
+
+
 @lru_cache(maxsize=4096)
 def _task_instructions(task: str, name: str) -> tuple[tuple[str, ...], ...]:
     return tuple(instructions(task, name))
@@ -412,8 +418,8 @@ def _aligned(mem: StepMemory, task: str | None, given: Given, ok: np.ndarray,
                 (pending if m == k else other)[text] = n
         same, elsewhere = [], []
         wanted = {" ".join(t) for t in [*pending, *other]}
-        for t, text in enumerate(mem.tasks):
-            flat = " ".join(w for w in WORD.findall(text.lower()) if w not in FILLER)
+        for t, text in enumerate(mem.tasks if wanted else ()):
+            flat = _flat(text)
             if not any(w in flat for w in wanted):
                 continue
             for i in mem.task_steps[t]:
