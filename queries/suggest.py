@@ -379,7 +379,7 @@ def instructions(task: str, name: str) -> list[tuple[str, ...]]:
 def _served(mem: StepMemory, i: int) -> tuple[str, ...] | None:
     """The instruction of its own task that step `i` served (`instructions`), if any."""
     name = template_name(mem.actions[mem.label[i]])
-    asked = _task_instructions(mem.tasks[mem.arrays["task"][i]], name)
+    asked = _task_instructions(mem.tasks[mem.task[i]], name)
     k = sum(template_name(mem.actions[mem.label[j]]) == name for j in mem.earlier_in_episode(i))
     return asked[k] if k < len(asked) else None
 
@@ -405,7 +405,7 @@ def _aligned(mem: StepMemory, task: str | None, given: Given, ok: np.ndarray,
     instruction; once per memory and question's task and point (`mem.memo`)."""
     if not task:
         return set(), np.zeros(0, dtype=int)
-    names = sorted({n for n in given.names})
+    names = sorted(set(given.names))
     point = tuple(given.taken.count(n) for n in names)
     key = ("aligned", task, tuple(names), point)
     memo = mem.memo(mem.arrays)
