@@ -235,20 +235,22 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     errored = errored[[_point(mem, i, given) == 0 for i in errored.tolist()]]
     wrong = {i: _same(mem, i, task, given)[0] for i in errored.tolist()}  # once per step
     roles = _roles(mem, top_k(sims, ok & same_task, ROLE_NEIGHBOURS), task, given, own)
-    if len(others):
-        roles |= {j for i in others.tolist() for j in _same(mem, i, task, given)[0]}
+    answered = {j for i in others.tolist() for j in _same(mem, i, task, given)[0]}
+    roles |= answered
     votes = _concrete_votes(mem, good, sims, task, given, own,
                             _refuted(errored, same_task, wrong) | roles, aligned)
     backed = _exact_matches(good, sims, given, {i: m[0] for i, m in own.items()})
     failed = _failure_weights(good, errored, sims, given, backed, wrong)
     ranked = []
     fillers = Counter(tmpls)
-    for text, tmpl in zip(texts, tmpls, strict=True):
+    for j, (text, tmpl) in enumerate(zip(texts, tmpls, strict=True)):
         c = mem.action_index.get(tmpl, -1)
         r = row_of.get(c)
         base = _sigmoid(scores[r]) if r is not None else _sigmoid(model.next.bias)
         if "<" in tmpl:  # a slot: its fillers share the template's score
             base /= fillers[tmpl]
+        elif j in answered:  # the action's own score: earned answering another instruction
+            base = 0.0
         score = votes.get(text, 0.0) + TEMPLATE_WEIGHT * base - failed.get(text, 0.0)
         ranked.append((score, text, tmpl, c, r))
     ranked.sort(key=lambda x: (-x[0], x[1]))

@@ -601,3 +601,25 @@ def test_an_exact_precedent_outweighs_a_slightly_nearer_look_alike(tmp_path, mod
                   episode("o", task, [(there, "wait1")])])
         res, score = ranked(g, view, task, [z, other, "wait1"])
     assert res.next[0].action == z
+
+
+def test_an_action_that_answered_another_instruction_keeps_no_score_of_its_own(tmp_path, model):
+    # "Find the shortest-lived" runs focused on the ant (in enough distinct runs for
+    # `focus on baby ant` to become an action of its own, a constant, with its own fused
+    # score). For this task's first focus the ant answers the other instruction: it gets
+    # neither a look-alike vote nor that score, so nothing at all; the wolf, a look-alike of
+    # this task's own first animal, leads.
+    from expgraph.memory.index import step_memory
+
+    view = OUTSIDE.replace("a shovel", "a baby elephant")
+    given = ["focus on baby wolf", "focus on baby ant"]
+    with ExperienceGraph(tmp_path / "c.db", embedder=model) as g:
+        g.ingest([episode(f"l{i}", LONGEST, [(KITCHEN, "focus on baby bear")]) for i in range(2)]
+                 + [episode(f"s{i}", SHORTEST, [(KITCHEN, f"open door to room {i}"),
+                                                (HALLWAY, "focus on baby ant")])
+                    for i in range(4)])
+        g.refine()
+        assert "on baby ant" in step_memory(g.store, g.embedder).constants["focus"]
+        res, score = ranked(g, view, LONGEST, given)
+    assert res.next[0].action == "focus on baby wolf"
+    assert score["focus on baby ant"] == pytest.approx(0.0, abs=1e-9)
