@@ -22,7 +22,7 @@ import re
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -204,10 +204,6 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
     a = mem.arrays
     base, same_task = _task_sims(mem, rows)
-    h = [*probe.history[-2:]][::-1] + [NO, NO]  # the previous action, the one before
-    sims = (base + HISTORY_BONUS * ((a["prev1"] == h[0]).astype(np.float32)
-                                    + (a["prev2"] == h[1]).astype(np.float32))
-            + SAME_TASK_BONUS * same_task.astype(np.float32))
     texts = list(dict.fromkeys(candidates))
     tmpls = [normalise_action(mem, t) for t in texts]
     done = {words(h) for h in history}
@@ -218,16 +214,20 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     ok = a["ok"] & ~a["err"]
     mine = _precedents(ok, same_task, a["episode"])
     aligned, others = _aligned(mem, task, given, ok & ~same_task)
+    as_this = same_task  # the steps that count as this task's (SAME_TASK_BONUS)
     if aligned or len(others):
         # a step that served one of this task's instructions in its own task is a step of
         # this task there: its task similarity is that of the same task
         served = np.fromiter(aligned | set(others.tolist()), dtype=int)
-        sims[served] = (0.5 * (rows.sims[served] + 1.0) + SAME_TASK_BONUS
-                        + HISTORY_BONUS * ((a["prev1"][served] == h[0]).astype(np.float32)
-                                           + (a["prev2"][served] == h[1]).astype(np.float32)))
-        others = others[np.argsort(-sims[others], kind="stable")[:ROLE_NEIGHBOURS]]
+        base, as_this = base.copy(), same_task.copy()
+        base[served], as_this[served] = 0.5 * (rows.sims[served] + 1.0), True
         mine = mine.copy()
         mine[list(aligned)] = True
+    h = [*probe.history[-2:]][::-1] + [NO, NO]  # the previous action, the one before
+    sims = (base + HISTORY_BONUS * ((a["prev1"] == h[0]).astype(np.float32)
+                                    + (a["prev2"] == h[1]).astype(np.float32))
+            + SAME_TASK_BONUS * as_this.astype(np.float32))
+    others = others[np.argsort(-sims[others], kind="stable")[:ROLE_NEIGHBOURS]]
     good = top_k(sims, mine, CONCRETE_NEIGHBOURS)
     own = {i: _same(mem, i, task, given) for i in good.tolist()}  # matched once, read twice
     errored = top_k(sims, a["err"], 2 * CONCRETE_NEIGHBOURS)
@@ -355,10 +355,19 @@ def _point(mem: StepMemory, i: int, given: Given) -> int:
     own action's name its episode had taken before it, minus how many this episode has taken
     (`given.taken`): 0 at the same point, below 0 earlier. Choosing the first animal to focus
     on wrongly says nothing of the second."""
-    name = template_name(mem.actions[mem.label[i]])
-    before = sum(template_name(mem.actions[mem.label[j]]) == name
-                 for j in mem.earlier_in_episode(i))
-    return before - given.taken.count(name)
+    return _ordinal(mem, i) - given.taken.count(template_name(mem.actions[mem.label[i]]))
+
+
+def _ordinal(mem: StepMemory, i: int) -> int:
+    """How many actions of step `i`'s own action name its episode took before it. Once per
+    step and memory (`mem.memo`): every question reads it for its voters."""
+    memo = mem.memo(mem.arrays).setdefault("ordinal", {})
+    hit = memo.get(i)
+    if hit is None:
+        name = template_name(mem.actions[mem.label[i]])
+        hit = memo[i] = sum(template_name(mem.actions[mem.label[j]]) == name
+                            for j in mem.earlier_in_episode(i))
+    return hit
 
 
 SENTENCE = re.compile(r"[^.!?;]+")
@@ -380,9 +389,8 @@ def instructions(task: str, name: str) -> list[tuple[str, ...]]:
 
 def _served(mem: StepMemory, i: int) -> tuple[str, ...] | None:
     """The instruction of its own task that step `i` served (`instructions`), if any."""
-    name = template_name(mem.actions[mem.label[i]])
-    asked = _task_instructions(mem.tasks[mem.task[i]], name)
-    k = sum(template_name(mem.actions[mem.label[j]]) == name for j in mem.earlier_in_episode(i))
+    asked = _task_instructions(mem.tasks[mem.task[i]], template_name(mem.actions[mem.label[i]]))
+    k = _ordinal(mem, i)
     return asked[k] if k < len(asked) else None
 
 
@@ -557,8 +565,13 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
 def _grounded(mem: StepMemory, i: int, given: Given) -> bool:
     """Whether step `i`'s action names something the question's state shows (a word of it
     besides the action's name is in the state)."""
-    name = template_name(mem.actions[mem.label[i]])
-    return bool((words(concrete(mem, i)) - words(name) - FILLER - ARGUMENT_FILLER) & given.seen)
+    return bool(_object_words(words(concrete(mem, i)), template_name(mem.actions[mem.label[i]]))
+                & given.seen)
+
+
+def _object_words(said: Iterable[str], name: str) -> set[str]:
+    """The words of an action that name its objects: not its name's, not filler."""
+    return set(said) - words(name) - FILLER - ARGUMENT_FILLER
 
 
 def _in_order(past: tuple[str, ...], same: list[int], given: Given, an: Analogy) -> list[int]:
@@ -596,9 +609,8 @@ def _look_alikes(mem: StepMemory, i: int, given: Given, an: Analogy, again: bool
            if n == name and given.repeats[j] == again and j not in refuted]
     if not kin:
         return []
-    called = words(name) | FILLER | ARGUMENT_FILLER  # the action's name is not its object
-    needed = {w for w in set(past) - called if w == TASK_WORD or w in given.task_words}
-    objects = [set(an.given(given.texts[j])) - called for j in kin]
+    needed = {w for w in _object_words(past, name) if w == TASK_WORD or w in given.task_words}
+    objects = [_object_words(an.given(given.texts[j]), name) for j in kin]
     if needed and any(objects):
         kin = [j for j, o in zip(kin, objects, strict=True) if needed <= o]
         if not kin:
