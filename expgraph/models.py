@@ -364,6 +364,7 @@ class StepNode(GraphNode):
     prev: list[str] = Field(default_factory=list)  # keys of the (up to two) previous actions
     success: bool | None = None  # of the episode
     error: bool = False  # of this step
+    reward: float | None = None  # the episode's reward after this step, where reported
     state: str | None = None
 
     def embed_text(self) -> str:

@@ -24,6 +24,7 @@ import weakref
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Any
 
@@ -189,11 +190,12 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     concretely: they vote for the candidates their actions match (`_concrete_votes`); the
     errored steps that took exactly a candidate at the same point of the procedure
     (`_point`) vote against it on the same similarity scale (`_failure_weights`),
-    unless a successful step at least as near took it. Then the template's fused score
-    (weight `TEMPLATE_WEIGHT`) ranks what no neighbour did and breaks ties: the score of a
-    template with a slot is shared by the given actions that fill it (it says which kind of
-    action may come next, not on which object: with no evidence for any, a focus on one of
-    40 objects is no better a bet than `look around`).
+    unless a successful step at least as near took it; what this task's failed runs tried
+    there after their last gain in reward (`_tried`) is no precedent from another task.
+    Then the template's fused score (weight `TEMPLATE_WEIGHT`) ranks what no neighbour did
+    and breaks ties: the score of a template with a slot is shared by the given actions that
+    fill it (it says which kind of action may come next, not on which object: with no
+    evidence for any, a focus on one of 40 objects is no better a bet than `look around`).
     The voters are this task's (`_precedents`) and, from other tasks, the steps that served
     the very instruction this episode's next action of their name serves (`_aligned`: "find
     the shortest-lived" answers the second focus of "the longest-lived, then the
@@ -237,8 +239,10 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     roles = _roles(mem, top_k(sims, ok & same_task, ROLE_NEIGHBOURS), task, given, own)
     answered = {j for i in others.tolist() for j in _same(mem, i, task, given)[0]}
     roles |= answered
+    tried = _tried(mem, top_k(sims, same_task & ~a["ok"], ROLE_NEIGHBOURS), task, given)
     votes = _concrete_votes(mem, good, sims, task, given, own,
-                            _refuted(errored, same_task, wrong) | roles, aligned)
+                            _refuted(errored, same_task, wrong) | roles | tried, aligned,
+                            tried, as_this)
     backed = _exact_matches(good, sims, given, {i: m[0] for i, m in own.items()})
     failed = _failure_weights(good, errored, sims, given, backed, wrong)
     ranked = []
@@ -477,6 +481,23 @@ def _roles(mem: StepMemory, mine: np.ndarray, task: str | None, given: Given,
             for j in (own[i] if i in own else _same(mem, i, task, given))[0]}
 
 
+def _tried(mem: StepMemory, failed: np.ndarray, task: str | None, given: Given) -> set[int]:
+    """The given actions that a failed run of this very task (`failed`: its nearest steps)
+    took at the same point of the procedure after its last gain in reward
+    (`StepMemory.stalled`): tried there without progress, so another task's run that took
+    one is read as a guess to vary, not a precedent to copy (`_concrete_votes`). As the run
+    wrote them, not renamed after this episode's objects (`Analogy.cast`): what it poured
+    is what was tried, not what this episode poured in its place."""
+    out: set[int] = set()
+    for i in failed.tolist():
+        if mem.stalled(i) and _point(mem, i, given) == 0:
+            an = replace(analogy(mem, i, task, given), roles=())
+            done = frozenset(an.past(concrete(mem, i)))
+            out.update(j for j in given.matching(an, done)
+                       if given.repeats[j] == _repeated(mem, i))
+    return out
+
+
 def _refuted(errored: np.ndarray, same_task: np.ndarray, wrong: dict[int, list[int]],
              ) -> set[int]:
     """The given actions an errored step of the very same task took exactly at the same point
@@ -520,6 +541,8 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
                     given: Given, own: dict[int, tuple[list[int], Analogy, bool]],
                     refuted: set[int] = frozenset(),  # type: ignore[assignment]
                     aligned: set[int] = frozenset(),  # type: ignore[assignment]
+                    tried: set[int] = frozenset(),  # type: ignore[assignment]
+                    this_task: np.ndarray | None = None,
                     ) -> dict[str, float]:
     """What the `near` steps did, as votes for the given actions, shares of their total
     weight: each step weighs exp(-(best similarity - its own) / SHARPNESS) (the nearest
@@ -533,8 +556,12 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     step from another point of the procedure (`_point`: the first focus's animal is no guide
     to the second, nor the second's to the first), except an exact match from an earlier
     point (a run that took a longer route to the same door), and a step of another task
-    that served the instruction at hand (`aligned`, `_aligned`). `own`: `_same` of each
-    near step; `refuted`: given actions no look-alike vote goes to (`_refuted`, `_roles`)."""
+    that served the instruction at hand (`aligned`, `_aligned`). A step of another task
+    (not `this_task`'s) whose own actions this task's failed runs took here without
+    progress (`tried`, `_tried`) votes as if they were not given, for the given actions that
+    change its action least (`_fewest_changes`): this task's own failure outweighs another
+    task's precedent. `own`: `_same` of each near step; `refuted`: given actions no
+    look-alike vote goes to (`_refuted`, `_roles`, `tried`)."""
     out: dict[str, float] = {}
     keep = []
     for i in near.tolist():
@@ -545,6 +572,9 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     near = np.asarray(keep, dtype=int)
     if not len(near):
         return out
+    copies = {i: bool(own[i][0]) and not (this_task is not None and not this_task[i]
+                                          and set(own[i][0]) <= tried)
+              for i in near.tolist()}
     s = sims[near].astype(np.float64)
     s += EXACT_MARGIN * np.asarray([bool(own[i][0]) and _grounded(mem, i, given)
                                     for i in near.tolist()], dtype=np.float64)
@@ -552,12 +582,12 @@ def _concrete_votes(mem: StepMemory, near: np.ndarray, sims: np.ndarray, task: s
     w /= w.sum()
     for i, wi in zip(near.tolist(), w.tolist(), strict=True):
         same, an, again = own[i]
-        if same:
+        if copies[i]:
             same = _in_order(an.past(concrete(mem, i)), same, given, an)
             for j in same:
                 out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi / len(same)
             continue
-        for j, pj in _look_alikes(mem, i, given, an, again, refuted):
+        for j, pj in _look_alikes(mem, i, given, an, again, refuted, vary=bool(same)):
             out[given.texts[j]] = out.get(given.texts[j], 0.0) + wi * pj
     return out
 
@@ -593,7 +623,7 @@ def _pairs(seq: Sequence[str]) -> Counter[tuple[str, str]]:
 
 
 def _look_alikes(mem: StepMemory, i: int, given: Given, an: Analogy, again: bool,
-                 refuted: set[int]) -> list[tuple[int, float]]:
+                 refuted: set[int], vary: bool = False) -> list[tuple[int, float]]:
     """The given actions a step whose own action is not given votes for, with their shares:
     those of its action name (new or repeated as its own was; not `refuted`) most like it, a
     softmax of their embedding cosines (temperature NEAR_TEMPERATURE) scaled by the best
@@ -615,12 +645,25 @@ def _look_alikes(mem: StepMemory, i: int, given: Given, an: Analogy, again: bool
         kin = [j for j, o in zip(kin, objects, strict=True) if needed <= o]
         if not kin:
             return []
+    if vary:  # its own action was tried here without progress: change as little as may be
+        kin = _fewest_changes(past, kin, given, an)
     vecs = embed_texts(given.embedder, [" ".join(past)]
                        + [" ".join(an.given(given.texts[j])) for j in kin])
     cos = np.asarray(vecs[1:]) @ vecs[0]
     p = np.exp((cos - cos.max()) / NEAR_TEMPERATURE)
     p *= max(float(cos.max()), 0.0) ** NEAR_POWER / p.sum()
     return list(zip(kin, p.tolist(), strict=True))
+
+
+def _fewest_changes(past: tuple[str, ...], kin: list[int], given: Given, an: Analogy,
+                    ) -> list[int]:
+    """Of the given actions `kin`, those whose words in order are nearest `past`'s (the
+    most words kept in sequence: `difflib`'s ratio): one object swapped for another
+    (`pour red into blue` for `pour yellow into blue`), not the whole action re-aimed."""
+    ratio = [SequenceMatcher(None, past, an.given(given.texts[j]), autojunk=False).ratio()
+             for j in kin]
+    best = max(ratio)
+    return [j for j, r in zip(kin, ratio, strict=True) if r == best]
 
 
 def _behind(mem: StepMemory, i: int, task: str | None, given: Given) -> bool:

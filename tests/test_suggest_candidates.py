@@ -9,7 +9,7 @@ import math
 import pytest
 
 from expgraph.graph import ExperienceGraph
-from expgraph.models import ActionCall, Episode, Outcome, Step
+from expgraph.models import ActionCall, Episode, Outcome, Step, episode_node_id
 from queries.suggest import TASK_WORD, UNKNOWN, Analogy
 
 WORKSHOP = ("This room is called the workshop. In it, you see: a battery, a red light bulb, "
@@ -623,3 +623,98 @@ def test_an_action_that_answered_another_instruction_keeps_no_score_of_its_own(t
         res, score = ranked(g, view, LONGEST, given)
     assert res.next[0].action == "focus on baby wolf"
     assert score["focus on baby ant"] == pytest.approx(0.0, abs=1e-9)
+
+
+# ------------------------------------------------------------------ tried without progress
+GREEN = "Your task is to use chemistry to create green paint."
+VIOLET = "Your task is to use chemistry to create violet paint."
+STUDIO = ("This room is called the art studio. On the table: a jug, a cup containing red "
+          "paint, a cup containing yellow paint, a cup containing nothing.")
+POURED = "You pour the contents of the cup into the jug."
+BLUE = "pour cup containing blue paint into jug"
+YELLOW = "pour cup containing yellow paint into jug"
+RED = "pour cup containing red paint into jug"
+
+
+def run(eid: str, task: str, steps: list[tuple[str, str]], rewards: list[float] | None,
+        success: bool) -> Episode:
+    """An episode whose steps report the environment's score after each (`rewards`)."""
+    return Episode(id=eid, task=task, outcome=Outcome(success=success),
+                   steps=[Step(index=i, observation=o, action=act(a),
+                               reward=None if rewards is None else rewards[i])
+                          for i, (o, a) in enumerate(steps)])
+
+
+def _paints(tmp_path, model, failed: list[Episode]):
+    """Two green runs poured blue, then yellow, into the jug; `failed` are runs of the violet
+    task. The question: the violet task's second pour, after the blue one."""
+    green = [(STUDIO, BLUE), (POURED, YELLOW), (POURED, "mix jug")]
+    given = [YELLOW, RED, "pour cup containing yellow paint into cup containing nothing"]
+    with ExperienceGraph(tmp_path / "t.db", embedder=model) as g:
+        g.ingest([run(f"g{i}", GREEN, green, [0.2, 0.5, 1.0], True) for i in range(2)]
+                 + failed)
+        return ranked(g, POURED, VIOLET, given, history=[BLUE])
+
+
+def test_memory_marks_a_failed_runs_steps_after_its_last_gain_in_reward(tmp_path, model):
+    from expgraph.memory.index import step_memory
+
+    steps = [(STUDIO, BLUE), (POURED, YELLOW), (POURED, "mix jug")]
+    with ExperienceGraph(tmp_path / "m.db", embedder=model) as g:
+        g.ingest([run("ok", GREEN, steps, [0.2, 0.2, 1.0], True),
+                  run("stuck", VIOLET, steps, [0.2, 0.2, 0.2], False),
+                  run("late", VIOLET, steps, [0.2, 0.3, 0.3], False),
+                  run("flat", VIOLET, steps, [0.0, 0.0, 0.0], False),
+                  run("silent", VIOLET, steps, None, False)])
+        mem = step_memory(g.store, g.embedder)
+        ids = {episode_node_id(k): k for k in ("ok", "stuck", "late", "flat", "silent")}
+        got = {}
+        for e, name in enumerate(mem.episodes):
+            js = sorted(mem.episode_steps[e], key=mem.position.__getitem__)
+            got[ids[name]] = [mem.stalled(j) for j in js]
+    assert got == {"ok": [False] * 3,  # a success has nothing to redo
+                   "stuck": [False, True, True],  # the first score is a gain over none
+                   "late": [False, False, True],
+                   "flat": [True] * 3,  # no gain at all
+                   "silent": [False] * 3}  # no rewards: nothing known
+
+
+def test_another_tasks_precedent_this_task_tried_without_progress_is_varied(tmp_path, model):
+    # The violet run poured yellow second, as the green runs did, and its score stopped
+    # there: the green runs' exact vote for the yellow pour becomes a vote for the given pour
+    # that changes it least (red for yellow: one word), not for the nearest by embedding
+    # (the yellow pour into another cup) nor for the yellow pour itself.
+    stuck = run("v", VIOLET, [(STUDIO, BLUE), (POURED, YELLOW), (POURED, "mix jug")],
+                [0.2, 0.2, 0.2], False)
+    res, score = _paints(tmp_path, model, [stuck])
+    assert res.next[0].action == RED
+    assert score[RED] - score[YELLOW] >= 0.5
+
+
+@pytest.mark.parametrize("rewards", [[0.2, 0.3, 0.3], None], ids=["gained", "no rewards"])
+def test_a_failed_run_that_gained_there_or_reported_nothing_leaves_the_precedent(
+        tmp_path, model, rewards):
+    # Its yellow pour raised the score (or nothing says it did not): the precedent stands.
+    failed = run("v", VIOLET, [(STUDIO, BLUE), (POURED, YELLOW), (POURED, "mix jug")],
+                 rewards, False)
+    res, score = _paints(tmp_path, model, [failed])
+    takes_whole_vote(res, score, YELLOW, RED)
+
+
+def test_what_a_failed_run_tried_is_read_as_it_wrote_it(tmp_path, model):
+    # The violet run mixed blue and yellow where its score stopped. This episode poured red
+    # where that run poured yellow, so the run's mix, read after this episode's objects
+    # (`Analogy.cast`), would be the blue-and-red mix; but that was never tried: the green
+    # runs' mix (the same reading) keeps its exact vote.
+    nothing, into_blue = ("pour cup containing blue paint into cup containing nothing",
+                          "pour cup containing {} paint into cup containing blue paint")
+    mix = "mix cup containing blue paint and {} paint"
+    steps = [(STUDIO, nothing), (POURED, into_blue.format("yellow")),
+             (POURED, mix.format("yellow"))]
+    given = [mix.format("red"), "mix cup containing blue paint", "mix cup containing red paint"]
+    with ExperienceGraph(tmp_path / "c.db", embedder=model) as g:
+        g.ingest([run(f"g{i}", GREEN, steps, [0.2, 0.5, 0.7], True) for i in range(2)]
+                 + [run("v", VIOLET, steps, [0.2, 0.2, 0.2], False)])
+        res, score = ranked(g, POURED, VIOLET, given,
+                            history=[nothing, into_blue.format("red")])
+    takes_whole_vote(res, score, given[0], given[1])

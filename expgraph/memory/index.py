@@ -42,6 +42,7 @@ class StepMemory:
     task: list[int] = field(default_factory=list)
     ok: list[bool] = field(default_factory=list)  # the episode succeeded
     err: list[bool] = field(default_factory=list)  # the step itself errored
+    reward: list[float | None] = field(default_factory=list)  # the episode's, after the step
     state: list[str | None] = field(default_factory=list)
     position: list[int] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)  # the concrete action as the agent wrote it
@@ -134,6 +135,7 @@ class StepMemory:
         self.episode_steps[e].append(len(self.step_ids) - 1)
         self.ok.append(bool(p.get("success")))
         self.err.append(bool(p.get("error")))
+        self.reward.append(None if p.get("reward") is None else float(p["reward"]))
         self.state.append(p.get("state"))
         self.position.append(int(p.get("index") or 0))
         self.raw.append(str(p.get("raw") or ""))
@@ -250,6 +252,27 @@ class StepMemory:
         pos = self.position
         return [j for j in self.episode_steps[self.episode[i]] if pos[j] < pos[i]]
 
+    def stalled(self, i: int) -> bool:
+        """Whether step `i` is one of a failed episode's steps after its last gain in reward
+        (over 0 before the first step): what the run tried where it stopped making progress.
+        No step of an episode that reported no rewards is."""
+        if self.ok[i]:
+            return False
+        memo = self.memo().setdefault("last_gain", {})
+        e = self.episode[i]
+        last = memo.get(e)
+        if last is None:
+            steps = sorted(self.episode_steps[e], key=self.position.__getitem__)
+            last, before = float("inf"), 0.0
+            if any(self.reward[j] is not None for j in steps):
+                last = -1
+                for j in steps:
+                    r = self.reward[j]
+                    if r is not None and r > before:
+                        last, before = self.position[j], r
+            memo[e] = last
+        return self.position[i] > last
+
     def memo(self, arrays: dict[str, np.ndarray] | None = None) -> dict[Any, Any]:
         """Results over every step that several questions share (the votes of the steps
         after one previous action, of one abstract state...): kept while the columns are
@@ -310,8 +333,8 @@ def _load_tasks(mem: StepMemory, store: GraphStore) -> list[NodeRecord]:
 
 # what `StepMemory.add` reads of a step's props (the rest, its texts above all, is dropped
 # while a store's steps are read)
-STEP_PROPS = ("episode", "key", "name", "action", "prev", "task", "success", "error", "state",
-              "index", "raw", "arguments")
+STEP_PROPS = ("episode", "key", "name", "action", "prev", "task", "success", "error", "reward",
+              "state", "index", "raw", "arguments")
 
 
 def _stored_steps(store: GraphStore) -> tuple[list[NodeRecord], list[str]]:

@@ -81,7 +81,7 @@ def step_records(episode_node_id: str, task: str, success: bool | None,
                         task=task, newest=newest, window=window, key=keys[i],
                         name=s.get("action") or "", arguments=s.get("arguments") or {},
                         raw=s.get("raw"), prev=keys[max(0, i - 2):i][::-1], success=success,
-                        error=bool(s.get("error")), state=s.get("state"),
+                        error=bool(s.get("error")), reward=s.get("reward"), state=s.get("state"),
                         created_at=now, updated_at=now)
         rec = node.to_record(namespace)
         rec.embedding = vecs[newest].tolist() if newest in vecs else None
