@@ -18,7 +18,8 @@ from expgraph.memory.features import Probe, candidate_rows
 from expgraph.memory.sources import top_k
 from expgraph.models import Label, NodeRecord
 from expgraph.store import SQLiteStore
-from queries.suggest import concrete, grounded
+from queries.suggest import grounded
+from queries.votes import concrete
 
 DIM = 384
 

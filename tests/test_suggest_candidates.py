@@ -10,7 +10,7 @@ import pytest
 
 from expgraph.graph import ExperienceGraph
 from expgraph.models import ActionCall, Episode, Outcome, Step, episode_node_id
-from queries.suggest import TASK_WORD, UNKNOWN, Analogy
+from queries.analogy import TASK_WORD, UNKNOWN, Analogy
 
 WORKSHOP = ("This room is called the workshop. In it, you see: a battery, a red light bulb, "
             "a blue light bulb, a black wire, a table. You also see: A door to the hallway")
@@ -243,7 +243,7 @@ def test_an_error_from_a_less_similar_view_weighs_as_a_success_that_far_would(tm
     # The wood and the shovel share a template (same template score) and no success took
     # either, so the wood scores exactly that much below the shovel, and is flagged.
     from queries.corpus import embed_texts
-    from queries.suggest import SHARPNESS
+    from queries.votes import SHARPNESS
 
     task = "Your task is to find the animal with the shortest life span."
     other = ("This outside location is called the outside. Here you see: a baby ant, some "
@@ -335,7 +335,8 @@ def test_an_action_seen_failing_in_this_task_gets_no_look_alike_vote(tmp_path, m
     # counterexample, so the look-alike vote skips the rat and goes to the elephant. Where
     # the failed run is of another task, the rat (the mouse's nearest look-alike) keeps it.
     from queries.corpus import embed_texts
-    from queries.suggest import SHARPNESS, TEMPLATE_WEIGHT
+    from queries.suggest import TEMPLATE_WEIGHT
+    from queries.votes import SHARPNESS
 
     task = "Your task is to find the animal with the longest life span, then the shortest."
     other_task = "Your task is to grow an apple tree in the greenhouse."
@@ -365,7 +366,7 @@ def test_a_neighbouring_tasks_step_is_no_precedent_where_this_task_has_precedent
     # gets the whole vote and the hedgehog none (at most TEMPLATE_WEIGHT).
     from expgraph.memory.features import SAME_TASK
     from queries.corpus import embed_texts
-    from queries.suggest import PRECEDENT_RUNS, SAME_TASK_BONUS
+    from queries.votes import PRECEDENT_RUNS, SAME_TASK_BONUS
 
     assert PRECEDENT_RUNS == 2
     task = "Your task is to find the animal with the longest life span, then the shortest."
@@ -511,13 +512,13 @@ SHORTEST = ("Your task is to find the animal with the shortest life span. Focus 
 
 
 def test_a_tasks_instructions_for_an_action_name_in_order():
-    from queries.suggest import instructions
+    from queries.votes import instructions
 
-    assert instructions(LONGEST, "focus") == [
+    assert instructions(LONGEST, "focus") == (
         ("focus", "on", "animal", "with", "longest", "life", "span"),
-        ("focus", "on", "animal", "with", "shortest", "life", "span")]
-    assert instructions(SHORTEST, "focus") == [instructions(LONGEST, "focus")[1]]
-    assert instructions(SHORTEST, "go") == []
+        ("focus", "on", "animal", "with", "shortest", "life", "span"))
+    assert instructions(SHORTEST, "focus") == (instructions(LONGEST, "focus")[1],)
+    assert instructions(SHORTEST, "go") == ()
 
 
 def _three_animals(model, far: str) -> tuple[str, str, str]:
@@ -582,7 +583,7 @@ def test_an_exact_precedent_outweighs_a_slightly_nearer_look_alike(tmp_path, mod
     # nearer, so the other animal wins. A `wait1` there (it names nothing this view shows)
     # gets no such credit and the bear's look-alike keeps the lead.
     from queries.corpus import embed_texts
-    from queries.suggest import EXACT_MARGIN
+    from queries.votes import EXACT_MARGIN
 
     view, z, other = _three_animals(model, "baby bear")
     there = view.replace("This outside location is called the outside. Here you see:",
