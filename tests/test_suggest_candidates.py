@@ -637,7 +637,7 @@ YELLOW = "pour cup containing yellow paint into jug"
 RED = "pour cup containing red paint into jug"
 
 
-def run(eid: str, task: str, steps: list[tuple[str, str]], rewards: list[float] | None,
+def run(eid: str, task: str, steps: list[tuple[str, str]], rewards: list[float | None] | None,
         success: bool) -> Episode:
     """An episode whose steps report the environment's score after each (`rewards`)."""
     return Episode(id=eid, task=task, outcome=Outcome(success=success),
@@ -666,9 +666,10 @@ def test_memory_marks_a_failed_runs_steps_after_its_last_gain_in_reward(tmp_path
                   run("stuck", VIOLET, steps, [0.2, 0.2, 0.2], False),
                   run("late", VIOLET, steps, [0.2, 0.3, 0.3], False),
                   run("flat", VIOLET, steps, [0.0, 0.0, 0.0], False),
+                  run("final", VIOLET, steps, [None, None, 0.0], False),
                   run("silent", VIOLET, steps, None, False)])
         mem = step_memory(g.store, g.embedder)
-        ids = {episode_node_id(k): k for k in ("ok", "stuck", "late", "flat", "silent")}
+        ids = {episode_node_id(k): k for k in ("ok", "stuck", "late", "flat", "final", "silent")}
         got = {}
         for e, name in enumerate(mem.episodes):
             js = sorted(mem.episode_steps[e], key=mem.position.__getitem__)
@@ -677,6 +678,7 @@ def test_memory_marks_a_failed_runs_steps_after_its_last_gain_in_reward(tmp_path
                    "stuck": [False, True, True],  # the first score is a gain over none
                    "late": [False, False, True],
                    "flat": [True] * 3,  # no gain at all
+                   "final": [False, False, True],  # only the final score: only the last step
                    "silent": [False] * 3}  # no rewards: nothing known
 
 

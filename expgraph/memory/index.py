@@ -253,23 +253,21 @@ class StepMemory:
         return [j for j in self.episode_steps[self.episode[i]] if pos[j] < pos[i]]
 
     def stalled(self, i: int) -> bool:
-        """Whether step `i` is one of a failed episode's steps after its last gain in reward
-        (over 0 before the first step): what the run tried where it stopped making progress.
-        No step of an episode that reported no rewards is."""
-        if self.ok[i]:
+        """Whether step `i` is one of a failed episode's steps that reported a reward and came
+        after the episode's last gain in reward (over 0 before its first step): what the run
+        tried where it stopped making progress. A step without a reward says nothing (an
+        agent that reports only the final score marks at most its last step)."""
+        if self.ok[i] or self.reward[i] is None:
             return False
         memo = self.memo().setdefault("last_gain", {})
         e = self.episode[i]
         last = memo.get(e)
         if last is None:
-            steps = sorted(self.episode_steps[e], key=self.position.__getitem__)
-            last, before = float("inf"), 0.0
-            if any(self.reward[j] is not None for j in steps):
-                last = -1
-                for j in steps:
-                    r = self.reward[j]
-                    if r is not None and r > before:
-                        last, before = self.position[j], r
+            last, best = -1, 0.0
+            for j in sorted(self.episode_steps[e], key=self.position.__getitem__):
+                r = self.reward[j]
+                if r is not None and r > best:
+                    last, best = self.position[j], r
             memo[e] = last
         return self.position[i] > last
 
