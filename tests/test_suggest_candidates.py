@@ -682,6 +682,33 @@ def test_memory_marks_a_failed_runs_steps_after_its_last_gain_in_reward(tmp_path
                    "silent": [False] * 3}  # no rewards: nothing known
 
 
+def test_a_store_written_before_step_rewards_gets_them_back_from_a_rebuild(tmp_path, model):
+    # Step nodes without `reward` (a store written before they carried it): the episode's own
+    # steps still have the rewards, and the offline rebuild (`expgraph distill`) rewrites the
+    # Step nodes from them, so the step memory marks the stalled steps again - also the one
+    # this process built before the rebuild (same number of steps: it must not be kept).
+    from expgraph.distill import distill
+    from expgraph.memory.index import step_memory
+    from expgraph.models import Label
+
+    steps = [(STUDIO, BLUE), (POURED, YELLOW), (POURED, "mix jug")]
+    with ExperienceGraph(tmp_path / "r.db", embedder=model) as g:
+        g.ingest([run("stuck", VIOLET, steps, [0.2, 0.2, 0.2], False)])
+        old = g.store.find_nodes(Label.STEP)
+        for r in old:
+            r.props.pop("reward")
+        g.store.upsert_nodes(old)
+
+        def marked() -> list[bool]:
+            mem = step_memory(g.store, g.embedder)
+            return [mem.stalled(j) for j in sorted(range(len(mem)),
+                                                   key=mem.position.__getitem__)]
+
+        assert marked() == [False, False, False]
+        distill(g.store, g.embedder, rebuild=True)
+        assert marked() == [False, True, True]  # the memory read before is read again
+
+
 def test_another_tasks_precedent_this_task_tried_without_progress_is_varied(tmp_path, model):
     # The violet run poured yellow second, as the green runs did, and its score stopped
     # there: the green runs' exact vote for the yellow pour becomes a vote for the given pour

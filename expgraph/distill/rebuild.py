@@ -10,7 +10,7 @@ from collections import Counter
 from expgraph.distill.replay import replay_episode, signatures, with_sample
 from expgraph.distill.states import StateIndex
 from expgraph.embedder import CachedEmbedder
-from expgraph.memory.records import step_id, step_records, step_texts
+from expgraph.memory.records import STEPS_REWRITTEN_META, step_id, step_records, step_texts
 from expgraph.models import EdgeRecord, Label, NodeRecord, Rel, utcnow
 from expgraph.store.base import GraphStore
 
@@ -64,6 +64,7 @@ def replay_states(store: GraphStore, embedder: CachedEmbedder) -> int:
         store.upsert_nodes(list(states.values()))
         store.upsert_nodes(episodes)
         store.upsert_nodes(steps)
+        store.set_meta(STEPS_REWRITTEN_META, int(store.get_meta(STEPS_REWRITTEN_META, 0)) + 1)
         store.upsert_edges(visits)
         store.upsert_edges(step_edges)
         # The old TRANSITION edges are gone (drop_derived): accumulating from zero sums the

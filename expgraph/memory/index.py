@@ -15,7 +15,7 @@ from expgraph.distill.corpus import CONSTANTS_META
 from expgraph.memory import ann
 from expgraph.memory.ann import ANN_MIN_STEPS, Column, DistinctVectors
 from expgraph.memory.derived import DerivedLayer, SkillView, ingests_only
-from expgraph.memory.records import said_texts
+from expgraph.memory.records import STEPS_REWRITTEN_META, said_texts
 from expgraph.models import Label, NodeRecord
 from expgraph.store.base import GraphStore
 from expgraph.templates import template
@@ -72,6 +72,7 @@ class StepMemory:
     _views: dict[str, DistinctVectors] = field(default_factory=dict)
     # each step's features.plan_status (-1: not computed yet), grown by features on demand
     plan_status: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+    rewritten: int = 0  # the store's STEPS_REWRITTEN_META when the steps were read
 
     def __post_init__(self) -> None:
         self._cols = {"new": Column(np.float32, self.dim), "win": Column(np.float32, self.dim),
@@ -370,7 +371,8 @@ def build_memory(store: GraphStore, embedder: Any) -> StepMemory:
     and the served skills."""
     constants = _constants(store)
     mem = StepMemory(generation=store.generation(), dim=int(embedder.dim), constants=constants,
-                     ann_min_steps=ann.ANN_MIN_STEPS)
+                     ann_min_steps=ann.ANN_MIN_STEPS,
+                     rewritten=int(store.get_meta(STEPS_REWRITTEN_META, 0)))
     tasks = _load_tasks(mem, store)
     steps, windows = _stored_steps(store)
     distinct = list(dict.fromkeys(windows))
@@ -400,10 +402,12 @@ def step_memory(store: GraphStore, embedder: Any) -> StepMemory:
         with mem.lock:
             if mem.generation == gen:
                 return mem
-            # every stored step is in it: only ingests here since (no count of the store's
-            # steps: a scan of every node, ~6 ms at 100,000 steps), or the count says so
-            if ingests_only(store, mem.generation, gen) or \
-                    int(store.count_by_label().get(Label.STEP.value, 0)) == len(mem):
+            # every stored step is in it as stored: only ingests here since (no count of the
+            # store's steps: a scan of every node, ~6 ms at 100,000 steps), or the count says
+            # so and no rebuild rewrote them in place since
+            if ingests_only(store, mem.generation, gen) or (
+                    int(store.count_by_label().get(Label.STEP.value, 0)) == len(mem)
+                    and int(store.get_meta(STEPS_REWRITTEN_META, 0)) == mem.rewritten):
                 mem.refresh_derived(store, embedder)
                 mem.generation = gen
                 return mem

@@ -16,6 +16,9 @@ from expgraph.models import ActionNode, EdgeRecord, NodeRecord, Rel, StepNode, s
 _MESSAGE_START = re.compile(r"(?:^|\n\n)(?:user|assistant|tool|human|ai|function|system): ",
                             re.I)
 MAX_VIEW = 2000  # chars of each view kept on the node
+# store meta counting the rebuilds that rewrote the Step nodes in place (their states, rewards):
+# a step memory built before the last one reads stale steps
+STEPS_REWRITTEN_META = "steps_rewritten"
 # `name[argument]`: an action a text agent writes (`think[...]`, `click[Buy Now]`, `search[...]`)
 TEXT_CALL = re.compile(r"^\s*[A-Za-z_][\w\-]*\s*\[.*\]\s*$", re.S)
 
