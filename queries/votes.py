@@ -109,7 +109,8 @@ def weigh(mem: StepMemory, rows: Rows, probe: Probe, embedder: Any, state: str,
     roles = _roles(mem, top_k(sims, ok & same_task, ROLE_NEIGHBOURS), task, given, own)
     answered = {j for i in others.tolist() for j in _same(mem, i, task, given)[0]}
     roles |= answered
-    tried = _tried(mem, top_k(sims, same_task & ~a["ok"], ROLE_NEIGHBOURS), task, given)
+    tried = _tried(mem, top_k(sims, same_task & ~a["ok"], ROLE_NEIGHBOURS), task, given,
+                   _incidental(mem, good, task, given, as_this))
     votes = _concrete_votes(mem, good, sims, task, given, own,
                             _refuted(errored, same_task, wrong) | roles | tried, aligned,
                             tried, as_this)
@@ -312,21 +313,42 @@ def _roles(mem: StepMemory, mine: np.ndarray, task: str | None, given: Given,
             for j in (own[i] if i in own else _same(mem, i, task, given))[0]}
 
 
-def _tried(mem: StepMemory, failed: np.ndarray, task: str | None, given: Given) -> set[int]:
+def _tried(mem: StepMemory, failed: np.ndarray, task: str | None, given: Given,
+           incidental: dict[str, frozenset[str]]) -> set[int]:
     """The given actions that a failed run of this very task (`failed`: its nearest steps)
     took at the same point of the procedure after its last gain in reward
     (`StepMemory.stalled`): tried there without progress, so another task's run that took
     one is read as a guess to vary, not a precedent to copy (`_concrete_votes`). As the run
     wrote them, not renamed after this episode's objects (`Analogy.cast`): what it poured
-    is what was tried, not what this episode poured in its place."""
+    is what was tried, not what this episode poured in its place; up to `incidental` words
+    (`_incidental`: the bowl of one room is the jug of another)."""
     out: set[int] = set()
     for i in failed.tolist():
         if mem.stalled(i) and _point(mem, i, given) == 0:
             an = replace(analogy(mem, i, task, given), roles=())
             done = frozenset(an.past(concrete(mem, i)))
-            out.update(j for j in given.matching(an, done)
-                       if given.repeats[j] == _repeated(mem, i))
+            name = template_name(mem.actions[mem.label[i]])
+            loose = incidental.get(name, frozenset())
+            again = _repeated(mem, i)
+            out.update(j for j, t in enumerate(given.texts)
+                       if given.names[j] == name and given.repeats[j] == again
+                       and frozenset(an.given(t)) ^ done <= loose)
     return out
+
+
+def _incidental(mem: StepMemory, near: np.ndarray, task: str | None, given: Given,
+                this_task: np.ndarray) -> dict[str, frozenset[str]]:
+    """Per action name, the words in which the actions of the `near` successes of other tasks
+    differ (the words not all of them have): what changes from one run to another of the same
+    step (a room's containers) rather than what the step chooses (the paint every one of
+    them poured)."""
+    by: dict[str, list[frozenset[str]]] = {}
+    for i in near.tolist():
+        if not this_task[i]:
+            an = replace(analogy(mem, i, task, given), roles=())
+            by.setdefault(template_name(mem.actions[mem.label[i]]), []).append(
+                frozenset(an.past(concrete(mem, i))))
+    return {n: frozenset().union(*ws) - frozenset.intersection(*ws) for n, ws in by.items()}
 
 
 def _refuted(errored: np.ndarray, same_task: np.ndarray, wrong: dict[int, list[int]],

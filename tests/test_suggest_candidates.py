@@ -748,3 +748,22 @@ def test_what_a_failed_run_tried_is_read_as_it_wrote_it(tmp_path, model):
         res, score = ranked(g, POURED, VIOLET, given,
                             history=[nothing, into_blue.format("red")])
     takes_whole_vote(res, score, given[0], given[1])
+
+
+def test_what_was_tried_in_one_room_is_tried_in_another_up_to_incidental_words(tmp_path, model):
+    # The green runs poured the blue first, one into the jug of its room, one into the bowl
+    # of its: `jug` and `bowl` are incidental (not every run's), `blue` is what the step
+    # chooses. The violet run poured the blue into its jug with no gain: in a room with a bowl,
+    # the blue pour into the bowl was tried too, and the green runs' vote goes to another
+    # paint into the bowl.
+    looked = "You look around the art studio."
+    jug, bowl = BLUE, "pour cup containing blue paint into bowl"
+    given = [bowl, "pour cup containing red paint into bowl",
+             "pour bowl into cup containing red paint"]
+    with ExperienceGraph(tmp_path / "i.db", embedder=model) as g:
+        g.ingest([run("gj", GREEN, [(STUDIO, "look around"), (looked, jug)], [0.2, 0.5], True),
+                  run("gb", GREEN, [(STUDIO, "look around"), (looked, bowl)], [0.2, 0.5], True),
+                  run("v", VIOLET, [(STUDIO, "look around"), (looked, jug)], [0.2, 0.2], False)])
+        res, score = ranked(g, looked, VIOLET, given, history=["look around"])
+    assert res.next[0].action == given[1]
+    assert score[given[1]] - score[bowl] >= 0.25
