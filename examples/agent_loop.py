@@ -156,7 +156,8 @@ def run_episode(task: ReplayTask, choose: Policy, recorder: EpisodeRecorder) -> 
             action = choose(state, task.task, history, options)
             right = action == task.actions[pos]
             ep.step(observation=state, action=action,
-                    result=task.results[pos] if right else "Nothing happens.", error=not right)
+                    result=task.results[pos] if right else "Nothing happens.", error=not right,
+                    reward=(pos + right) / len(task.actions))  # the running score
             history.append(action)
             pos += right
         score = pos / len(task.actions)
