@@ -110,7 +110,7 @@ def weigh(mem: StepMemory, rows: Rows, probe: Probe, embedder: Any, state: str,
     answered = {j for i in others.tolist() for j in _same(mem, i, task, given)[0]}
     roles |= answered
     tried = _tried(mem, top_k(sims, same_task & ~a["ok"], ROLE_NEIGHBOURS), task, given,
-                   _incidental(mem, good, task, given, as_this))
+                   good, as_this)
     votes = _concrete_votes(mem, good, sims, task, given, own,
                             _refuted(errored, same_task, wrong) | roles | tried, aligned,
                             tried, as_this)
@@ -135,16 +135,24 @@ class Given:
     task_words: frozenset[str] = frozenset()  # the words of the question's task
     seen: frozenset[str] = frozenset()  # the words of the question's state
     analogies: dict[int, Analogy] = field(default_factory=dict)
+    _read: dict[frozenset[str], list[frozenset[str]]] = field(default_factory=dict)
     _texts: dict[frozenset[str], dict[frozenset[str], list[int]]] = field(default_factory=dict)
     _done: dict[frozenset[str], set[frozenset[str]]] = field(default_factory=dict)
+
+    def read(self, an: Analogy) -> list[frozenset[str]]:
+        """Each given action's words as `an` reads ours."""
+        hit = self._read.get(an.ours)
+        if hit is None:
+            hit = self._read[an.ours] = [frozenset(an.given(t)) for t in self.texts]
+        return hit
 
     def matching(self, an: Analogy, action: frozenset[str]) -> list[int]:
         """The given actions whose words (as `an` reads ours) are exactly `action`'s."""
         by = self._texts.get(an.ours)
         if by is None:
             by = {}
-            for j, t in enumerate(self.texts):
-                by.setdefault(frozenset(an.given(t)), []).append(j)
+            for j, ws in enumerate(self.read(an)):
+                by.setdefault(ws, []).append(j)
             self._texts[an.ours] = by
         return by.get(action, [])
 
@@ -314,26 +322,37 @@ def _roles(mem: StepMemory, mine: np.ndarray, task: str | None, given: Given,
 
 
 def _tried(mem: StepMemory, failed: np.ndarray, task: str | None, given: Given,
-           incidental: dict[str, frozenset[str]]) -> set[int]:
+           voters: np.ndarray, this_task: np.ndarray) -> set[int]:
     """The given actions that a failed run of this very task (`failed`: its nearest steps)
     took at the same point of the procedure after its last gain in reward
     (`StepMemory.stalled`): tried there without progress, so another task's run that took
     one is read as a guess to vary, not a precedent to copy (`_concrete_votes`). As the run
     wrote them, not renamed after this episode's objects (`Analogy.cast`): what it poured
-    is what was tried, not what this episode poured in its place; up to `incidental` words
-    (`_incidental`: the bowl of one room is the jug of another)."""
+    is what was tried, not what this episode poured in its place; up to the words in which
+    the `voters` of other tasks differ (`_incidental`: the bowl of one room is the jug of
+    another)."""
+    stuck = [i for i in failed.tolist() if mem.stalled(i) and _point(mem, i, given) == 0]
+    if not stuck:
+        return set()
+    loose = _incidental(mem, voters, task, given, this_task)
     out: set[int] = set()
-    for i in failed.tolist():
-        if mem.stalled(i) and _point(mem, i, given) == 0:
-            an = replace(analogy(mem, i, task, given), roles=())
-            done = frozenset(an.past(concrete(mem, i)))
-            name = template_name(mem.actions[mem.label[i]])
-            loose = incidental.get(name, frozenset())
-            again = _repeated(mem, i)
-            out.update(j for j, t in enumerate(given.texts)
-                       if given.names[j] == name and given.repeats[j] == again
-                       and frozenset(an.given(t)) ^ done <= loose)
+    for i in stuck:
+        an, done = _as_written(mem, i, task, given)
+        name = template_name(mem.actions[mem.label[i]])
+        allowed = loose.get(name, frozenset())
+        again = _repeated(mem, i)
+        out.update(j for j, ws in enumerate(given.read(an))
+                   if given.names[j] == name and given.repeats[j] == again
+                   and ws ^ done <= allowed)
     return out
+
+
+def _as_written(mem: StepMemory, i: int, task: str | None, given: Given,
+                ) -> tuple[Analogy, frozenset[str]]:
+    """Step `i`'s analogy without the renaming of objects (`Analogy.cast`), and its action's
+    words as that reads them: the action as its run wrote it, up to the task analogy."""
+    an = replace(analogy(mem, i, task, given), roles=())
+    return an, frozenset(an.past(concrete(mem, i)))
 
 
 def _incidental(mem: StepMemory, near: np.ndarray, task: str | None, given: Given,
@@ -345,9 +364,8 @@ def _incidental(mem: StepMemory, near: np.ndarray, task: str | None, given: Give
     by: dict[str, list[frozenset[str]]] = {}
     for i in near.tolist():
         if not this_task[i]:
-            an = replace(analogy(mem, i, task, given), roles=())
             by.setdefault(template_name(mem.actions[mem.label[i]]), []).append(
-                frozenset(an.past(concrete(mem, i))))
+                _as_written(mem, i, task, given)[1])
     return {n: frozenset().union(*ws) - frozenset.intersection(*ws) for n, ws in by.items()}
 
 
@@ -527,11 +545,10 @@ def _behind(mem: StepMemory, i: int, task: str | None, given: Given) -> bool:
     if not given.history:
         return False
     an = analogy(mem, i, task, given)
-    action = concrete(mem, i)
     taken = given.done(an)
-    literal = replace(an, roles=())  # nor as it was written (`open door to hallway` again)
-    return ((frozenset(an.past(action)) in taken or frozenset(literal.past(action)) in taken)
-            and not _repeated(mem, i))
+    # nor as it was written (`open door to hallway` again)
+    return ((frozenset(an.past(concrete(mem, i))) in taken
+             or _as_written(mem, i, task, given)[1] in taken) and not _repeated(mem, i))
 
 
 def _repeated(mem: StepMemory, i: int) -> bool:

@@ -29,9 +29,11 @@ def act(text: str) -> ActionCall:
 
 
 def episode(eid: str, task: str, steps: list[tuple[str, str]], success: bool = True,
-            errored: int | None = None) -> Episode:
+            errored: int | None = None, rewards: list[float | None] | None = None) -> Episode:
+    """An episode; `rewards`: the environment's score after each step, where it reports one."""
     return Episode(id=eid, task=task, outcome=Outcome(success=success),
-                   steps=[Step(index=i, observation=o, action=act(a), error=i == errored)
+                   steps=[Step(index=i, observation=o, action=act(a), error=i == errored,
+                               reward=None if rewards is None else rewards[i])
                           for i, (o, a) in enumerate(steps)])
 
 
@@ -637,22 +639,14 @@ YELLOW = "pour cup containing yellow paint into jug"
 RED = "pour cup containing red paint into jug"
 
 
-def run(eid: str, task: str, steps: list[tuple[str, str]], rewards: list[float | None] | None,
-        success: bool) -> Episode:
-    """An episode whose steps report the environment's score after each (`rewards`)."""
-    return Episode(id=eid, task=task, outcome=Outcome(success=success),
-                   steps=[Step(index=i, observation=o, action=act(a),
-                               reward=None if rewards is None else rewards[i])
-                          for i, (o, a) in enumerate(steps)])
-
-
 def _paints(tmp_path, model, failed: list[Episode]):
     """Two green runs poured blue, then yellow, into the jug; `failed` are runs of the violet
     task. The question: the violet task's second pour, after the blue one."""
     green = [(STUDIO, BLUE), (POURED, YELLOW), (POURED, "mix jug")]
     given = [YELLOW, RED, "pour cup containing yellow paint into cup containing nothing"]
     with ExperienceGraph(tmp_path / "t.db", embedder=model) as g:
-        g.ingest([run(f"g{i}", GREEN, green, [0.2, 0.5, 1.0], True) for i in range(2)]
+        g.ingest([episode(f"g{i}", GREEN, green, True, rewards=[0.2, 0.5, 1.0])
+                  for i in range(2)]
                  + failed)
         return ranked(g, POURED, VIOLET, given, history=[BLUE])
 
@@ -662,12 +656,12 @@ def test_memory_marks_a_failed_runs_steps_after_its_last_gain_in_reward(tmp_path
 
     steps = [(STUDIO, BLUE), (POURED, YELLOW), (POURED, "mix jug")]
     with ExperienceGraph(tmp_path / "m.db", embedder=model) as g:
-        g.ingest([run("ok", GREEN, steps, [0.2, 0.2, 1.0], True),
-                  run("stuck", VIOLET, steps, [0.2, 0.2, 0.2], False),
-                  run("late", VIOLET, steps, [0.2, 0.3, 0.3], False),
-                  run("flat", VIOLET, steps, [0.0, 0.0, 0.0], False),
-                  run("final", VIOLET, steps, [None, None, 0.0], False),
-                  run("silent", VIOLET, steps, None, False)])
+        g.ingest([episode("ok", GREEN, steps, True, rewards=[0.2, 0.2, 1.0]),
+                  episode("stuck", VIOLET, steps, False, rewards=[0.2, 0.2, 0.2]),
+                  episode("late", VIOLET, steps, False, rewards=[0.2, 0.3, 0.3]),
+                  episode("flat", VIOLET, steps, False, rewards=[0.0, 0.0, 0.0]),
+                  episode("final", VIOLET, steps, False, rewards=[None, None, 0.0]),
+                  episode("silent", VIOLET, steps, False, rewards=None)])
         mem = step_memory(g.store, g.embedder)
         ids = {episode_node_id(k): k for k in ("ok", "stuck", "late", "flat", "final", "silent")}
         got = {}
@@ -693,7 +687,7 @@ def test_a_store_written_before_step_rewards_gets_them_back_from_a_rebuild(tmp_p
 
     steps = [(STUDIO, BLUE), (POURED, YELLOW), (POURED, "mix jug")]
     with ExperienceGraph(tmp_path / "r.db", embedder=model) as g:
-        g.ingest([run("stuck", VIOLET, steps, [0.2, 0.2, 0.2], False)])
+        g.ingest([episode("stuck", VIOLET, steps, False, rewards=[0.2, 0.2, 0.2])])
         old = g.store.find_nodes(Label.STEP)
         for r in old:
             r.props.pop("reward")
@@ -714,8 +708,8 @@ def test_another_tasks_precedent_this_task_tried_without_progress_is_varied(tmp_
     # there: the green runs' exact vote for the yellow pour becomes a vote for the given pour
     # that changes it least (red for yellow: one word), not for the nearest by embedding
     # (the yellow pour into another cup) nor for the yellow pour itself.
-    stuck = run("v", VIOLET, [(STUDIO, BLUE), (POURED, YELLOW), (POURED, "mix jug")],
-                [0.2, 0.2, 0.2], False)
+    stuck = episode("v", VIOLET, [(STUDIO, BLUE), (POURED, YELLOW), (POURED, "mix jug")],
+                    False, rewards=[0.2, 0.2, 0.2])
     res, score = _paints(tmp_path, model, [stuck])
     assert res.next[0].action == RED
     assert score[RED] - score[YELLOW] >= 0.5
@@ -725,8 +719,8 @@ def test_another_tasks_precedent_this_task_tried_without_progress_is_varied(tmp_
 def test_a_failed_run_that_gained_there_or_reported_nothing_leaves_the_precedent(
         tmp_path, model, rewards):
     # Its yellow pour raised the score (or nothing says it did not): the precedent stands.
-    failed = run("v", VIOLET, [(STUDIO, BLUE), (POURED, YELLOW), (POURED, "mix jug")],
-                 rewards, False)
+    failed = episode("v", VIOLET, [(STUDIO, BLUE), (POURED, YELLOW), (POURED, "mix jug")],
+                     False, rewards=rewards)
     res, score = _paints(tmp_path, model, [failed])
     takes_whole_vote(res, score, YELLOW, RED)
 
@@ -743,8 +737,9 @@ def test_what_a_failed_run_tried_is_read_as_it_wrote_it(tmp_path, model):
              (POURED, mix.format("yellow"))]
     given = [mix.format("red"), "mix cup containing blue paint", "mix cup containing red paint"]
     with ExperienceGraph(tmp_path / "c.db", embedder=model) as g:
-        g.ingest([run(f"g{i}", GREEN, steps, [0.2, 0.5, 0.7], True) for i in range(2)]
-                 + [run("v", VIOLET, steps, [0.2, 0.2, 0.2], False)])
+        g.ingest([episode(f"g{i}", GREEN, steps, True, rewards=[0.2, 0.5, 0.7])
+                  for i in range(2)]
+                 + [episode("v", VIOLET, steps, False, rewards=[0.2, 0.2, 0.2])])
         res, score = ranked(g, POURED, VIOLET, given,
                             history=[nothing, into_blue.format("red")])
     takes_whole_vote(res, score, given[0], given[1])
@@ -761,9 +756,12 @@ def test_what_was_tried_in_one_room_is_tried_in_another_up_to_incidental_words(t
     given = [bowl, "pour cup containing red paint into bowl",
              "pour bowl into cup containing red paint"]
     with ExperienceGraph(tmp_path / "i.db", embedder=model) as g:
-        g.ingest([run("gj", GREEN, [(STUDIO, "look around"), (looked, jug)], [0.2, 0.5], True),
-                  run("gb", GREEN, [(STUDIO, "look around"), (looked, bowl)], [0.2, 0.5], True),
-                  run("v", VIOLET, [(STUDIO, "look around"), (looked, jug)], [0.2, 0.2], False)])
+        g.ingest([episode("gj", GREEN, [(STUDIO, "look around"), (looked, jug)], True,
+                          rewards=[0.2, 0.5]),
+                  episode("gb", GREEN, [(STUDIO, "look around"), (looked, bowl)], True,
+                          rewards=[0.2, 0.5]),
+                  episode("v", VIOLET, [(STUDIO, "look around"), (looked, jug)], False,
+                          rewards=[0.2, 0.2])])
         res, score = ranked(g, looked, VIOLET, given, history=["look around"])
     assert res.next[0].action == given[1]
     assert score[given[1]] - score[bowl] >= 0.25
