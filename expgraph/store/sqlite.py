@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,26 @@ END;
 """
 
 _CHUNK = 500  # bound on SQL variables per statement
+_BUSY_S = 30.0  # how long a writer waits for another process's lock before it gives up
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _retry_locked(step: Callable[[], None]) -> None:
+    """Run `step`, again after a short sleep while SQLite answers "locked" without having
+    waited (journal-mode switches and schema changes of a file other processes just opened),
+    for at most `_BUSY_S` seconds."""
+    deadline, pause = time.monotonic() + _BUSY_S, 0.01
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
 
 
 def _blob(vec: Sequence[float] | np.ndarray | None) -> bytes | None:
@@ -82,20 +103,34 @@ class SQLiteStore:
             if not p.parent.exists():
                 raise StoreError(f"folder {p.parent} does not exist; create it or choose --db")
         try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=OFF")
-            self._conn.execute("PRAGMA busy_timeout=10000")
-            self._conn.execute("PRAGMA wal_autocheckpoint=10000")
-            self._conn.execute("PRAGMA cache_size=-65536")
-            self._conn.executescript(SCHEMA)
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                         timeout=_BUSY_S)
+            _retry_locked(self._open)
+        except sqlite3.OperationalError as exc:
+            if _locked(exc):
+                raise StoreError(f"{self.path} stayed locked by another writer for {_BUSY_S:.0f} s"
+                                 f" ({exc})") from exc
+            raise StoreError(f"{self.path} is not an expgraph SQLite store ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not an expgraph SQLite store ({exc})") from exc
         self._lock = threading.RLock()
         self._depth = 0
         self._writes = 0
         self._matrix_cache: dict[tuple[str, tuple], tuple[int, list[str], np.ndarray]] = {}
+
+    def _open(self) -> None:
+        """Settings and schema. Processes opening one new file at once race here: switching
+        to WAL takes an exclusive lock and does not wait on the busy timeout, so it is only
+        asked for when the file is not in WAL yet, and a lost race is retried."""
+        c = self._conn
+        c.execute(f"PRAGMA busy_timeout={int(_BUSY_S * 1000)}")
+        if c.execute("PRAGMA journal_mode").fetchone()[0] not in ("wal", "memory"):
+            c.execute("PRAGMA journal_mode=WAL")
+        c.execute("PRAGMA synchronous=NORMAL")
+        c.execute("PRAGMA foreign_keys=OFF")
+        c.execute("PRAGMA wal_autocheckpoint=10000")
+        c.execute("PRAGMA cache_size=-65536")
+        c.executescript(SCHEMA)
 
     # ------------------------------------------------------------------ transactions
     @contextmanager
