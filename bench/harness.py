@@ -1,5 +1,6 @@
 """Reliability harness shared by `bench/reliability.py` and the reliability tests: corpus files,
-a child process that ingests and kills itself at a chosen point, and graph comparison.
+a child process that ingests and kills itself at a chosen point, processes opening one new
+store at once, and graph comparison.
 
     python -m bench.harness ingest DB FILE [--kill-after N | --kill-in-distill] [--batch B]
         [--ready PATH --start-after PATH]
@@ -28,6 +29,37 @@ from expgraph.models import Episode, Label, Rel  # noqa: E402
 from expgraph.store.base import GraphStore  # noqa: E402
 
 VOLATILE = ("created_at", "updated_at")
+
+
+def _open_at(path: str, start: float, out: Any) -> None:
+    from expgraph.store.sqlite import SQLiteStore
+
+    while time.time() < start:
+        pass
+    try:
+        store = SQLiteStore(path)
+        store.set_meta(f"opened-{os.getpid()}", 1)
+        store.close()
+        out.put((os.getpid(), "ok"))
+    except Exception as exc:  # noqa: BLE001 - the parent reports what each child met
+        out.put((os.getpid(), repr(exc)))
+
+
+def open_together(path: Path, processes: int) -> dict[int, str]:
+    """`processes` forked processes open the SQLite store `path` (a new file) at one instant,
+    each writing a meta key `opened-<pid>`: what each met, "ok" or its error, by pid."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    out, start = ctx.Queue(), time.time() + 0.1
+    procs = [ctx.Process(target=_open_at, args=(str(path), start, out))
+             for _ in range(processes)]
+    for p in procs:
+        p.start()
+    met = dict(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join()
+    return met
 
 
 def write_corpus(path: Path, n: int, seed: int, steps: int = 6) -> list[Episode]:

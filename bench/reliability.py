@@ -11,6 +11,7 @@
   episodes, empty derived layers after the re-run.
 - concurrent writers: two processes ingest two files into one store; nodes and edges that
   differ from one process ingesting the same episodes in the committed order.
+- concurrent openers: processes open one new store file at one instant; opens that failed.
 - HTTP: schemathesis against the app's OpenAPI schema; 5xx answers counted server-side.
 - latency: 4 clients calling /suggest, idle and while episodes are POSTed.
 """
@@ -39,6 +40,7 @@ from bench.harness import (  # noqa: E402
     derived_counts,
     divergence,
     episodes_in_commit_order,
+    open_together,
     reference,
     run_child,
     write_corpus,
@@ -359,6 +361,19 @@ def writers(model: Any, n: int) -> dict[str, Any]:
             "counts": counts[0], "reference_counts": counts[1]}
 
 
+def openers(trials: int, processes: int) -> dict[str, int]:
+    """`trials` times, `processes` processes open one new store file at one instant."""
+    failed = 0
+    with tempfile.TemporaryDirectory() as d:
+        for t in range(trials):
+            met = open_together(Path(d) / f"o{t}.db", processes)
+            bad = [m for m in met.values() if m != "ok"]
+            if bad:
+                print("  openers:", bad[0], file=sys.stderr)
+            failed += len(bad)
+    return {"trials": trials, "processes": processes, "failed_opens": failed}
+
+
 # ------------------------------------------------------------------------ HTTP
 class _Statuses:
     """ASGI wrapper counting response statuses server-side (what a fuzzer cannot hide)."""
@@ -505,6 +520,8 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=12, help="generated cases per format")
     ap.add_argument("--kills", type=int, default=6, help="kill -9 trials")
     ap.add_argument("--writers", type=int, default=24, help="episodes per concurrent writer")
+    ap.add_argument("--openers", type=int, default=40,
+                    help="trials of 6 processes opening one new store at once")
     ap.add_argument("--fuzz", type=int, default=25, help="schemathesis examples per operation")
     ap.add_argument("--suggests", type=int, default=50, help="/suggest calls per client")
     ap.add_argument("--posts", type=int, default=20, help="concurrent POST /episodes")
@@ -516,6 +533,7 @@ def main() -> None:
     res: dict[str, Any] = {"malformed": malformed(model, args.examples)}
     res["kill9"] = kills(model, args.kills)
     res["writers"] = writers(model, args.writers)
+    res["openers"] = openers(args.openers, 6)
     res["http_fuzz"] = fuzz(model, args.fuzz)
     res["suggest_latency"] = latency(model, args.suggests, args.posts)
     res["seconds"] = round(time.perf_counter() - t0, 1)
@@ -537,6 +555,9 @@ def _print(res: dict[str, Any]) -> None:
     rows.append(("2 concurrent writers", f"{w['episodes']} episodes, {w['interleavings']} "
                  f"interleavings; {w['duplicate_seq']} duplicate seq; divergence online "
                  f"{w['diverged_online']}, after rebuild {w['diverged_after_rebuild']}"))
+    o = res["openers"]
+    rows.append((f"{o['processes']} processes opening one new store", f"{o['trials']} trials; "
+                 f"{o['failed_opens']} failed opens"))
     f = res["http_fuzz"]
     rows.append(("HTTP fuzz (schemathesis)", f"{f['requests']} requests; {f['5xx']} 5xx; "
                  f"statuses {f['statuses']}"))

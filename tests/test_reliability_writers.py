@@ -7,19 +7,17 @@ them (their `seq`), then distilled: node and edge sets are compared, not counts.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from bench.harness import (
     derived_counts,
     divergence,
     episodes_in_commit_order,
+    open_together,
     reference,
     run_child,
     write_corpus,
@@ -108,33 +106,14 @@ def test_two_processes_ingesting_two_files_give_one_process_graph(tmp_path, mode
     ref.close()
 
 
-def _open_at(path: str, start: float, out: Any) -> None:
-    while time.time() < start:
-        pass
-    try:
-        store = SQLiteStore(path)
-        store.set_meta(f"opened-{os.getpid()}", 1)
-        store.close()
-        out.put("ok")
-    except Exception as exc:  # noqa: BLE001 - the parent reports what the child met
-        out.put(repr(exc))
-
-
 def test_processes_opening_one_new_file_at_once_all_get_the_store(tmp_path) -> None:
     # Before the fix about one trial in four lost the race for the switch to WAL with
     # "database is locked" (it does not wait on the busy timeout): CI saw it once.
-    ctx = mp.get_context("fork")
     for trial in range(20):
-        path, out = str(tmp_path / f"s{trial}.db"), ctx.Queue()
-        start = time.time() + 0.1
-        procs = [ctx.Process(target=_open_at, args=(path, start, out)) for _ in range(6)]
-        for p in procs:
-            p.start()
-        results = [out.get(timeout=60) for _ in procs]
-        for p in procs:
-            p.join()
-        assert results == ["ok"] * 6, (trial, results)
+        path = tmp_path / f"s{trial}.db"
+        met = open_together(path, 6)
+        assert list(met.values()) == ["ok"] * 6, (trial, met)
         store = SQLiteStore(path)
         assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert sum(store.get_meta(f"opened-{p.pid}", 0) for p in procs) == 6
+        assert sum(store.get_meta(f"opened-{pid}", 0) for pid in met) == 6
         store.close()
