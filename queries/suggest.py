@@ -173,9 +173,7 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
     shared by the given actions that fill it (it says which kind of action may come next,
     not on which object: with no evidence for any, a focus on one of 40 objects is no better
     a bet than `look around`); an action that answered another of this task's instructions
-    keeps none of its own template's score, nor does one that names none of the task's
-    objects where the nearest successes took that action on the task's object (`unfit`:
-    with no paint in sight, `focus on axe` is no fallback for `focus on green paint`)."""
+    keeps none of its own template's score."""
     row_of = {c: r for r, c in enumerate(rows.candidates)}
     scores = model.next.score(rows.next_x) if rows.candidates else np.zeros(0)
     risks = model.risk.prob(rows.risk_x) if rows.candidates else np.zeros(0)
@@ -190,8 +188,6 @@ def _rank_given(mem: StepMemory, model: AdviceModel, rows: Rows, probe: Probe, e
         if "<" in tmpl:  # a slot: its fillers share the template's score
             base /= fillers[tmpl]
         elif j in ev.answered:  # the action's own score: earned answering another instruction
-            base = 0.0
-        if j in ev.unfit:  # what comes next here acts on the task's object, and it names none
             base = 0.0
         score = votes.get(text, 0.0) + TEMPLATE_WEIGHT * base - failed.get(text, 0.0)
         ranked.append((score, text, tmpl, c, r))

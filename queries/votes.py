@@ -48,10 +48,8 @@ class Evidence:
     """What the nearest steps say of each given action (`weigh`): `votes`, their shares of the
     successes' weight; `failed`, the errored steps' weight against it; `backed`, the
     similarity of the nearest success that took it exactly; `answered`, the given actions
-    (indices) that answered another of this task's instructions; `unfit`, those (indices) a
-    voting success's look-alikes left out for not naming the task's object it named
-    (`_look_alikes`); `kinds`, the templates the voting successes took. `texts` are the given
-    actions once each, `tmpls` their templates."""
+    (indices) that answered another of this task's instructions; `kinds`, the templates the
+    voting successes took. `texts` are the given actions once each, `tmpls` their templates."""
 
     texts: list[str]
     tmpls: list[str]
@@ -59,7 +57,6 @@ class Evidence:
     failed: dict[str, float]
     backed: dict[str, float]
     answered: set[int]
-    unfit: set[int]
     kinds: set[int]
 
 
@@ -120,7 +117,7 @@ def weigh(mem: StepMemory, rows: Rows, probe: Probe, embedder: Any, state: str,
     backed = _exact_matches(good, sims, given, {i: m[0] for i, m in own.items()})
     failed = _failure_weights(good, errored, sims, given, backed, wrong)
     return Evidence(texts=texts, tmpls=tmpls, votes=votes, failed=failed, backed=backed,
-                    answered=answered, unfit=given.unfit, kinds=set(a["label"][good].tolist()))
+                    answered=answered, kinds=set(a["label"][good].tolist()))
 
 
 @dataclass
@@ -138,7 +135,6 @@ class Given:
     task_words: frozenset[str] = frozenset()  # the words of the question's task
     seen: frozenset[str] = frozenset()  # the words of the question's state
     analogies: dict[int, Analogy] = field(default_factory=dict)
-    unfit: set[int] = field(default_factory=set)  # see `Evidence.unfit`
     _read: dict[frozenset[str], list[frozenset[str]]] = field(default_factory=dict)
     _texts: dict[frozenset[str], dict[frozenset[str], list[int]]] = field(default_factory=dict)
     _done: dict[frozenset[str], set[frozenset[str]]] = field(default_factory=dict)
@@ -517,9 +513,7 @@ def _look_alikes(mem: StepMemory, i: int, given: Given, an: Analogy, again: bool
     needed = {w for w in _object_words(past, name) if w == TASK_WORD or w in given.task_words}
     objects = [_object_words(an.given(given.texts[j]), name) for j in kin]
     if needed and any(objects):
-        fit = [j for j, o in zip(kin, objects, strict=True) if needed <= o]
-        given.unfit.update(set(kin) - set(fit))
-        kin = fit
+        kin = [j for j, o in zip(kin, objects, strict=True) if needed <= o]
         if not kin:
             return []
     if vary:  # its own action was tried here without progress: change as little as may be
