@@ -62,7 +62,9 @@ _BUSY_S = 30.0  # how long a writer waits for another process's lock before it g
 
 
 def _locked(exc: sqlite3.OperationalError) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
+    """Whether SQLite answered SQLITE_BUSY or SQLITE_LOCKED (any extended code of them)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _retry_locked(step: Callable[[], None]) -> None:
@@ -72,7 +74,8 @@ def _retry_locked(step: Callable[[], None]) -> None:
     deadline, pause = time.monotonic() + _BUSY_S, 0.01
     while True:
         try:
-            return step()
+            step()
+            return
         except sqlite3.OperationalError as exc:
             if not _locked(exc) or time.monotonic() + pause > deadline:
                 raise
